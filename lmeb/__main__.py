@@ -1,0 +1,5 @@
+import sys
+
+from lmeb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""The ``lmeb`` command line: one sub-command per step of the flow, each in its own module.
+
+Each module under ``lmeb.cli`` exposes ``add_arguments(parser)`` and ``main(args) -> int`` and imports
+heavy libraries (torch, transformers) only inside ``main``, so ``lmeb tasks`` starts instantly.
+Errors the user can fix (``LmebError``) print as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lmeb import __version__
+from lmeb.errors import LmebError
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "tasks": ("lmeb.cli.tasks", "list the LMEB datasets and subsets"),
+    "validate": ("lmeb.cli.validate", "check data files in the official layout"),
+    "stats": ("lmeb.cli.stats", "per-subset statistics, optionally against the published ones"),
+    "sample": ("lmeb.cli.sample", "write a small synthetic dataset tree in the official layout"),
+    "run": ("lmeb.cli.run", "evaluate a model on LMEB and write results files"),
+    "table": ("lmeb.cli.table", "tables from results files (paper layout, per dataset, per subset)"),
+    "diff": ("lmeb.cli.diff", "cell-by-cell deltas between a run and a published model"),
+    "compare": ("lmeb.cli.compare", "paired per-query comparison of two models"),
+    "leaderboard": ("lmeb.cli.leaderboard", "write the static leaderboard site"),
+    "export-mteb": ("lmeb.cli.export_mteb", "write results in the mteb results-repository layout"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmeb", description="LMEB, the Long-horizon Memory Embedding Benchmark.")
+    parser.add_argument("--version", action="version", version=f"lmeb {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue  # a command not built yet is simply not offered
+        cmd = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().splitlines()[0])
+        mod.add_arguments(cmd)
+        cmd.set_defaults(_main=mod.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_main", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._main(args) or 0)
+    except LmebError as exc:
+        print(f"lmeb {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lmeb {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Read LMEB data in the official on-disk layout: corpus, queries, qrels and scene candidates.
+
+``<root>/<MemoryType>/<DatasetFolder>/...`` in one of four layouts (see ``Task.layout``). Files are
+streamed line by line; a corpus shared by several subsets is read once per ``load_task`` call and
+the same ``Corpus`` object is handed to each of them. Every reader hashes the bytes it reads so a
+result can name the exact data it came from.
+
+Readers raise ``DataError`` (file and line) on bad input, or pass it to ``on_error`` and go on,
+which is how ``lmeb validate`` collects every problem in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from lmeb.errors import DataError, LmebError
+from lmeb.tasks import Task
+
+ErrorHandler = Callable[[DataError], None] | None
+
+CORPUS, QUERIES, QRELS, CANDIDATES = "corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"
+
+
+def data_root(path: str | Path | None = None) -> Path:
+    """The data root: the given path, else ``$LMEB_DATA``; an error if neither exists."""
+    value = path or os.environ.get("LMEB_DATA")
+    if not value:
+        raise LmebError("no data directory: pass --data DIR or set LMEB_DATA")
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise LmebError(f"{root}: data directory does not exist")
+    return root
+
+
+@dataclass
+class Corpus:
+    """The documents of one corpus file, in file order; text = (title + ' ' + text).strip()."""
+
+    path: Path
+    ids: list[str]
+    texts: list[str]
+    sha256: str
+
+    @cached_property
+    def row(self) -> dict[str, int]:
+        """Document id -> row index (the first occurrence wins if an id repeats)."""
+        out: dict[str, int] = {}
+        for i, doc_id in enumerate(self.ids):
+            out.setdefault(doc_id, i)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class SubsetData:
+    """Everything needed to evaluate one subset (one LMEB retrieval task)."""
+
+    task: Task
+    subset: str
+    corpus: Corpus
+    query_ids: list[str]
+    query_texts: list[str]
+    qrels: dict[str, dict[str, int]]
+    scenes: dict[str, list[str]] | None  # scene id -> candidate doc ids; None = the dataset has no candidates
+    files: dict[str, str] = field(default_factory=dict)  # path -> sha256 of every file read
+
+    @property
+    def instruction(self) -> str:
+        return self.task.instruction(self.subset)
+
+    def candidates(self, query_id: str) -> list[str] | None:
+        """The documents this query may be ranked among; None means the whole subset corpus.
+
+        A query whose scene has no candidates line keeps the whole corpus (the official rule).
+        """
+        if self.scenes is None:
+            return None
+        return self.scenes.get(self.task.scene_of(query_id))
+
+
+def subset_paths(task: Task, root: Path, subset: str) -> dict[str, Path | None]:
+    """Where the four files of ``subset`` live under ``root`` for the task's layout."""
+    base = root / task.path
+    if task.layout == "flat":
+        corpus, folder = base / CORPUS, base
+    elif task.layout == "corpus_at_dataset_root":
+        corpus, folder = base / CORPUS, base / subset
+    elif task.layout == "corpus_at_scenario":
+        scenario = subset.split("/", 1)[0]
+        corpus, folder = base / scenario / CORPUS, base / subset
+    else:  # corpus_per_subset
+        corpus, folder = base / subset / CORPUS, base / subset
+    candidates = {None: None, "dataset_root": base / CANDIDATES, "subset": folder / CANDIDATES}[task.candidates]
+    return {"corpus": corpus, "queries": folder / QUERIES, "qrels": folder / QRELS, "candidates": candidates}
+
+
+def _report(on_error: ErrorHandler, error: DataError) -> None:
+    if on_error is None:
+        raise error
+    on_error(error)
+
+
+def _lines(path: Path, digest: hashlib._Hash) -> Iterator[tuple[int, bytes]]:
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            digest.update(raw)
+            if raw.strip():
+                yield number, raw
+
+
+def read_jsonl(path: Path, required: tuple[str, ...], on_error: ErrorHandler = None) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each JSON line that has the required fields; the file hash last.
+
+    The generator's return value (``StopIteration.value``) is the file's sha256; use ``JsonlReader``.
+    """
+    digest = hashlib.sha256()
+    for number, raw in _lines(path, digest):
+        try:
+            obj = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            _report(on_error, DataError(path, f"malformed JSON ({getattr(exc, 'msg', exc)})", number))
+            continue
+        if not isinstance(obj, dict):
+            _report(on_error, DataError(path, "expected a JSON object", number))
+            continue
+        missing = [k for k in required if k not in obj]
+        if missing:
+            _report(on_error, DataError(path, f"missing field {', '.join(repr(m) for m in missing)}", number))
+            continue
+        yield number, obj
+    return digest.hexdigest()
+
+
+class JsonlReader:
+    """Iterate a JSONL file like ``read_jsonl`` and keep its sha256 once done."""
+
+    def __init__(self, path: Path, required: tuple[str, ...], on_error: ErrorHandler = None) -> None:
+        self._gen = read_jsonl(path, required, on_error)
+        self.sha256 = ""
+
+    def __iter__(self) -> Iterator[tuple[int, dict]]:
+        self.sha256 = yield from self._gen
+
+
+def _id(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value) if not isinstance(value, int) else str(value)
+
+
+def _part(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def read_corpus(path: Path, on_error: ErrorHandler = None) -> Corpus:
+    """Documents as (id, title + ' ' + text stripped); duplicate ids are errors."""
+    ids: list[str] = []
+    texts: list[str] = []
+    seen: set[str] = set()
+    reader = JsonlReader(path, ("id",), on_error)
+    for number, obj in reader:
+        doc_id = _id(obj["id"])
+        if doc_id in seen:
+            _report(on_error, DataError(path, f"duplicate document id {doc_id!r}", number))
+            continue
+        if "title" not in obj and "text" not in obj:
+            _report(on_error, DataError(path, "missing field 'text'", number))
+            continue
+        seen.add(doc_id)
+        ids.append(doc_id)
+        texts.append((_part(obj.get("title")) + " " + _part(obj.get("text"))).strip())
+    return Corpus(path=path, ids=ids, texts=texts, sha256=reader.sha256)
+
+
+def read_queries(path: Path, on_error: ErrorHandler = None) -> tuple[list[str], list[str], str]:
+    """Query ids and texts as given; duplicate ids are errors. Returns (ids, texts, sha256)."""
+    ids: list[str] = []
+    texts: list[str] = []
+    seen: set[str] = set()
+    reader = JsonlReader(path, ("id", "text"), on_error)
+    for number, obj in reader:
+        query_id = _id(obj["id"])
+        if query_id in seen:
+            _report(on_error, DataError(path, f"duplicate query id {query_id!r}", number))
+            continue
+        seen.add(query_id)
+        ids.append(query_id)
+        texts.append(_part(obj["text"]))
+    return ids, texts, reader.sha256
+
+
+def read_qrels(path: Path, on_error: ErrorHandler = None) -> tuple[dict[str, dict[str, int]], str]:
+    """``query-id<TAB>corpus-id<TAB>score`` rows, no header; scores must be integers."""
+    qrels: dict[str, dict[str, int]] = {}
+    digest = hashlib.sha256()
+    for number, raw in _lines(path, digest):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            _report(on_error, DataError(path, "not UTF-8 text", number))
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3:
+            _report(on_error, DataError(path, f"expected 3 tab-separated fields, found {len(fields)}", number))
+            continue
+        query_id, doc_id, score = (f.strip() for f in fields)
+        if not query_id or not doc_id:
+            _report(on_error, DataError(path, "empty query-id or corpus-id", number))
+            continue
+        try:
+            value = int(score)
+        except ValueError:
+            hint = " (qrels.tsv has no header row)" if number == 1 and score.lower() == "score" else ""
+            _report(on_error, DataError(path, f"score {score!r} is not an integer{hint}", number))
+            continue
+        row = qrels.setdefault(query_id, {})
+        if doc_id in row:
+            _report(on_error, DataError(path, f"duplicate qrels row for ({query_id}, {doc_id})", number))
+            continue
+        row[doc_id] = value
+    return qrels, digest.hexdigest()
+
+
+def read_candidates(path: Path, on_error: ErrorHandler = None) -> tuple[dict[str, list[str]], str]:
+    """``{scene_id, candidate_doc_ids}`` lines -> scene id -> candidate ids; a repeated scene is an error."""
+    scenes: dict[str, list[str]] = {}
+    reader = JsonlReader(path, ("scene_id", "candidate_doc_ids"), on_error)
+    for number, obj in reader:
+        scene = _id(obj["scene_id"])
+        docs = obj["candidate_doc_ids"]
+        if not isinstance(docs, list):
+            _report(on_error, DataError(path, "field 'candidate_doc_ids' must be a list", number))
+            continue
+        if scene in scenes:
+            _report(on_error, DataError(path, f"duplicate scene id {scene!r}", number))
+            continue
+        scenes[scene] = [_id(d) for d in docs]
+    return scenes, reader.sha256
+
+
+class TaskReader:
+    """Loads the subsets of one task, reading each shared file (corpus, candidates) once."""
+
+    def __init__(self, task: Task, root: Path, on_error: ErrorHandler = None) -> None:
+        self.task = task
+        self.root = Path(root)
+        self.on_error = on_error
+        self._corpora: dict[Path, Corpus] = {}
+        self._scenes: dict[Path, tuple[dict[str, list[str]], str]] = {}
+
+    def corpus(self, path: Path) -> Corpus:
+        if path not in self._corpora:
+            if self.task.layout == "corpus_at_scenario":
+                self._corpora.clear()  # scenarios come one after another: keep one corpus in memory
+            self._corpora[path] = read_corpus(path, self.on_error)
+        return self._corpora[path]
+
+    def scenes(self, path: Path) -> tuple[dict[str, list[str]], str]:
+        if path not in self._scenes:
+            self._scenes[path] = read_candidates(path, self.on_error)
+        return self._scenes[path]
+
+    def load(self, subset: str) -> SubsetData:
+        name = self.task.subset(subset).name
+        paths = subset_paths(self.task, self.root, name)
+        corpus = self.corpus(paths["corpus"])  # type: ignore[arg-type]
+        query_ids, query_texts, q_sha = read_queries(paths["queries"], self.on_error)  # type: ignore[arg-type]
+        qrels, r_sha = read_qrels(paths["qrels"], self.on_error)  # type: ignore[arg-type]
+        files = {str(corpus.path): corpus.sha256, str(paths["queries"]): q_sha, str(paths["qrels"]): r_sha}
+        scenes = None
+        cand_path = paths["candidates"]
+        if cand_path is not None:
+            if cand_path.is_file():
+                scenes, c_sha = self.scenes(cand_path)
+                files[str(cand_path)] = c_sha
+            else:
+                scenes = {}  # no candidates file: every query keeps the whole corpus
+        return SubsetData(self.task, name, corpus, query_ids, query_texts, qrels, scenes, files)
+
+
+def load_task(task: Task, root: str | Path, subsets: list[str] | tuple[str, ...] | None = None) -> Iterator[SubsetData]:
+    """Yield each selected subset of ``task`` (all by default), in registry order."""
+    reader = TaskReader(task, data_root(root))
+    for name in subsets or task.subset_names:
+        yield reader.load(name)
+
+
+def load_subset(task: Task, root: str | Path, subset: str) -> SubsetData:
+    return TaskReader(task, data_root(root)).load(subset)
+
+
+def present_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
+    """The tasks whose dataset folder exists under ``root`` (the data may hold only some of LMEB)."""
+    base = data_root(root)
+    return [t for t in tasks if (base / t.path).is_dir()]

@@ -1,0 +1,178 @@
+"""Results files: one JSON per dataset per model per setting, in mteb's layout plus provenance.
+
+Layout: ``<output>/<model-name>/<setting>/<Dataset>.json`` with a per-query sidecar
+``<Dataset>.per_query.json`` (columnar: query ids and one list per metric, per subset) and, with
+``--save-runs``, TREC run files ``<Dataset>.runs/<subset>.trec``.
+
+The main file is mteb's result object (``task_name``, ``scores.test`` = one object per subset with
+``hf_subset``, ``languages``, ``main_score`` and every metric, ``evaluation_time``) with an extra
+``lmeb`` block: harness version, model configuration, data fingerprint, encoded/cached text counts
+and wall time per stage, per subset. Every write is atomic (temporary file, then rename), so a
+crash or Ctrl-C never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmeb.errors import LmebError
+
+SETTINGS = ("wo_inst", "w_inst")
+PER_QUERY_SUFFIX = ".per_query.json"
+_NOT_METRICS = ("hf_subset", "languages", "main_score", "evaluation_time")
+
+
+def model_dir_name(name: str) -> str:
+    """A model name as a folder name: hub ids ``org/model`` become ``org__model`` (mteb's convention)."""
+    return name.strip().strip("/").replace("/", "__")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+@dataclass
+class SubsetResult:
+    """Scores of one subset: mean metrics (mteb names), per-query values and how they were produced."""
+
+    subset: str
+    scores: dict[str, float]
+    main_score: float
+    evaluation_time: float
+    per_query: dict[str, list[float]] = field(default_factory=dict)  # metric -> value per query id
+    query_ids: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)  # encoded/cached counts, stage times, config key
+
+
+@dataclass
+class DatasetResult:
+    """All subsets of one dataset for one model and setting, as read from or written to disk."""
+
+    model: str
+    setting: str
+    task_name: str
+    memory_type: str
+    subsets: dict[str, SubsetResult]
+    provenance: dict[str, Any] = field(default_factory=dict)  # harness version, model config, data fingerprint
+    path: Path | None = None
+
+    def score(self, subset: str, metric: str = "ndcg_at_10") -> float:
+        return self.subsets[subset].scores[metric]
+
+
+def result_path(output: Path, model: str, setting: str, task_name: str) -> Path:
+    return Path(output) / model_dir_name(model) / setting / f"{task_name}.json"
+
+
+def to_mteb_json(result: DatasetResult, mteb_name: str, revision: str, languages: list[str]) -> dict:
+    """The mteb result object for ``result`` (plus the ``lmeb`` provenance block)."""
+    scores = []
+    for sub in result.subsets.values():
+        entry = {"hf_subset": sub.subset, "languages": languages, "main_score": sub.main_score}
+        entry.update(sub.scores)
+        entry["evaluation_time"] = sub.evaluation_time
+        scores.append(entry)
+    return {
+        "dataset_revision": revision,
+        "task_name": result.task_name,
+        "mteb_task_name": mteb_name,
+        "evaluation_time": round(sum(s.evaluation_time for s in result.subsets.values()), 4),
+        "kg_co2_emissions": None,
+        "scores": {"test": scores},
+        "lmeb": {
+            **result.provenance,
+            "model_name": result.model,
+            "setting": result.setting,
+            "memory_type": result.memory_type,
+            "subsets": {s.subset: s.provenance for s in result.subsets.values()},
+        },
+    }
+
+
+def write_dataset_result(output: Path, result: DatasetResult, mteb_name: str, revision: str,
+                         languages: list[str] | None = None) -> Path:
+    """Write the main JSON and the per-query sidecar atomically (sidecar first, so a main file implies both)."""
+    path = result_path(output, result.model, result.setting, result.task_name)
+    per_query = {
+        s.subset: {"query_ids": s.query_ids, "metrics": s.per_query} for s in result.subsets.values() if s.query_ids
+    }
+    atomic_write_text(path.with_suffix(PER_QUERY_SUFFIX),
+                      json.dumps(per_query, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
+    atomic_write_json(path, to_mteb_json(result, mteb_name, revision, languages or ["eng-Latn"]))
+    result.path = path
+    return path
+
+
+def read_dataset_result(path: Path, per_query: bool = False) -> DatasetResult:
+    """Read one results file (and, if asked, its per-query sidecar); a bad file is a one-line error."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        meta = obj.get("lmeb", {})
+        test = obj["scores"]["test"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise LmebError(f"{path}: not an lmeb/mteb results file ({exc.__class__.__name__}: {exc})") from None
+    sub_meta = meta.get("subsets", {})
+    subsets: dict[str, SubsetResult] = {}
+    for entry in test:
+        name = entry["hf_subset"]
+        scores = {k: v for k, v in entry.items() if k not in _NOT_METRICS and isinstance(v, (int, float))}
+        subsets[name] = SubsetResult(name, scores, entry.get("main_score", scores.get("ndcg_at_10", float("nan"))),
+                                     entry.get("evaluation_time", 0.0), provenance=sub_meta.get(name, {}))
+    if per_query:
+        side = path.with_suffix(PER_QUERY_SUFFIX)
+        if side.is_file():
+            for name, block in json.loads(side.read_text(encoding="utf-8")).items():
+                if name in subsets:
+                    subsets[name].query_ids = block["query_ids"]
+                    subsets[name].per_query = block["metrics"]
+    provenance = {k: v for k, v in meta.items() if k not in ("subsets", "model_name", "setting", "memory_type")}
+    return DatasetResult(
+        model=meta.get("model_name", path.parent.parent.name),
+        setting=meta.get("setting", path.parent.name),
+        task_name=obj.get("task_name", path.stem),
+        memory_type=meta.get("memory_type", ""),
+        subsets=subsets,
+        provenance=provenance,
+        path=path,
+    )
+
+
+def iter_result_files(root: Path) -> Iterator[Path]:
+    """Every ``<model>/<setting>/<Dataset>.json`` under ``root`` (``root`` may itself be a model folder)."""
+    root = Path(root)
+    if not root.exists():
+        raise LmebError(f"{root}: results directory does not exist")
+    for path in sorted(root.rglob("*.json")):
+        if path.name.endswith(PER_QUERY_SUFFIX) or path.name.startswith("."):
+            continue
+        if path.parent.name in SETTINGS:
+            yield path
+
+
+def load_results(roots: Iterable[Path | str], per_query: bool = False) -> list[DatasetResult]:
+    """All dataset results under the given directories."""
+    return [read_dataset_result(p, per_query) for r in roots for p in iter_result_files(Path(r))]
