@@ -1,0 +1,114 @@
+"""The embedding store: each unique text encoded once, a disk cache that survives kills and reruns."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from lmeb import embeddings
+from lmeb.embeddings import DiskCache, EmbeddingStore, namespace_key
+
+
+class HashEncoder:
+    """Deterministic vectors from text hashes; records every text it is asked to encode."""
+
+    name = "hash"
+    similarity = "cosine"
+
+    def __init__(self, dim: int = 8, tag: str = "a") -> None:
+        self.dim, self.tag = dim, tag
+        self.seen: list[tuple[str, str, str | None]] = []
+
+    def encode(self, texts, kind="query", instruction=None):
+        self.seen += [(t, kind, instruction) for t in texts]
+        out = []
+        for t in texts:
+            seed = hashlib.sha256(f"{self.tag}|{kind}|{instruction}|{t}".encode()).digest()
+            out.append(np.frombuffer(seed[: self.dim], dtype=np.uint8).astype(np.float32))
+        return np.stack(out)
+
+    def config(self):
+        return {"model": "hash", "dim": self.dim, "tag": self.tag}
+
+
+def test_unique_texts_encoded_once_and_rows_in_order():
+    enc = HashEncoder()
+    store = EmbeddingStore(enc)
+    texts = ["b", "a", "b", "c", "a"]
+    got = store.embed(texts, "document")
+    assert sorted(t for t, _, _ in enc.seen) == ["a", "b", "c"]
+    np.testing.assert_array_equal(got, enc.encode(texts, "document"))
+    again = store.embed(["c", "a", "b"], "document")  # the same corpus for another subset: all from memory
+    assert store.stats.encoded == 3 and store.stats.memory == 3 and store.stats.requested == 8
+    np.testing.assert_array_equal(again, enc.encode(["c", "a", "b"], "document"))
+
+
+def test_kind_and_instruction_are_separate_namespaces():
+    enc = HashEncoder()
+    store = EmbeddingStore(enc)
+    store.embed(["x"], "query")
+    store.embed(["x"], "document")
+    store.embed(["x"], "query", instruction="Find it")
+    assert store.stats.encoded == 3
+    assert namespace_key({"m": 1}, "query", None) != namespace_key({"m": 2}, "query", None)
+
+
+def test_new_scope_drops_memory_but_disk_cache_serves(tmp_path):
+    enc = HashEncoder()
+    store = EmbeddingStore(enc, cache_dir=tmp_path)
+    first = store.embed(["a", "b", "c"], "document")
+    store.new_scope()
+    second = store.embed(["c", "b", "a", "d"], "document")
+    assert store.stats.encoded == 4 and store.stats.disk == 3
+    np.testing.assert_array_equal(second[:3], first[::-1])
+
+    fresh_enc = HashEncoder()
+    rerun = EmbeddingStore(fresh_enc, cache_dir=tmp_path)  # a new process: nothing encoded
+    np.testing.assert_array_equal(rerun.embed(["a", "b", "c", "d"], "document"), enc.encode(list("abcd"), "document"))
+    assert fresh_enc.seen == [] and rerun.stats.disk == 4
+
+    other = EmbeddingStore(HashEncoder(tag="other"), cache_dir=tmp_path)  # another config: no hits
+    other.embed(["a"], "document")
+    assert other.stats.encoded == 1
+
+
+def test_kill_during_encoding_keeps_cache_readable(tmp_path, monkeypatch):
+    monkeypatch.setattr(embeddings, "ENCODE_CHUNK", 2)
+    monkeypatch.setattr(embeddings, "FLUSH_ROWS", 2)
+    texts = [f"t{i}" for i in range(7)]
+
+    class Dies(HashEncoder):
+        def encode(self, texts, kind="query", instruction=None):
+            if len(self.seen) >= 4:
+                raise KeyboardInterrupt
+            return super().encode(texts, kind, instruction)
+
+    with pytest.raises(KeyboardInterrupt):
+        EmbeddingStore(Dies(), cache_dir=tmp_path).embed(texts, "document")
+    folder = next((tmp_path / "embeddings").iterdir())
+    # a stray half-written shard (vectors without keys) and a temp file are ignored
+    (folder / "junk.npy").write_bytes(b"not an array")
+    (folder / ".x.npy.tmp").write_bytes(b"")
+    enc = HashEncoder()
+    store = EmbeddingStore(enc, cache_dir=tmp_path)
+    got = store.embed(texts, "document")
+    assert store.stats.disk == 4 and store.stats.encoded == 3
+    np.testing.assert_array_equal(got, enc.encode(texts, "document"))
+
+
+def test_fragmented_namespace_is_compacted(tmp_path, monkeypatch):
+    monkeypatch.setattr(embeddings, "COMPACT_SHARDS", 3)
+    enc = HashEncoder()
+    store = EmbeddingStore(enc, cache_dir=tmp_path)
+    for i in range(5):
+        store.embed([f"doc{i}"], "document")
+    folder = next((tmp_path / "embeddings").iterdir())
+    assert len(list(folder.glob("*.keys.npy"))) == 5
+    table = DiskCache(tmp_path).table(namespace_key(enc.config(), "document", None))
+    assert table.size == 5 and len(list(folder.glob("*.keys.npy"))) == 1
+    rerun = EmbeddingStore(HashEncoder(), cache_dir=tmp_path)
+    np.testing.assert_array_equal(rerun.embed([f"doc{i}" for i in range(5)], "document"),
+                                  enc.encode([f"doc{i}" for i in range(5)], "document"))
+    assert rerun.stats.encoded == 0
