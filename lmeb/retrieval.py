@@ -1,0 +1,214 @@
+"""Exact retrieval over plain arrays: candidate restriction, top-k with THE tie rule, runs, TREC files.
+
+What the official harness and mteb 2.26.24 do, and what this module reproduces:
+
+* Candidates. The official LMEB harness (``SubsetRetrieval._evaluate_subset``) ranks the WHOLE corpus
+  (``top_k = len(corpus)``) and then keeps, per query, only the documents of its scene's candidate list;
+  a query whose scene has no candidates line keeps the unfiltered ranking. mteb 2.26.24 ships the same
+  lists as ``top_ranked`` and scores each query against its candidates only. Both give the candidates'
+  ranking; we score each query against its candidate rows only (``SubsetData.candidates`` encodes the
+  scene rule; ``None`` = whole corpus). Candidate ids missing from the corpus cannot be ranked and are
+  dropped; duplicate candidate ids count once (the harness filters with a ``set``).
+* Tie rule. Every ranking is: score descending, then document id descending (string order), which is
+  how trec_eval/pytrec_eval order tied scores and how mteb's own metrics (mrr, recall_cap) sort since
+  mteb #5092. Runs are dicts whose insertion order is this rank order.
+* Cut-off. Metrics only look at ranks <= max(k_values) = 1000 of that total order, so keeping the first
+  ``k`` (default 1000) documents of it is lossless: "rank the full corpus, then filter to candidates"
+  and "rank the candidates, keep the top k" give identical metrics at every reported cut-off <= k.
+  (mteb's nAUC confidence scores read every returned score; we do not report them, see lmeb.metrics.)
+* ignore_identical_ids is False for every LMEB task in mteb 2.26.24 and in the official harness
+  (``AbsTaskRetrieval`` default, never overridden): a document whose id equals the query id (KnowMeBench
+  query "1" and event "1") is ranked and scored like any other. Nothing here drops it.
+* Similarity. mteb's ``cos_sim``: both sides L2-normalised in float32 (``x / max(||x||, 1e-12)``, as
+  ``torch.nn.functional.normalize``), then a float32 matrix product; ``dot`` is the plain float32 product.
+  Scores enter the run as Python floats (exact float32 values), like mteb's ``.tolist()``. Last-bit
+  differences between BLAS libraries (numpy here, torch/CUDA in mteb) only matter for exact near-ties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lmeb.data import SubsetData
+from lmeb.errors import LmebError
+from lmeb.results import atomic_write_text
+
+Run = dict[str, dict[str, float]]  # query id -> {doc id: score}; insertion order = rank order
+Rows = list[np.ndarray | None]
+ScoreFn = Callable[[int, np.ndarray | None], np.ndarray]
+
+DEFAULT_K = 1000  # = max(lmeb.metrics.K_VALUES)
+_EPS = 1e-12  # torch.nn.functional.normalize's eps
+_MAX_BLOCK = 1 << 25  # similarity-matrix cells computed at once (128 MiB of float32)
+
+_id_rank_cache: list[tuple[list[str], np.ndarray]] = []
+
+
+def id_rank(doc_ids: Sequence[str]) -> np.ndarray:
+    """Position of each document id in ascending string order (ties between equal scores use it).
+
+    Cached for the last few id lists (one per corpus), so a corpus is sorted once per run.
+    """
+    for ids, ranks in _id_rank_cache:
+        if ids is doc_ids:
+            return ranks
+    order = sorted(range(len(doc_ids)), key=doc_ids.__getitem__)
+    ranks = np.empty(len(doc_ids), dtype=np.int64)
+    ranks[np.asarray(order, dtype=np.int64)] = np.arange(len(doc_ids), dtype=np.int64)
+    _id_rank_cache.insert(0, (doc_ids, ranks))  # type: ignore[arg-type]
+    del _id_rank_cache[4:]
+    return ranks
+
+
+def candidate_rows(subset: SubsetData) -> Rows:
+    """Per query (``subset.query_ids`` order): int64 corpus rows of its candidates, or None = whole corpus.
+
+    Queries of one scene share one array object (``dense_search`` groups them into one matmul).
+    """
+    row = subset.corpus.row
+    by_scene: dict[int, np.ndarray] = {}
+    keep: list[list[str]] = []  # hold the lists so their id() stays unique while caching
+    out: Rows = []
+    for qid in subset.query_ids:
+        cands = subset.candidates(qid)
+        if cands is None:
+            out.append(None)
+            continue
+        key = id(cands)
+        if key not in by_scene:
+            keep.append(cands)
+            rows = [row[d] for d in dict.fromkeys(cands) if d in row]
+            by_scene[key] = np.asarray(rows, dtype=np.int64)
+        out.append(by_scene[key])
+    return out
+
+
+def _select(scores: np.ndarray, ranks: np.ndarray, k: int) -> np.ndarray:
+    """Indices into ``scores`` of its top ``k`` under (score desc, id desc), in that order."""
+    n = scores.shape[0]
+    if n > k:
+        threshold = np.partition(scores, n - k)[n - k]  # the k-th largest score
+        above = np.flatnonzero(scores > threshold)
+        tied = np.flatnonzero(scores == threshold)
+        need = k - above.shape[0]
+        if need < tied.shape[0]:  # keep the tied documents with the largest ids
+            tied = tied[np.argpartition(ranks[tied], tied.shape[0] - need)[tied.shape[0] - need:]]
+        idx = np.concatenate([above, tied])
+    else:
+        idx = np.arange(n)
+    # ascending by (score, id), reversed = descending by (score, id)
+    return idx[np.lexsort((ranks[idx], scores[idx]))[::-1]]
+
+
+def top_k(scores: np.ndarray, rows: np.ndarray | None, doc_ids: Sequence[str], k: int = DEFAULT_K) -> dict[str, float]:
+    """One query's top ``k`` documents in rank order (score desc, then doc id desc). Exact.
+
+    ``scores[i]`` is the score of corpus row ``rows[i]``, or of row ``i`` when ``rows`` is None.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be one-dimensional, got shape {scores.shape}")
+    expected = len(doc_ids) if rows is None else rows.shape[0]
+    if scores.shape[0] != expected:
+        raise ValueError(f"got {scores.shape[0]} scores for {expected} documents")
+    if k <= 0 or expected == 0:
+        return {}
+    if np.isnan(scores).any():
+        raise LmebError(f"{int(np.isnan(scores).sum())} NaN similarity score(s): the model produced invalid scores")
+    ranks = id_rank(doc_ids)
+    if rows is not None:
+        ranks = ranks[rows]
+    order = _select(scores, ranks, k)
+    corpus_rows = order if rows is None else rows[order]
+    return dict(zip([doc_ids[r] for r in corpus_rows.tolist()], scores[order].tolist(), strict=True))
+
+
+def ranking(run_for_query: dict[str, float]) -> list[tuple[str, float]]:
+    """(doc id, score) pairs of any run in rank order: score descending, then doc id descending."""
+    return sorted(run_for_query.items(), key=lambda item: (item[1], item[0]), reverse=True)
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float32))
+    return x / np.maximum(norms, np.float32(_EPS))[:, None]
+
+
+def _as_matrix(x: np.ndarray, name: str, rows: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] != rows:
+        raise ValueError(f"{name} must have shape ({rows}, dim), got {x.shape}")
+    return x
+
+
+def _groups(rows: Rows) -> list[tuple[np.ndarray | None, list[int]]]:
+    """Query indices grouped by the candidate array they share (None = whole corpus)."""
+    groups: dict[int, tuple[np.ndarray | None, list[int]]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(id(r), (r, []))[1].append(i)
+    return list(groups.values())
+
+
+def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData, similarity: str = "cosine",
+                 k: int = DEFAULT_K, rows: Rows | None = None) -> Run:
+    """Exact search: each query scored against only its candidate rows, batched float32 matmuls.
+
+    ``query_emb`` rows align with ``subset.query_ids``, ``doc_emb`` rows with ``subset.corpus.ids``.
+    Returns every query (an empty dict when it has no candidate in the corpus), top ``k`` in rank order.
+    """
+    if similarity not in ("cosine", "dot"):
+        raise LmebError(f"unknown similarity {similarity!r} (expected 'cosine' or 'dot')")
+    ids = subset.corpus.ids
+    q = _as_matrix(query_emb, "query embeddings", len(subset.query_ids))
+    d = _as_matrix(doc_emb, "document embeddings", len(ids))
+    if q.shape[1] != d.shape[1]:
+        raise LmebError(f"query and document embeddings differ in size ({q.shape[1]} vs {d.shape[1]})")
+    if similarity == "cosine":
+        q, d = _normalize(q), _normalize(d)
+    rows = candidate_rows(subset) if rows is None else rows
+    if len(rows) != len(subset.query_ids):
+        raise ValueError(f"got candidate rows for {len(rows)} queries, expected {len(subset.query_ids)}")
+    results: list[dict[str, float] | None] = [None] * len(rows)
+    for cand, members in _groups(rows):
+        docs = d if cand is None else d[cand]
+        step = max(1, _MAX_BLOCK // max(1, docs.shape[0]))
+        for start in range(0, len(members), step):
+            batch = members[start:start + step]
+            sims = q[batch] @ docs.T
+            for j, qi in enumerate(batch):
+                results[qi] = top_k(sims[j], cand, ids, k)
+    return {qid: res or {} for qid, res in zip(subset.query_ids, results, strict=True)}
+
+
+def search_scores(score_fn: ScoreFn, subset: SubsetData, k: int = DEFAULT_K, rows: Rows | None = None) -> Run:
+    """Generic search: ``score_fn(query_index, rows)`` -> scores over ``rows`` (all docs when None).
+
+    Used by BM25 and rerankers so every scorer shares the candidate logic and the tie rule.
+    """
+    rows = candidate_rows(subset) if rows is None else rows
+    ids = subset.corpus.ids
+    run: Run = {}
+    for i, qid in enumerate(subset.query_ids):
+        cand = rows[i]
+        if cand is not None and cand.shape[0] == 0:
+            run[qid] = {}
+            continue
+        run[qid] = top_k(np.asarray(score_fn(i, cand), dtype=np.float64).ravel(), cand, ids, k)
+    return run
+
+
+def write_trec(run: Run, path: Path, tag: str) -> None:
+    """Write ``run`` as a TREC run file (``qid Q0 docid rank score tag``, rank from 1), atomically."""
+    if not tag or any(c.isspace() for c in tag):
+        raise LmebError(f"TREC run tag must be one word, got {tag!r}")
+    lines = []
+    for qid, docs in run.items():
+        if not qid or any(c.isspace() for c in qid):
+            raise LmebError(f"query id {qid!r} contains whitespace: cannot write a TREC run file")
+        for rank, (doc_id, score) in enumerate(ranking(docs), start=1):
+            if not doc_id or any(c.isspace() for c in doc_id):
+                raise LmebError(f"document id {doc_id!r} contains whitespace: cannot write a TREC run file")
+            lines.append(f"{qid} Q0 {doc_id} {rank} {float(score)!r} {tag}\n")
+    atomic_write_text(Path(path), "".join(lines))
