@@ -6,7 +6,8 @@ the same ``Corpus`` object is handed to each of them. Every reader hashes the by
 result can name the exact data it came from.
 
 Readers raise ``DataError`` (file and line) on bad input, or pass it to ``on_error`` and go on,
-which is how ``lmeb validate`` collects every problem in one pass.
+which is how ``lmeb validate`` collects every problem in one pass. Each such error carries a ``kind``
+(one of ``ERROR_KINDS``) so callers can tell problems apart without parsing messages.
 """
 
 from __future__ import annotations
@@ -19,23 +20,42 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from lmeb.errors import DataError, LmebError
 from lmeb.tasks import Task
 
 ErrorHandler = Callable[[DataError], None] | None
 
+# What a reader can find wrong with a file (``DataError.kind``).
+ERROR_KINDS = (
+    "missing_file",  # a file the layout needs is not there
+    "malformed_line",  # not JSON / not a JSON object / not 3 tab-separated fields / not UTF-8
+    "missing_field",  # a required field is absent or has the wrong type
+    "bad_score",  # a qrels score that is not an integer
+    "duplicate_id",  # a repeated document, query or scene id, or a repeated qrels pair
+)
+
+
+def data_error(path: str | Path, kind: str, message: str, line: int | None = None) -> DataError:
+    """A ``DataError`` tagged with its ``kind`` (see ``ERROR_KINDS``)."""
+    error = DataError(path, message, line)
+    error.kind = kind  # type: ignore[attr-defined]
+    return error
+
+
 CORPUS, QUERIES, QRELS, CANDIDATES = "corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"
 
 
 def data_root(path: str | Path | None = None) -> Path:
-    """The data root: the given path, else ``$LMEB_DATA``; an error if neither exists."""
+    """The data root: the given path, else ``$LMEB_DATA`` (or its ``eval_data/``); an error if neither exists."""
     value = path or os.environ.get("LMEB_DATA")
     if not value:
         raise LmebError("no data directory: pass --data DIR or set LMEB_DATA")
     root = Path(value).expanduser()
     if not root.is_dir():
         raise LmebError(f"{root}: data directory does not exist")
-    return root
+    return find_data_root(root)
 
 
 @dataclass
@@ -85,6 +105,27 @@ class SubsetData:
             return None
         return self.scenes.get(self.task.scene_of(query_id))
 
+    def candidate_rows(self, query_id: str) -> np.ndarray | None:
+        """``candidates(query_id)`` as sorted unique corpus row indices (int64); None means the whole corpus.
+
+        Candidate ids that are not in the corpus are dropped (they can never be retrieved). Computed
+        once per scene, so the queries of a scene share one array; do not modify it.
+        """
+        if self.scenes is None:
+            return None
+        scene = self.task.scene_of(query_id)
+        cache = self.__dict__.setdefault("_rows_by_scene", {})
+        if scene not in cache:
+            ids = self.scenes.get(scene)
+            if ids is None:
+                cache[scene] = None
+            else:
+                row = self.corpus.row
+                rows = np.unique(np.fromiter((row[d] for d in ids if d in row), dtype=np.int64))
+                rows.flags.writeable = False
+                cache[scene] = rows
+        return cache[scene]
+
 
 def subset_paths(task: Task, root: Path, subset: str) -> dict[str, Path | None]:
     """Where the four files of ``subset`` live under ``root`` for the task's layout."""
@@ -108,12 +149,16 @@ def _report(on_error: ErrorHandler, error: DataError) -> None:
     on_error(error)
 
 
-def _lines(path: Path, digest: hashlib._Hash) -> Iterator[tuple[int, bytes]]:
+def _lines(path: Path, digest: hashlib._Hash, on_error: ErrorHandler) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines with their numbers, hashing every byte; a missing file is one error, no lines."""
     if not path.is_file():
-        raise DataError(path, "file not found")
+        _report(on_error, data_error(path, "missing_file", "file not found"))
+        return
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             digest.update(raw)
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark is not part of the data
             if raw.strip():
                 yield number, raw
 
@@ -124,18 +169,21 @@ def read_jsonl(path: Path, required: tuple[str, ...], on_error: ErrorHandler = N
     The generator's return value (``StopIteration.value``) is the file's sha256; use ``JsonlReader``.
     """
     digest = hashlib.sha256()
-    for number, raw in _lines(path, digest):
+    for number, raw in _lines(path, digest, on_error):
         try:
             obj = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            _report(on_error, DataError(path, f"malformed JSON ({getattr(exc, 'msg', exc)})", number))
+            _report(
+                on_error, data_error(path, "malformed_line", f"malformed JSON ({getattr(exc, 'msg', exc)})", number)
+            )
             continue
         if not isinstance(obj, dict):
-            _report(on_error, DataError(path, "expected a JSON object", number))
+            _report(on_error, data_error(path, "malformed_line", "expected a JSON object", number))
             continue
         missing = [k for k in required if k not in obj]
         if missing:
-            _report(on_error, DataError(path, f"missing field {', '.join(repr(m) for m in missing)}", number))
+            names = ", ".join(repr(m) for m in missing)
+            _report(on_error, data_error(path, "missing_field", f"missing field {names}", number))
             continue
         yield number, obj
     return digest.hexdigest()
@@ -169,10 +217,10 @@ def read_corpus(path: Path, on_error: ErrorHandler = None) -> Corpus:
     for number, obj in reader:
         doc_id = _id(obj["id"])
         if doc_id in seen:
-            _report(on_error, DataError(path, f"duplicate document id {doc_id!r}", number))
+            _report(on_error, data_error(path, "duplicate_id", f"duplicate document id {doc_id!r}", number))
             continue
         if "title" not in obj and "text" not in obj:
-            _report(on_error, DataError(path, "missing field 'text'", number))
+            _report(on_error, data_error(path, "missing_field", "missing field 'text'", number))
             continue
         seen.add(doc_id)
         ids.append(doc_id)
@@ -180,74 +228,100 @@ def read_corpus(path: Path, on_error: ErrorHandler = None) -> Corpus:
     return Corpus(path=path, ids=ids, texts=texts, sha256=reader.sha256)
 
 
-def read_queries(path: Path, on_error: ErrorHandler = None) -> tuple[list[str], list[str], str]:
-    """Query ids and texts as given; duplicate ids are errors. Returns (ids, texts, sha256)."""
+def read_queries(
+    path: Path, on_error: ErrorHandler = None, lines: dict[str, int] | None = None
+) -> tuple[list[str], list[str], str]:
+    """Query ids and texts as given; duplicate ids are errors. Returns (ids, texts, sha256).
+
+    ``lines``, if given, receives each query id's line number (for messages naming the line).
+    """
     ids: list[str] = []
     texts: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {} if lines is None else lines
     reader = JsonlReader(path, ("id", "text"), on_error)
     for number, obj in reader:
         query_id = _id(obj["id"])
         if query_id in seen:
-            _report(on_error, DataError(path, f"duplicate query id {query_id!r}", number))
+            _report(on_error, data_error(path, "duplicate_id", f"duplicate query id {query_id!r}", number))
             continue
-        seen.add(query_id)
+        seen[query_id] = number
         ids.append(query_id)
         texts.append(_part(obj["text"]))
     return ids, texts, reader.sha256
 
 
-def read_qrels(path: Path, on_error: ErrorHandler = None) -> tuple[dict[str, dict[str, int]], str]:
-    """``query-id<TAB>corpus-id<TAB>score`` rows, no header; scores must be integers."""
+def read_qrels(
+    path: Path, on_error: ErrorHandler = None, lines: dict[tuple[str, str], int] | None = None
+) -> tuple[dict[str, dict[str, int]], str]:
+    """``query-id<TAB>corpus-id<TAB>score`` rows, no header; scores must be integers.
+
+    ``lines``, if given, receives each (query id, corpus id) pair's line number.
+    """
     qrels: dict[str, dict[str, int]] = {}
     digest = hashlib.sha256()
-    for number, raw in _lines(path, digest):
+    for number, raw in _lines(path, digest, on_error):
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
-            _report(on_error, DataError(path, "not UTF-8 text", number))
+            _report(on_error, data_error(path, "malformed_line", "not UTF-8 text", number))
             continue
         fields = line.split("\t")
         if len(fields) != 3:
-            _report(on_error, DataError(path, f"expected 3 tab-separated fields, found {len(fields)}", number))
+            message = f"expected 3 tab-separated fields (query-id, corpus-id, score), found {len(fields)}"
+            _report(on_error, data_error(path, "malformed_line", message, number))
             continue
         query_id, doc_id, score = (f.strip() for f in fields)
         if not query_id or not doc_id:
-            _report(on_error, DataError(path, "empty query-id or corpus-id", number))
+            _report(on_error, data_error(path, "missing_field", "empty query-id or corpus-id", number))
             continue
         try:
             value = int(score)
         except ValueError:
             hint = " (qrels.tsv has no header row)" if number == 1 and score.lower() == "score" else ""
-            _report(on_error, DataError(path, f"score {score!r} is not an integer{hint}", number))
+            _report(on_error, data_error(path, "bad_score", f"score {score!r} is not an integer{hint}", number))
             continue
         row = qrels.setdefault(query_id, {})
         if doc_id in row:
-            _report(on_error, DataError(path, f"duplicate qrels row for ({query_id}, {doc_id})", number))
+            message = f"duplicate qrels row for ({query_id}, {doc_id})"
+            _report(on_error, data_error(path, "duplicate_id", message, number))
             continue
         row[doc_id] = value
+        if lines is not None:
+            lines[(query_id, doc_id)] = number
     return qrels, digest.hexdigest()
 
 
-def read_candidates(path: Path, on_error: ErrorHandler = None) -> tuple[dict[str, list[str]], str]:
-    """``{scene_id, candidate_doc_ids}`` lines -> scene id -> candidate ids; a repeated scene is an error."""
+def read_candidates(
+    path: Path, on_error: ErrorHandler = None, lines: dict[str, int] | None = None
+) -> tuple[dict[str, list[str]], str]:
+    """``{scene_id, candidate_doc_ids}`` lines -> scene id -> candidate ids; a repeated scene is an error.
+
+    ``lines``, if given, receives each scene id's line number.
+    """
     scenes: dict[str, list[str]] = {}
     reader = JsonlReader(path, ("scene_id", "candidate_doc_ids"), on_error)
     for number, obj in reader:
         scene = _id(obj["scene_id"])
         docs = obj["candidate_doc_ids"]
         if not isinstance(docs, list):
-            _report(on_error, DataError(path, "field 'candidate_doc_ids' must be a list", number))
+            _report(on_error, data_error(path, "missing_field", "field 'candidate_doc_ids' must be a list", number))
             continue
         if scene in scenes:
-            _report(on_error, DataError(path, f"duplicate scene id {scene!r}", number))
+            _report(on_error, data_error(path, "duplicate_id", f"duplicate scene id {scene!r}", number))
             continue
         scenes[scene] = [_id(d) for d in docs]
+        if lines is not None:
+            lines[scene] = number
     return scenes, reader.sha256
 
 
 class TaskReader:
-    """Loads the subsets of one task, reading each shared file (corpus, candidates) once."""
+    """Loads the subsets of one task, reading each shared file (corpus, candidates) once.
+
+    Only the most recent corpus and candidates file are kept: the subsets that share a corpus come one
+    after another in registry order, so a shared corpus is read once and the reader never holds two
+    corpora (MemBench's ten corpora together have 929,115 documents).
+    """
 
     def __init__(self, task: Task, root: Path, on_error: ErrorHandler = None) -> None:
         self.task = task
@@ -257,14 +331,16 @@ class TaskReader:
         self._scenes: dict[Path, tuple[dict[str, list[str]], str]] = {}
 
     def corpus(self, path: Path) -> Corpus:
+        """The corpus at ``path``, read once while the following subsets share it."""
         if path not in self._corpora:
-            if self.task.layout == "corpus_at_scenario":
-                self._corpora.clear()  # scenarios come one after another: keep one corpus in memory
+            self._corpora.clear()
             self._corpora[path] = read_corpus(path, self.on_error)
         return self._corpora[path]
 
     def scenes(self, path: Path) -> tuple[dict[str, list[str]], str]:
+        """The candidates file at ``path`` as (scene id -> candidate ids, sha256), read once likewise."""
         if path not in self._scenes:
+            self._scenes.clear()
             self._scenes[path] = read_candidates(path, self.on_error)
         return self._scenes[path]
 
@@ -301,3 +377,43 @@ def present_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
     """The tasks whose dataset folder exists under ``root`` (the data may hold only some of LMEB)."""
     base = data_root(root)
     return [t for t in tasks if (base / t.path).is_dir()]
+
+
+HF_REPO = "KaLM-Embedding/LMEB"
+
+
+def find_data_root(folder: str | Path) -> Path:
+    """The folder holding ``<MemoryType>/<Dataset>/``: ``folder`` itself or its ``eval_data/`` (the hub's name)."""
+    folder = Path(folder).expanduser()
+    for candidate in (folder, folder / "eval_data"):
+        if any((candidate / m).is_dir() for m in ("Episodic", "Dialogue", "Semantic", "Procedural")):
+            return candidate
+    return folder
+
+
+def download(
+    local_dir: str | Path,
+    repo_id: str = HF_REPO,
+    revision: str | None = None,
+    allow_patterns: list[str] | str | None = None,
+) -> Path:
+    """Fetch the official LMEB files from the Hugging Face hub into ``local_dir``; returns the data root.
+
+    A thin wrapper over ``huggingface_hub.snapshot_download(repo_type="dataset")``: files already in
+    ``local_dir`` are not fetched again, ``allow_patterns`` (e.g. ``"*/LoCoMo/*"``) fetches a part, and
+    with ``HF_HUB_OFFLINE=1`` it only resolves what is already there. Pass the result as ``--data``.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        path = snapshot_download(
+            repo_id=repo_id,
+            repo_type="dataset",
+            revision=revision,
+            local_dir=str(local_dir),
+            allow_patterns=allow_patterns,
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        raise LmebError(f"cannot download {repo_id} to {local_dir}: {str(exc).splitlines()[0]}") from None
+    return find_data_root(path)
