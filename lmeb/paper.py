@@ -1,0 +1,125 @@
+"""The LMEB paper's published rows (Tables 2 and 3), to show beside runs and to diff against.
+
+The paper publishes, per model and setting (w/o and w/ instructions), N@10 and R@10 per memory type
+and the two means, in percent with 2 decimals (``lmeb/spec/paper_table2_table3.json``). Frames here
+use the same long shape as ``lmeb.report.aggregate`` (values as fractions, ``published`` True).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from lmeb.errors import LmebError
+from lmeb.report import MEAN_DATASET, MEAN_TYPE, PAPER_METRICS, aggregate_datasets, registry_counts
+from lmeb.results import SETTINGS
+from lmeb.tasks import MEMORY_TYPES, all_tasks
+
+PAPER_FILE = Path(__file__).resolve().parent / "spec" / "paper_table2_table3.json"
+LEVELS = {"mean_dataset": MEAN_DATASET, "mean_type": MEAN_TYPE}
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One model's row of Table 2 (wo_inst) or Table 3 (w_inst); scores in percent."""
+
+    model: str
+    setting: str
+    size: str
+    dim: int | None
+    types: dict[str, dict[str, float]]  # memory type -> metric -> percent
+    mean_dataset: dict[str, float]
+    mean_type: dict[str, float]
+
+
+@cache
+def _load(path: Path = PAPER_FILE) -> dict[str, tuple[PaperRow, ...]]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        out = {}
+        for setting, rows in doc["settings"].items():
+            out[setting] = tuple(
+                PaperRow(model=r["model"], setting=setting, size=r.get("size", ""), dim=r.get("dim"),
+                         types={m: dict(r[m.lower()]) for m in MEMORY_TYPES},
+                         mean_dataset=dict(r["mean_dataset"]), mean_type=dict(r["mean_type"]))
+                for r in rows)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise LmebError(f"{path}: not a paper table file ({exc.__class__.__name__}: {exc})") from None
+    return out
+
+
+def paper_rows(setting: str) -> list[PaperRow]:
+    """The published rows of one setting, in the paper's order."""
+    if setting not in SETTINGS:
+        raise LmebError(f"unknown setting {setting!r} (choose from {', '.join(SETTINGS)})")
+    return list(_load()[setting])
+
+
+def paper_model(name: str, setting: str) -> PaperRow:
+    """A published row by model name (exact, then case-insensitive); unknown names list close ones."""
+    rows = paper_rows(setting)
+    for match in (lambda r: r.model == name, lambda r: r.model.lower() == name.lower()):
+        found = [r for r in rows if match(r)]
+        if found:
+            return found[0]
+    names = [r.model for r in rows]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.4) or difflib.get_close_matches(
+        name.lower(), [n.lower() for n in names], n=3, cutoff=0.4)
+    hint = f"; did you mean {', '.join(close)}?" if close else f" (published models: {', '.join(names)})"
+    raise LmebError(f"unknown paper model {name!r}{hint}")
+
+
+def published_frame(setting: str, metric: str = "ndcg_at_10") -> pd.DataFrame:
+    """The published type and mean cells of one setting, in ``lmeb.report.aggregate``'s long shape."""
+    if metric not in PAPER_METRICS:
+        raise LmebError(f"the paper publishes only {', '.join(PAPER_METRICS)}, not {metric}")
+    counts = registry_counts()
+    rows = []
+    for r in paper_rows(setting):
+        for m in MEMORY_TYPES:
+            rows.append((r.model, setting, "type", m, m, r.types[m][metric] / 100, counts[m], counts[m], True, True))
+        n = sum(counts.values())
+        rows.append((r.model, setting, "mean_dataset", "", MEAN_DATASET, r.mean_dataset[metric] / 100, n, n,
+                     True, True))
+        rows.append((r.model, setting, "mean_type", "", MEAN_TYPE, r.mean_type[metric] / 100, 4, 4, True, True))
+    return pd.DataFrame(rows, columns=["model", "setting", "level", "memory_type", "group", "value", "n", "total",
+                                       "complete", "published"])
+
+
+def recompute_means(row: PaperRow, metric: str) -> dict[str, float]:
+    """Mean (Dataset) and Mean (Type) recomputed from the published type scores, in percent.
+
+    The paper publishes only type scores, so each type score stands for each of that type's registry
+    datasets (a type score is the mean of its datasets, so this weights types by their dataset counts
+    2/6/8/6), and ``lmeb.report.aggregate_datasets`` — the code that aggregates runs — does the rest.
+    """
+    datasets = pd.DataFrame(
+        [(row.model, row.setting, t.memory_type, t.name, row.types[t.memory_type][metric] / 100, 1, 1, True, True)
+         for t in all_tasks()],
+        columns=["model", "setting", "memory_type", "dataset", "value", "n", "total", "complete", "published"])
+    agg = aggregate_datasets(datasets).set_index("level")
+    return {level: float(agg.loc[level, "value"]) * 100 for level in LEVELS}
+
+
+def check_published_means() -> pd.DataFrame:
+    """Every published Mean (Dataset) and Mean (Type) cell beside its recomputation.
+
+    Columns: setting, model, metric, level, published, recomputed, delta (recomputed - published),
+    exact (the recomputation rounded to 2 decimals equals the published cell).
+    """
+    out = []
+    for setting in SETTINGS:
+        for r in paper_rows(setting):
+            for metric in PAPER_METRICS:
+                again = recompute_means(r, metric)
+                for level in LEVELS:
+                    pub = getattr(r, level)[metric]
+                    out.append((setting, r.model, metric, level, pub, again[level], again[level] - pub,
+                                round(again[level] + 1e-9, 2) == round(pub, 2)))
+    return pd.DataFrame(out, columns=["setting", "model", "metric", "level", "published", "recomputed", "delta",
+                                      "exact"])
