@@ -1,0 +1,82 @@
+"""List the LMEB datasets: memory type, granularity, subsets, on-disk layout and candidates rule.
+
+``--json`` prints one JSON object per dataset (JSON lines) with its subsets, for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+
+from lmeb.tasks import MEMORY_TYPES, Task, get_tasks
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--type", action="append", metavar="T", help="memory type (repeatable)")
+    parser.add_argument("--dataset", action="append", metavar="D", help="dataset name (repeatable)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per dataset (JSON lines)")
+
+
+def task_record(task: Task) -> dict:
+    """Everything the registry knows about a dataset, as plain JSON values (subsets last)."""
+    return {
+        "name": task.name,
+        "memory_type": task.memory_type,
+        "granularity": task.granularity,
+        "path": task.path,
+        "layout": task.layout,
+        "candidates": task.candidates,
+        "scene_id": task.scene_id,
+        "main_score": task.main_score,
+        "official_k_values": list(task.official_k_values),
+        "mteb_name": task.mteb_name,
+        "mteb_hf_dataset": task.mteb_hf_dataset,
+        "mteb_revision": task.mteb_revision,
+        "mteb_k_values": list(task.mteb_k_values),
+        "paper_position": task.paper_position,
+        "paper_table1": task.paper_table1,
+        "description": task.description,
+        "reference": task.reference,
+        "license": task.license,
+        "citation": task.citation,
+        "num_subsets": len(task.subsets),
+        "subsets": [{"name": s.name, "mteb_name": s.mteb_name, "instruction": s.instruction} for s in task.subsets],
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    tasks = get_tasks(args.dataset, args.type)
+    if args.json:
+        for task in tasks:
+            print(json.dumps(task_record(task), ensure_ascii=False))
+        return 0
+    header = ("dataset", "memory type", "granularity", "subsets", "layout", "candidates")
+    rows = [
+        (
+            t.name,
+            t.memory_type,
+            t.granularity,
+            str(len(t.subsets)),
+            t.layout,
+            f"{t.candidates} by {t.scene_id}" if t.candidates else "-",
+        )
+        for t in tasks
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print(
+            "  ".join(
+                cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    print()
+    per_type: dict[str, list[Task]] = defaultdict(list)
+    for t in tasks:
+        per_type[t.memory_type].append(t)
+    for memory_type in MEMORY_TYPES:
+        if per_type[memory_type]:
+            group = per_type[memory_type]
+            print(f"{memory_type}: {len(group)} datasets, {sum(len(t.subsets) for t in group)} tasks")
+    print(f"all: {len(tasks)} datasets, {sum(len(t.subsets) for t in tasks)} tasks")
+    return 0
