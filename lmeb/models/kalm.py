@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lmeb.errors import LmebError
+from lmeb.models.loading import default_device, display_name, loading_errors, resolve_source, source_identity
+from lmeb.results import atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -43,8 +45,8 @@ HUB_IDS = (
     "KaLM-Embedding/KaLM-Reranker-V1-Small",
     "KaLM-Embedding/KaLM-Reranker-V1-Large",
 )
-_DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
-           "float32": "float32", "fp32": "float32"}
+_DTYPES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16", "half": "fp16",
+           "float32": "fp32", "fp32": "fp32", "float": "fp32"}
 
 
 def decoder_prompt(system_instruction: str, instruction: str, query: str) -> str:
@@ -127,7 +129,7 @@ class DiskPassageCache:
         folder.mkdir(parents=True, exist_ok=True)
         ident = folder / "identity.json"
         if not ident.exists():
-            ident.write_text(json.dumps(identity, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            atomic_write_text(ident, json.dumps(identity, indent=1, sort_keys=True) + "\n")
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.safetensors"
@@ -156,12 +158,6 @@ class DiskPassageCache:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-
-
-def _weights_fingerprint(path: Path) -> list[list[Any]]:
-    """Name, size and mtime of a local model's weight files: cheap, and changes when the weights do."""
-    files = sorted(p for p in path.iterdir() if p.suffix in {".safetensors", ".bin", ".pt"} and p.is_file())
-    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
 
 
 class KalmReranker:
@@ -193,15 +189,15 @@ class KalmReranker:
     ) -> None:
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
             raise LmebError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
         if max_length <= 0 or query_max_length <= 0 or batch_size <= 0:
             raise LmebError("max_length, query_max_length and batch_size must be positive")
         self.path_or_id = str(path_or_id)
-        local = Path(self.path_or_id).expanduser()
-        self.is_local = local.is_dir()
-        self.name = name or (local.name if self.is_local else self.path_or_id)
+        source = resolve_source(self.path_or_id, revision)
+        self.name = name or display_name(source)
         self.chunk_size = chunk_size
         self.max_length = int(max_length)
         self.query_max_length = int(query_max_length)
@@ -210,21 +206,29 @@ class KalmReranker:
         self.batch_size = int(batch_size)
         self.share_passages = share_passages
         self.progress = progress
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(default_device(device))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise LmebError(f"{self.name}: device {device!r} requested but CUDA is not available")
         if dtype is None:
-            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
-        dtype_name = _DTYPES.get(str(dtype).lower().removeprefix("torch."))
-        if dtype_name is None:
-            raise LmebError(f"{self.name}: unsupported dtype {dtype!r} (bfloat16, float16 or float32)")
-        self.dtype = getattr(torch, dtype_name)
-        source = str(local) if self.is_local else self.path_or_id
+            dtype = "bf16" if self.device.type == "cuda" else "fp32"
+        precision = _DTYPES.get(str(dtype).lower().removeprefix("torch."))
+        if precision is None:
+            raise LmebError(f"{self.name}: unsupported dtype {dtype!r} (bf16, fp16 or fp32)")
+        self.precision = precision
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+        where = str(source.local_dir) if source.local_dir is not None else source.spec
+        local_only = source.local_dir is not None
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(source, revision=revision, dtype=self.dtype)
-        except (OSError, ValueError) as exc:
-            raise LmebError(f"{self.path_or_id}: cannot load KaLM reranker ({str(exc).splitlines()[0]})") from exc
+            with loading_errors(source):
+                self.tokenizer = AutoTokenizer.from_pretrained(where, revision=revision, local_files_only=local_only)
+                self.model = AutoModelForSeq2SeqLM.from_pretrained(
+                    where, revision=revision, dtype=self.dtype, local_files_only=local_only
+                )
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         if self.tokenizer.pad_token_id is None:
             if self.tokenizer.eos_token_id is None:
                 raise LmebError(f"{self.name}: the tokenizer has neither a pad nor an EOS token")
@@ -234,16 +238,9 @@ class KalmReranker:
         self.model.to(self.device).eval()
         self.yes_id = self._answer_id("yes")
         self.no_id = self._answer_id("no")
-        self.revision = revision or getattr(self.model.config, "_commit_hash", None)
-        self.identity = {
-            "model": str(local.resolve()) if self.is_local else self.path_or_id,
-            "revision": self.revision,
-            "weights": _weights_fingerprint(local) if self.is_local else None,
-            "dtype": dtype_name,
-            "chunk_size": chunk_size,
-            "max_length": self.max_length,
-            "format": "kalm-passage-states/1",
-        }
+        self.identity = {**source_identity(source), "dtype": precision, "chunk_size": chunk_size,
+                         "max_length": self.max_length, "format": "kalm-passage-states/1"}
+        self.revision = self.identity["revision"]
         key = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:20]
         self.ram_cache = PassageCache(cache_max_bytes)
         self.disk_cache = DiskPassageCache(Path(cache_dir) / f"kalm-{key}", self.identity) if cache_dir else None
@@ -261,7 +258,8 @@ class KalmReranker:
             "query_max_length": self.query_max_length,
             "system_instruction": self.system_instruction,
             "default_instruction": self.instruction,
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "dtype": self.precision,
+            "fingerprint": self.identity["fingerprint"],
             "padding_side": "right",
             "yes_id": self.yes_id,
             "no_id": self.no_id,
@@ -345,7 +343,7 @@ class KalmReranker:
         if not bool(finite.all()):
             raise LmebError(
                 f"{self.name}: non-finite yes/no logits for {int((~finite).sum())} pair(s) in "
-                f"{str(self.dtype).removeprefix('torch.')}; use bfloat16 or float32"
+                f"{self.precision}; use bf16 or fp32"
             )
         self.stats["decoder_batches"] += 1
         return torch.softmax(pair, dim=-1)[:, 0].cpu().numpy().astype(np.float64)

@@ -1,0 +1,80 @@
+"""Any sentence-transformers cross-encoder (a local directory or a hub id) as an LMEB ``Reranker``.
+
+Instructions: classic cross-encoders (MS MARCO MiniLM, BGE rerankers, ...) were trained on bare
+(query, passage) pairs, so by default they get NO instruction, in both the w/o inst. and w/ inst.
+settings (``score`` ignores it). ``instruction_template`` (e.g. ``"{instruction} {query}"``) opts in:
+the query becomes the formatted string whenever an instruction is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmeb.errors import LmebError
+from lmeb.models.loading import default_device, display_name, loading_errors, resolve_source, source_identity
+
+
+class CrossEncoderReranker:
+    """Scores pairs with ``sentence_transformers.CrossEncoder`` (its own activation, e.g. sigmoid)."""
+
+    def __init__(
+        self,
+        path_or_id: str | Path,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        device: str | None = None,
+        *,
+        instruction_template: str | None = None,
+        revision: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        from sentence_transformers import CrossEncoder
+        from transformers.utils import logging as hf_logging
+
+        if instruction_template is not None and "{query}" not in instruction_template:
+            raise LmebError(f"instruction_template {instruction_template!r} must contain '{{query}}'")
+        self.source = resolve_source(path_or_id, revision)
+        self.name = name or display_name(self.source)
+        self.batch_size = int(batch_size)
+        self.instruction_template = instruction_template
+        self.device = default_device(device)
+        spec = str(self.source.local_dir or self.source.spec)
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            with loading_errors(self.source):
+                self.model = CrossEncoder(spec, device=self.device, max_length=max_length, revision=revision,
+                                          local_files_only=self.source.local_dir is not None)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        if self.model.num_labels != 1:
+            raise LmebError(f"{self.name}: a reranker needs one output score, this cross-encoder has "
+                            f"{self.model.num_labels} labels")
+        self.max_length = self.model.max_length
+        self.identity = source_identity(self.source)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "class": "CrossEncoderReranker",
+            **self.identity,
+            "max_length": self.max_length,
+            "activation": type(self.model.activation_fn).__name__,
+            "instruction_template": self.instruction_template,
+        }
+
+    def score(self, pairs: list[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
+        """One score per (query, passage) pair, in input order; higher = more relevant."""
+        pairs = list(pairs)
+        if not pairs:
+            return np.zeros(0, dtype=np.float64)
+        if instruction is not None and self.instruction_template is not None:
+            pairs = [(self.instruction_template.format(instruction=instruction, query=q), d) for q, d in pairs]
+        scores = np.asarray(self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False,
+                                               convert_to_numpy=True), dtype=np.float64).reshape(-1)
+        if not np.isfinite(scores).all():
+            raise LmebError(f"{self.name}: non-finite scores for {int((~np.isfinite(scores)).sum())} pair(s)")
+        return scores
