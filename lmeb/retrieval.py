@@ -44,23 +44,31 @@ DEFAULT_K = 1000  # = max(lmeb.metrics.K_VALUES)
 _EPS = 1e-12  # torch.nn.functional.normalize's eps
 _MAX_BLOCK = 1 << 25  # similarity-matrix cells computed at once (128 MiB of float32)
 
-_id_rank_cache: list[tuple[list[str], np.ndarray]] = []
+_index_cache: list[tuple[Sequence[str], np.ndarray, np.ndarray]] = []
 
 
-def id_rank(doc_ids: Sequence[str]) -> np.ndarray:
-    """Position of each document id in ascending string order (ties between equal scores use it).
+def _corpus_index(doc_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(rank of each id in ascending string order, ids as an object array), cached per id list.
 
-    Cached for the last few id lists (one per corpus), so a corpus is sorted once per run.
+    The rank breaks score ties (larger id first); the object array turns row indices into ids fast.
+    Kept for the last few id lists (one per corpus), so a corpus is sorted once per run.
     """
-    for ids, ranks in _id_rank_cache:
+    for ids, ranks, names in _index_cache:
         if ids is doc_ids:
-            return ranks
+            return ranks, names
     order = sorted(range(len(doc_ids)), key=doc_ids.__getitem__)
     ranks = np.empty(len(doc_ids), dtype=np.int64)
     ranks[np.asarray(order, dtype=np.int64)] = np.arange(len(doc_ids), dtype=np.int64)
-    _id_rank_cache.insert(0, (doc_ids, ranks))  # type: ignore[arg-type]
-    del _id_rank_cache[4:]
-    return ranks
+    names = np.empty(len(doc_ids), dtype=object)
+    names[:] = list(doc_ids)
+    _index_cache.insert(0, (doc_ids, ranks, names))
+    del _index_cache[4:]
+    return ranks, names
+
+
+def id_rank(doc_ids: Sequence[str]) -> np.ndarray:
+    """Position of each document id in ascending string order (cached per id list)."""
+    return _corpus_index(doc_ids)[0]
 
 
 def candidate_rows(subset: SubsetData) -> Rows:
@@ -118,12 +126,12 @@ def top_k(scores: np.ndarray, rows: np.ndarray | None, doc_ids: Sequence[str], k
         return {}
     if np.isnan(scores).any():
         raise LmebError(f"{int(np.isnan(scores).sum())} NaN similarity score(s): the model produced invalid scores")
-    ranks = id_rank(doc_ids)
+    ranks, names = _corpus_index(doc_ids)
     if rows is not None:
         ranks = ranks[rows]
     order = _select(scores, ranks, k)
     corpus_rows = order if rows is None else rows[order]
-    return dict(zip([doc_ids[r] for r in corpus_rows.tolist()], scores[order].tolist(), strict=True))
+    return dict(zip(names[corpus_rows].tolist(), scores[order].tolist(), strict=True))
 
 
 def ranking(run_for_query: dict[str, float]) -> list[tuple[str, float]]:
