@@ -1,0 +1,187 @@
+"""Evaluate a model on LMEB datasets and write one results file per dataset (mteb layout + provenance).
+
+Examples:
+  lmeb run --model bm25 --tasks LoCoMo --data DATA --output results
+  lmeb run --model sentence-transformers/all-MiniLM-L6-v2 --type Dialogue --data DATA --output results
+  lmeb run --model hf:/models/my-encoder --pooling mean --all --data DATA --output results --setting w_inst
+  lmeb run --preset e5-large-v2 --model-path /models/e5 --all --data DATA --output results
+  lmeb run --model bm25 --reranker cross-encoder:/models/ms-marco --rerank-top-k 100 --all ...
+
+MODEL is ``bm25``, a sentence-transformers directory or hub id, ``hf:PATH`` (plain transformers with
+the pooling options), ``kalm:PATH`` or ``cross-encoder:PATH`` (a reranker scoring every candidate).
+Results go to ``OUTPUT/<model-name>/<setting>/<Dataset>.json``; a rerun skips subsets already there
+for the same configuration and data (``--overwrite`` redoes them), so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lmeb.errors import LmebError
+from lmeb.results import SETTINGS
+
+POOLINGS = ("first", "last", "mean")
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = __doc__
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", metavar="MODEL", help="bm25, a sentence-transformers dir or hub id, hf:PATH, "
+                       "kalm:PATH or cross-encoder:PATH (optional with --preset)")
+    model.add_argument("--name", help="model name in the results folder (default: bm25, the directory name or "
+                       "the hub id as org__name; '<retriever>>><reranker>' with --reranker)")
+    model.add_argument("--preset", metavar="NAME", help="a paper model's official settings (pooling, template...)")
+    model.add_argument("--model-path", metavar="DIR", help="local weights for --preset")
+    model.add_argument("--batch-size", type=int, metavar="N", help="texts per forward pass")
+    model.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    model.add_argument("--pooling", choices=POOLINGS, help="hf: models: how token states become one vector")
+    model.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
+                       help="hf: models: L2-normalise the vectors")
+    model.add_argument("--max-length", type=int, metavar="N", help="truncate texts to N tokens")
+    model.add_argument("--precision", choices=PRECISIONS, help="weights dtype (default fp32)")
+    model.add_argument("--padding-side", choices=("left", "right"), help="hf: models: where padding goes")
+    model.add_argument("--trust-remote-code", action="store_true", default=None,
+                       help="allow a model's own Python code")
+    model.add_argument("--instruction-template", metavar="T",
+                       help="w_inst query prefix, '{}' = the task instruction (default 'Instruct: {}\\nQuery:')")
+    model.add_argument("--reranker", metavar="SPEC", help="rerank the first stage with kalm:PATH or "
+                       "cross-encoder:PATH")
+    model.add_argument("--rerank-top-k", type=int, default=100, metavar="K",
+                       help="first-stage documents reranked per query (default 100)")
+
+    what = parser.add_argument_group("what to evaluate")
+    pick = what.add_mutually_exclusive_group()
+    pick.add_argument("--tasks", metavar="A,B/subset", help="datasets, or Dataset/subset, comma-separated")
+    pick.add_argument("--all", action="store_true", help="every LMEB dataset present under --data")
+    what.add_argument("--type", metavar="TYPE", help="memory type(s): Episodic, Dialogue, Semantic, Procedural")
+    what.add_argument("--data", metavar="DIR", help="data root in the official layout (default $LMEB_DATA)")
+    what.add_argument("--setting", choices=SETTINGS, default="wo_inst",
+                      help="wo_inst: plain queries (default); w_inst: queries prefixed with the task instruction")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", metavar="DIR", default="results", help="results root (default ./results)")
+    out.add_argument("--overwrite", action="store_true", help="re-evaluate subsets already in the results")
+    out.add_argument("--save-runs", action="store_true", help="also write TREC run files <Dataset>.runs/<subset>.trec")
+    cache = out.add_mutually_exclusive_group()
+    cache.add_argument("--cache-dir", metavar="DIR", help="embedding cache (default $LMEB_CACHE or ~/.cache/lmeb)")
+    cache.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The model options the user gave (unset ones are left to the adapter's defaults)."""
+    pairs = {
+        "batch_size": args.batch_size, "device": args.device, "pooling": args.pooling, "normalize": args.normalize,
+        "max_length": args.max_length, "precision": args.precision, "padding_side": args.padding_side,
+        "trust_remote_code": args.trust_remote_code, "instruction_template": args.instruction_template,
+    }
+    return {k: v for k, v in pairs.items() if v is not None}
+
+
+def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
+    """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
+    if preset and not spec:
+        return preset
+    if spec is None:
+        return getattr(model, "name", "model")
+    if spec.lower() == "bm25":
+        return "bm25"
+    raw = spec.split(":", 1)[1] if spec.split(":", 1)[0] in ("hf", "kalm", "cross-encoder", "st") else spec
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        named = getattr(model, "name", None)
+        return str(named) if named else path.resolve().name
+    return raw
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not args.model and not args.preset:
+        raise LmebError("give a model: --model MODEL or --preset NAME --model-path DIR")
+    if not (args.tasks or args.all or args.type):
+        raise LmebError("choose what to evaluate: --tasks A,B[/subset], --type TYPE or --all")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise LmebError("--batch-size must be at least 1")
+    if args.rerank_top_k < 1:
+        raise LmebError("--rerank-top-k must be at least 1")
+
+
+def main(args: argparse.Namespace) -> int:
+    from lmeb.data import data_root, present_tasks
+    from lmeb.embeddings import default_cache_dir
+    from lmeb.runner import Runner, RunOptions
+    from lmeb.tasks import select
+
+    _check_args(args)
+    root = data_root(args.data)
+    types = [t.strip() for t in args.type.split(",") if t.strip()] if args.type else None
+    selections = select(args.tasks, types)
+    present = {t.name for t in present_tasks(root, [s.task for s in selections])}
+    missing = [s.task.name for s in selections if s.task.name not in present]
+    if args.tasks and missing:
+        raise LmebError(f"{root}: no data for {', '.join(missing)} (dataset folder missing)")
+    if missing:
+        print(f"lmeb run: skipping {len(missing)} dataset(s) not present under {root}: {', '.join(missing)}",
+              file=sys.stderr)
+    selections = [s for s in selections if s.task.name in present]
+    if not selections:
+        raise LmebError(f"{root}: none of the selected LMEB datasets is present")
+
+    from lmeb.models import load_model, load_reranker
+
+    options = _model_options(args)
+    if args.preset:
+        options.update(preset=args.preset, model_path=args.model_path)
+    elif args.model_path:
+        raise LmebError("--model-path goes with --preset (give the model itself with --model)")
+    model = load_model(args.model, **options)
+    reranker = None
+    if args.reranker:
+        rr_options = {k: v for k, v in options.items() if k in ("batch_size", "device", "precision", "max_length")}
+        reranker = load_reranker(args.reranker, **rr_options)
+    name = args.name or default_name(args.model, model, args.preset)
+    if reranker is not None and not args.name:
+        name = f"{name}>>{default_name(args.reranker, reranker)}"
+    cache_dir = None if args.no_cache else Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    run_options = RunOptions(data=root, output=Path(args.output), setting=args.setting, overwrite=args.overwrite,
+                             save_runs=args.save_runs, rerank_top_k=args.rerank_top_k, cache_dir=cache_dir,
+                             progress=not args.no_progress)
+    runner = Runner(model, run_options, name, reranker=reranker)
+    started = time.perf_counter()
+    summaries = []
+    for sel in selections:
+        summaries.append(runner.run_dataset(sel.task, sel.subsets))
+    print_summary(summaries, name, args.setting, time.perf_counter() - started)
+    return 0
+
+
+def print_summary(summaries: list, name: str, setting: str, seconds: float, file: Any = None) -> None:
+    """A short per-dataset table: subsets run/skipped, ndcg_at_10, R_cap_at_10, texts, seconds."""
+    file = file or sys.stdout
+    head = ("dataset", "subsets", "ndcg@10", "Rcap@10", "encoded", "cached", "seconds")
+    rows = []
+    for s in summaries:
+        subsets = f"{s.subsets_run}/{s.subsets_total}" + (f" ({s.subsets_skipped} kept)" if s.subsets_skipped else "")
+        rows.append((s.dataset, subsets, _pct(s.ndcg_at_10), _pct(s.r_cap_at_10), str(s.texts.encoded),
+                     str(s.texts.cached), f"{s.seconds:.1f}"))
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    print(f"{name} ({setting})", file=file)
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))),
+              file=file)
+    warnings = sum(len(s.warnings) for s in summaries)
+    encoded = sum(s.texts.encoded for s in summaries)
+    cached = sum(s.texts.cached for s in summaries)
+    out_dirs = {str(s.path.parent) for s in summaries if s.path is not None}
+    print(f"{len(summaries)} dataset(s) in {seconds:.1f}s; {encoded} texts encoded, {cached} from the cache"
+          + (f"; {warnings} warning(s)" if warnings else "")
+          + (f"; results in {', '.join(sorted(out_dirs))}" if out_dirs else ""), file=file)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
