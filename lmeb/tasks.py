@@ -111,18 +111,41 @@ def _k_values(value: Any, path: Path, name: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+_FIELDS = {
+    "": {
+        "name", "paper_position", "memory_type", "granularity", "description", "reference", "license", "data",
+        "main_score", "official_k_values", "mteb", "paper_table1", "citation", "subsets",
+    },
+    "data.": {"path", "layout", "candidates", "scene_id"},
+    "mteb.": {"name", "hf_dataset", "revision", "k_values"},
+    "subsets[].": {"name", "mteb_name", "instruction"},
+}  # fmt: skip
+
+
+def _no_unknown(doc: dict, path: Path, where: str, allowed: set[str]) -> None:
+    """A misspelt key would otherwise be ignored silently: name it."""
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise LmebError(f"{path}: unknown field '{where}{unknown[0]}'{_did_you_mean(unknown[0], sorted(allowed))}")
+
+
 def parse_task(doc: Any, path: Path) -> Task:
     """Validate one YAML document into a Task; errors name the file and the field."""
     if not isinstance(doc, dict):
         raise LmebError(f"{path}: expected a mapping at the top level")
+    _no_unknown(doc, path, "", _FIELDS[""])
     data = _get(doc, "data", path, dict)
+    _no_unknown(data, path, "data.", _FIELDS["data."])
     mteb = _get(doc, "mteb", path, dict)
+    _no_unknown(mteb, path, "mteb.", _FIELDS["mteb."])
     raw_subsets = _get(doc, "subsets", path, list)
     if not raw_subsets:
         raise LmebError(f"{path}: field 'subsets' is empty")
     subsets = []
     for i, s in enumerate(raw_subsets):
         where = f"subsets[{i}]."
+        if isinstance(s, dict):
+            _no_unknown(s, path, where, _FIELDS["subsets[]."])
         subsets.append(
             Subset(
                 name=_get(s, "name", path, str, where),

@@ -231,7 +231,7 @@ def validate(
             summary.skipped = True
             if named:
                 problem = Problem(
-                    "missing_dataset", str(base / sel.task.path), "dataset folder not found", None, sel.task.name
+                    "missing_dataset", str(base / sel.task.path), None, "dataset folder not found", sel.task.name
                 )
                 report.add(problem, summary)
             continue
