@@ -21,8 +21,12 @@ What the official harness and mteb 2.26.24 do, and what this module reproduces:
   query "1" and event "1") is ranked and scored like any other. Nothing here drops it.
 * Similarity. mteb's ``cos_sim``: both sides L2-normalised in float32 (``x / max(||x||, 1e-12)``, as
   ``torch.nn.functional.normalize``), then a float32 matrix product; ``dot`` is the plain float32 product.
-  Scores enter the run as Python floats (exact float32 values), like mteb's ``.tolist()``. Last-bit
-  differences between BLAS libraries (numpy here, torch/CUDA in mteb) only matter for exact near-ties.
+  Scores enter the run as Python floats (exact float32 values), like mteb's ``.tolist()``. A float32
+  product's last bit depends on the BLAS kernel and matrix shape (numpy here; torch on CPU/GPU in mteb),
+  so runs are bit-identical for the same inputs and grouping, and elsewhere differ only for near-ties
+  within ~1e-7, below the 5 digits mteb reports.
+* Whole-corpus queries are scored one document chunk at a time (each chunk normalised once, merged into
+  a running top k under the same total order), so a large corpus is never copied whole.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ ScoreFn = Callable[[int, np.ndarray | None], np.ndarray]
 DEFAULT_K = 1000  # = max(lmeb.metrics.K_VALUES)
 _EPS = 1e-12  # torch.nn.functional.normalize's eps
 _MAX_BLOCK = 1 << 25  # similarity-matrix cells computed at once (128 MiB of float32)
+_DOC_CHUNK = 1 << 16  # whole-corpus search: documents normalised and scored per step (bounded memory)
 
 _index_cache: list[tuple[Sequence[str], np.ndarray, np.ndarray]] = []
 
@@ -173,14 +178,19 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
     d = _as_matrix(doc_emb, "document embeddings", len(ids))
     if q.shape[1] != d.shape[1]:
         raise LmebError(f"query and document embeddings differ in size ({q.shape[1]} vs {d.shape[1]})")
-    if similarity == "cosine":
-        q, d = _normalize(q), _normalize(d)
+    cosine = similarity == "cosine"
+    if cosine:
+        q = _normalize(q)
     rows = candidate_rows(subset) if rows is None else rows
     if len(rows) != len(subset.query_ids):
         raise ValueError(f"got candidate rows for {len(rows)} queries, expected {len(subset.query_ids)}")
     results: list[dict[str, float] | None] = [None] * len(rows)
     for cand, members in _groups(rows):
-        docs = d if cand is None else d[cand]
+        if cand is None:
+            for qi, res in zip(members, _whole_corpus(q[members], d, ids, k, cosine), strict=True):
+                results[qi] = res
+            continue
+        docs = _normalize(d[cand]) if cosine else d[cand]  # the gather copies anyway: normalise the copy
         step = max(1, _MAX_BLOCK // max(1, docs.shape[0]))
         for start in range(0, len(members), step):
             batch = members[start:start + step]
@@ -188,6 +198,37 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
             for j, qi in enumerate(batch):
                 results[qi] = top_k(sims[j], cand, ids, k)
     return {qid: res or {} for qid, res in zip(subset.query_ids, results, strict=True)}
+
+
+def _whole_corpus(q: np.ndarray, d: np.ndarray, ids: Sequence[str], k: int, cosine: bool) -> list[dict[str, float]]:
+    """Top ``k`` of the whole corpus for each row of ``q``, one document chunk at a time.
+
+    Each chunk is normalised once (no full copy of a large corpus) and merged into a running top ``k``
+    per query; selection uses the same total order (score desc, id desc), so the result is exact.
+    """
+    ranks, _ = _corpus_index(ids)
+    n = d.shape[0]
+    best_s = [np.empty(0, dtype=np.float32) for _ in range(q.shape[0])]
+    best_r = [np.empty(0, dtype=np.int64) for _ in range(q.shape[0])]
+    for lo in range(0, n, _DOC_CHUNK):
+        chunk = d[lo:lo + _DOC_CHUNK]
+        if cosine:
+            chunk = _normalize(chunk)
+        chunk_rows = np.arange(lo, lo + chunk.shape[0], dtype=np.int64)
+        step = max(1, _MAX_BLOCK // chunk.shape[0])
+        for start in range(0, q.shape[0], step):
+            sims = q[start:start + step] @ chunk.T
+            if np.isnan(sims).any():
+                raise LmebError("NaN similarity score(s): the model produced invalid embeddings")
+            for j in range(sims.shape[0]):
+                m = start + j
+                if lo == 0:
+                    cs, cr = sims[j], chunk_rows
+                else:
+                    cs, cr = np.concatenate([best_s[m], sims[j]]), np.concatenate([best_r[m], chunk_rows])
+                keep = _select(cs, ranks[cr], k)
+                best_s[m], best_r[m] = cs[keep], cr[keep]
+    return [top_k(s, r, ids, k) for s, r in zip(best_s, best_r, strict=True)]
 
 
 def search_scores(score_fn: ScoreFn, subset: SubsetData, k: int = DEFAULT_K, rows: Rows | None = None) -> Run:

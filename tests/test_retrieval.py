@@ -152,6 +152,25 @@ def test_dense_search_cosine_scores_on_locomo(locomo):
         assert np.allclose(sorted(got.values(), reverse=True), best, atol=1e-6)
 
 
+@pytest.mark.parametrize("k", [3, 1000])
+def test_whole_corpus_search_in_chunks_is_exact(monkeypatch, k):
+    import lmeb.retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "_DOC_CHUNK", 7)  # merge running top-k across many small chunks
+    monkeypatch.setattr(retrieval, "_MAX_BLOCK", 2000)  # all 9 queries in one matmul (BLAS rounding depends on shape)
+    rng = np.random.default_rng(k)
+    ids = [str(j) for j in rng.permutation(60)]
+    sub = _subset([f"s_{i}_q" for i in range(9)], ids, None)
+    q = rng.integers(-1, 2, (9, 4)).astype(np.float32)
+    d = rng.integers(-1, 2, (60, 4)).astype(np.float32)
+    ref = _reference_full_rank_then_filter(q @ d.T, sub)
+    run = retrieval.dense_search(q, d, sub, similarity="dot", k=k)
+    assert all(list(run[qid].items()) == ref[qid][:k] for qid in sub.query_ids)
+    cos = retrieval.dense_search(q, d, sub, k=k)  # chunked normalisation: same as one full pass
+    monkeypatch.setattr(retrieval, "_DOC_CHUNK", 1 << 16)
+    assert retrieval.dense_search(q, d, sub, k=k) == cos
+
+
 def test_search_scores_shares_candidates_and_ties(tiny):
     seen = []
 
