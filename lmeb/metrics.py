@@ -13,7 +13,8 @@ and this module reproduces:
   without such a document is left out of the mean (mteb ``recall_cap`` + ``_average_optional``; 0.0 if
   no query has one); NOT rounded in mteb 2.26.24 (the official harness rounds it to 5 digits).
 * Relevance: a qrels score > 0 is relevant, 0 (or negative) is not; graded scores are ndcg gains.
-* Queries in the run but not in the qrels are not evaluated (mteb only searches queries that have qrels).
+* Queries in the run but not in the qrels (or with no qrels row) are not evaluated: mteb only searches
+  queries that have qrels rows (``_filter_queries_without_positives``).
   Queries in the qrels but absent from the run are not in the means either (pytrec_eval skips them and
   mteb's mrr iterates the run); their per-query values are defined as 0 so paired tests line up.
 * main_score = ndcg_at_10. ``ignore_identical_ids`` and ``skip_first_result`` are False for LMEB: nothing
@@ -81,6 +82,7 @@ def evaluate(qrels: Qrels, run: Run, k_values: Sequence[int] = K_VALUES) -> Eval
         raise ValueError(f"k values must be positive integers, got {k_values}")
     ks = ",".join(str(k) for k in k_values)
     measures = {f"{name}.{ks}" for _, name in _PYTREC}
+    qrels = {qid: rels for qid, rels in qrels.items() if rels}  # mteb drops queries without qrels rows
     evaluated = {qid: docs for qid, docs in run.items() if qid in qrels}
     all_ids = list(qrels)
 

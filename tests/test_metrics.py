@@ -141,6 +141,8 @@ def test_queries_missing_from_run_or_qrels():
     assert ev.per_query["mrr_at_10"] == {"q1": 1.0, "q2": 0.0}
     assert ev.per_query["R_cap_at_10"] == {"q1": 1.0, "q2": 0.0}
     assert "extra" not in ev.per_query["ndcg_at_10"]
+    no_rows = evaluate({**qrels, "q3": {}}, {"q1": {"a": 1.0}, "q3": {"a": 1.0}})  # no qrels row: dropped
+    assert no_rows.scores == ev.scores and "q3" not in no_rows.per_query["ndcg_at_10"]
     empty = evaluate(qrels, {"q1": {"a": 1.0}, "q2": {}})  # an empty ranking is evaluated, as 0
     assert empty.scores["ndcg_at_10"] == 0.5 and empty.scores["mrr_at_10"] == 0.5
 
