@@ -124,7 +124,7 @@ def _write_task(task: Task, out: Path, rng: random.Random, mult: int) -> tuple[i
             per_subset[name] = queries
         # distractors: documents about words no query asks for, some in every scene
         scenes = [f"synthetic_c{k}" for k in range(n_scenes + 1)] if n_scenes else [None]
-        for k in range(rng.randint(5, 8)):
+        for k in range(max(rng.randint(5, 8), 10 - len(plan.docs))):  # at least 10 documents per corpus
             new_doc([next(pool) for _ in range(3)], scenes[k % len(scenes)])
         rng.shuffle(plan.docs)
         _write_jsonl(
