@@ -1,0 +1,140 @@
+"""Turn a model spec from the command line into an encoder, a BM25 searcher or a reranker.
+
+Specs (``load_model``):
+
+* ``bm25`` -> ``BM25Searcher`` (mteb's bm25s baseline);
+* ``preset=NAME`` (or ``preset:NAME``, or ``preset=NAME`` as a keyword, or a bare paper-model name such as
+  ``Qwen3-Embedding-0.6B``) -> ``HFEncoder`` with the official settings of that paper model; the weights
+  come from ``model_path`` when given, else the preset's hub id;
+* ``hf:PATH`` -> ``HFEncoder`` (raw transformers, explicit ``pooling``/``normalize``/... options);
+* ``kalm:PATH`` or a ``KaLM-Embedding/KaLM-Reranker-V1-*`` hub id -> ``lmeb.models.kalm.KalmReranker``;
+* ``cross-encoder:PATH`` -> ``lmeb.models.cross_encoder.CrossEncoderReranker``;
+* ``st:PATH`` or anything else (a local directory or a hub id) -> ``SentenceTransformerEncoder``.
+
+Options whose value is None are dropped (the adapter's default applies); an option the chosen adapter
+does not take is a one-line error. Heavy libraries load only when a model does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from lmeb.errors import LmebError
+from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Encoder, Reranker, check_finite, with_instruction
+
+__all__ = [
+    "DEFAULT_INSTRUCTION_TEMPLATE",
+    "KALM_RERANKERS",
+    "Encoder",
+    "Reranker",
+    "check_finite",
+    "is_searcher",
+    "load_model",
+    "load_reranker",
+    "with_instruction",
+]
+
+KALM_RERANKERS = tuple(f"KaLM-Embedding/KaLM-Reranker-V1-{size}" for size in ("Nano", "Small", "Large"))
+BM25_SPECS = ("bm25", "bm25s", "mteb/baseline-bm25s")
+_IGNORED_BY_BM25 = ("device", "batch_size", "precision", "max_length", "instruction_template")
+
+
+def _options(target: Any, options: dict[str, Any], what: str, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``options`` without None values and ``ignore``d names; an error for a name ``target`` does not take."""
+    given = {k: v for k, v in options.items() if v is not None and k not in ignore}
+    params = inspect.signature(target).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return given
+    unknown = sorted(set(given) - set(params))
+    if unknown:
+        accepted = ", ".join(n for n in params if n not in ("self", "path", "path_or_id"))
+        raise LmebError(f"option {', '.join(unknown)} does not apply to {what} (it takes: {accepted})")
+    return given
+
+
+def _split(spec: str) -> tuple[str | None, str]:
+    """``kind:rest`` / ``preset=rest`` -> (kind, rest); a plain spec -> (None, spec)."""
+    for kind in ("preset", "hf", "st", "kalm", "cross-encoder"):
+        for sep in (":", "="):
+            if spec.lower().startswith(kind + sep):
+                return kind, spec[len(kind) + 1 :].strip()
+    return None, spec
+
+
+def _is_kalm(spec: str) -> bool:
+    return spec.strip("/").lower() in {name.lower() for name in KALM_RERANKERS}
+
+
+def _preset_encoder(name: str, model_path: str | Path | None, setting: str, options: dict[str, Any]) -> Any:
+    from lmeb.models.hf import HFEncoder
+    from lmeb.models.presets import get_preset
+
+    preset = get_preset(name)
+    path = model_path or preset.hub_id
+    if path is None:
+        raise LmebError(f"preset {preset.name!r} has no known hub id; pass --model-path DIR")
+    merged = {**preset.encoder_options(setting), **_options(HFEncoder, options, "an HF encoder")}
+    return HFEncoder(path, **merged)
+
+
+def load_model(
+    spec: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    model_path: str | Path | None = None,
+    setting: str = "wo_inst",
+    **options: Any,
+) -> Any:
+    """An ``Encoder``, a ``BM25Searcher`` (has ``.search``) or a ``Reranker`` (has ``.score``) for ``spec``.
+
+    ``setting`` (``wo_inst``/``w_inst``) picks a preset's official settings (they differ only in batch
+    size); whether queries get the instruction is the caller's choice through ``encode(..., instruction)``.
+    """
+    if spec is None and preset is None:
+        raise LmebError("no model given: pass a model path, a hub id, bm25, or --preset NAME")
+    text = "" if spec is None else str(spec).strip()
+    kind, rest = _split(text)
+    if preset is not None:  # --preset NAME [--model-path DIR], or load_model(DIR, preset=NAME)
+        return _preset_encoder(preset, model_path or text or None, setting, options)
+    if kind == "preset":
+        return _preset_encoder(rest, model_path, setting, options)
+    if kind is None and text.lower() in BM25_SPECS:
+        from lmeb.models.bm25 import BM25Searcher
+
+        return BM25Searcher(**_options(BM25Searcher, options, "bm25", _IGNORED_BY_BM25))
+    if kind in ("kalm", "cross-encoder") or (kind is None and _is_kalm(text)):
+        return load_reranker(text, **options)
+    if kind == "hf":
+        from lmeb.models.hf import HFEncoder
+
+        return HFEncoder(rest, **_options(HFEncoder, options, "an HF encoder"))
+    if kind is None and not Path(text).expanduser().exists():
+        from lmeb.models.presets import presets
+
+        if text in presets():  # a bare paper-model name
+            return _preset_encoder(text, model_path, setting, options)
+    from lmeb.models.sentence_transformer import SentenceTransformerEncoder
+
+    st_options = _options(SentenceTransformerEncoder, options, "a sentence-transformers encoder")
+    return SentenceTransformerEncoder(rest, **st_options)
+
+
+def load_reranker(spec: str | Path, **options: Any) -> Any:
+    """A ``Reranker``: ``kalm:PATH`` / a KaLM-Reranker hub id -> KalmReranker, else a CrossEncoderReranker."""
+    kind, rest = _split(str(spec).strip())
+    if kind == "kalm" or (kind is None and _is_kalm(rest)):
+        from lmeb.models.kalm import KalmReranker
+
+        return KalmReranker(rest, **_options(KalmReranker, options, "the KaLM reranker"))
+    if kind not in (None, "cross-encoder"):
+        raise LmebError(f"{spec!r} is not a reranker spec (use kalm:PATH, cross-encoder:PATH or a KaLM-Reranker id)")
+    from lmeb.models.cross_encoder import CrossEncoderReranker
+
+    return CrossEncoderReranker(rest, **_options(CrossEncoderReranker, options, "a cross-encoder reranker"))
+
+
+def is_searcher(model: Any) -> bool:
+    """True for a model that ranks a subset itself (BM25) instead of embedding texts."""
+    return callable(getattr(model, "search", None)) and not callable(getattr(model, "encode", None))

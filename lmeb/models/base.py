@@ -6,6 +6,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from lmeb.errors import LmebError
+
 Kind = Literal["query", "document"]
 
 
@@ -40,3 +42,32 @@ class Reranker(Protocol):
 
     def config(self) -> dict[str, Any]:
         ...
+
+
+DEFAULT_INSTRUCTION_TEMPLATE = "Instruct: {}\nQuery:"  # the official LMEB scripts' template
+
+
+def with_instruction(
+    texts: list[str], kind: Kind, instruction: str | None, template: str = DEFAULT_INSTRUCTION_TEMPLATE
+) -> list[str]:
+    """The texts a model actually sees: ``template.format(instruction) + query`` for queries (w/ inst.).
+
+    Plain concatenation, exactly as the official scripts; documents and ``instruction=None`` stay as given.
+    """
+    if kind == "document" or instruction is None:
+        return list(texts)
+    prefix = template.format(instruction)
+    return [prefix + text for text in texts]
+
+
+def check_finite(vectors: np.ndarray, model: str) -> np.ndarray:
+    """``vectors`` unchanged, or an LmebError naming the model and the first text (its index in the
+    caller's list) whose vector holds NaN or infinity. Every encoder passes its output through here."""
+    bad = ~np.isfinite(vectors)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(vectors), -1).any(axis=1))
+        raise LmebError(
+            f"model {model!r} produced a non-finite (NaN or infinite) embedding for text {int(rows[0])} "
+            f"({len(rows)} of {len(vectors)} texts affected); try a higher precision (fp32/bf16)"
+        )
+    return vectors

@@ -1,0 +1,134 @@
+"""BM25 as mteb 2.26.24 runs it (``mteb/baseline-bm25s``): bm25s + PyStemmer, English settings.
+
+Reproduced from mteb's ``BM25Search`` for English tasks (all of LMEB):
+
+* tokenizer: ``bm25s.tokenize`` defaults (lower-case, ``(?u)\\b\\w\\w+\\b``), bm25s' English stop words,
+  the Snowball ``english`` stemmer; the same for documents and queries;
+* scoring: ``bm25s.BM25(k1=1.5, b=0.75, delta=0.5, method="lucene")`` over the WHOLE subset corpus
+  (document frequencies over every document, as the official "index corpus, rank, then filter" does);
+  a document is title and text (mteb joins them with a newline, lmeb's corpus with a space: the same
+  tokens);
+* query tokens outside the corpus vocabulary are dropped; a query with no known token (or none left
+  after stop words) scores 0 for every document, so its ranking is the tie rule's (doc id descending);
+* instructions: mteb's BM25 never sees LMEB's task instruction (it only appends a per-query
+  ``instruction`` column, which LMEB has none of), so w/ inst. equals w/o inst.; ``use_instruction=True``
+  appends ``" " + instruction`` to each query as mteb would with such a column.
+
+A query's candidates then select rows of its full-corpus score vector (``lmeb.retrieval.search_scores``:
+the shared candidate logic and tie rule). Difference from mteb: mteb keeps the global top 1000 before
+filtering to candidates; lmeb, like the official harness, keeps every candidate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lmeb.data import Corpus, SubsetData
+from lmeb.errors import LmebError
+
+METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
+ADAPTER_VERSION = 1
+
+
+class BM25Searcher:
+    """Lexical search: index a subset's corpus once (reused while the same corpus comes back), score
+    each query over the whole corpus, rank its candidates."""
+
+    def __init__(
+        self,
+        k1: float = 1.5,
+        b: float = 0.75,
+        method: str = "lucene",
+        delta: float = 0.5,
+        stopwords: str | None = "en",
+        stemmer: str | None = "english",
+        use_instruction: bool = False,
+        name: str = "bm25",
+    ) -> None:
+        if method not in METHODS:
+            raise LmebError(f"unknown BM25 method {method!r}; choose one of {', '.join(METHODS)}")
+        self.k1, self.b, self.delta, self.method = float(k1), float(b), float(delta), method
+        self.stopwords = stopwords
+        self.stemmer_language = stemmer
+        self.use_instruction = bool(use_instruction)
+        self.name = name
+        self._stemmer: Any = None
+        if stemmer:
+            import Stemmer
+
+            try:
+                self._stemmer = Stemmer.Stemmer(stemmer)
+            except KeyError as exc:
+                raise LmebError(f"unknown stemmer language {stemmer!r}") from exc
+        self._corpus_key: tuple[str, int] | None = None
+        self._corpus: Corpus | None = None
+        self._retriever: Any = None
+        self.index_count = 0  # how many times a corpus was indexed (one per distinct corpus in a run)
+
+    def _tokenize(self, texts: list[str]) -> Any:
+        import bm25s
+
+        return bm25s.tokenize(texts, stopwords=self.stopwords, stemmer=self._stemmer, show_progress=False)
+
+    def index(self, corpus: Corpus) -> Any:
+        """The bm25s index of ``corpus``, built once; only the latest corpus is kept."""
+        key = (corpus.sha256, len(corpus))
+        if self._retriever is not None and (corpus is self._corpus or key == self._corpus_key):
+            return self._retriever
+        import bm25s
+
+        self._retriever = None  # free the previous index first
+        retriever = bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=self.method)
+        retriever.index(self._tokenize(list(corpus.texts)), show_progress=False)
+        self._retriever, self._corpus, self._corpus_key = retriever, corpus, key
+        self.index_count += 1
+        return retriever
+
+    def query_tokens(self, texts: list[str]) -> list[list[str]]:
+        """Each query's tokens (stemmed strings), as mteb passes them to ``BM25.retrieve``."""
+        import bm25s
+
+        tokenized = self._tokenize(texts)
+        return bm25s.tokenization.convert_tokenized_to_string_list(tokenized)
+
+    def scores(self, retriever: Any, tokens: list[str]) -> np.ndarray:
+        """One query's float32 BM25 score for every corpus document (bm25s' own computation)."""
+        if not tokens:
+            return np.zeros(retriever.scores["num_docs"], dtype=retriever.dtype)
+        return retriever.get_scores(tokens)
+
+    def search(self, subset: SubsetData, k: int = 1000, instruction: str | None = None) -> Any:
+        """``Run`` (query id -> {doc id: score}, rank order) of the subset's queries over their candidates."""
+        from lmeb.retrieval import candidate_rows, search_scores
+
+        retriever = self.index(subset.corpus)
+        texts = list(subset.query_texts)
+        if self.use_instruction and instruction is not None:
+            texts = [f"{text} {instruction}" for text in texts]
+        tokens = self.query_tokens(texts)
+
+        def score_fn(query_index: int, rows: np.ndarray | None) -> np.ndarray:
+            full = self.scores(retriever, tokens[query_index])
+            return full if rows is None else full[rows]
+
+        return search_scores(score_fn, subset, k, candidate_rows(subset))
+
+    def config(self) -> dict[str, Any]:
+        """Everything that changes the scores (provenance)."""
+        import bm25s
+
+        return {
+            "class": "BM25Searcher",
+            "adapter_version": ADAPTER_VERSION,
+            "model": self.name,
+            "bm25s": bm25s.__version__,
+            "k1": self.k1,
+            "b": self.b,
+            "delta": self.delta,
+            "method": self.method,
+            "stopwords": self.stopwords,
+            "stemmer": self.stemmer_language,
+            "use_instruction": self.use_instruction,
+        }

@@ -1,0 +1,164 @@
+"""What every model adapter needs around ``from_pretrained``: where the model is, a stable fingerprint of
+its weights (the embedding-cache key), its dtype, and one-line errors instead of library tracebacks."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmeb.errors import LmebError
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf")
+_SMALL_SUFFIXES = (".json", ".txt", ".model", ".py")  # configs, vocabularies, sentencepiece, remote code
+_CHUNK = 1 << 20  # bytes hashed at each end of a weights file
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model given by the user: a local directory, or a hub id (``local_dir`` None until downloaded)."""
+
+    spec: str
+    local_dir: Path | None
+    revision: str | None = None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.local_dir is None
+
+
+def resolve_source(path_or_id: str | Path, revision: str | None = None) -> ModelSource:
+    """A local directory if one exists at ``path_or_id``, else a hub id; anything else is a one-line error."""
+    spec = str(path_or_id)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return ModelSource(spec, path.resolve(), revision)
+    if path.exists():
+        raise LmebError(f"model path {spec!r} is a file; give the model's directory")
+    looks_local = spec.startswith((".", "/", "~")) or "\\" in spec or spec.count("/") > 1
+    if looks_local or not _HUB_ID.match(spec):
+        raise LmebError(f"model path {spec!r} does not exist and is not a hub id")
+    return ModelSource(spec, None, revision)
+
+
+def display_name(source: ModelSource) -> str:
+    """A short name: the hub id, or a local directory's name (``org/name`` for a hub-cache snapshot)."""
+    if source.local_dir is None:
+        return source.spec
+    parts = source.local_dir.parts
+    if len(parts) >= 3 and parts[-2] == "snapshots" and parts[-3].startswith("models--"):
+        return parts[-3][len("models--") :].replace("--", "/")
+    if source.local_dir.name in ("model", "models", "checkpoint", "snapshot") and len(parts) >= 2:
+        return f"{parts[-2]}/{parts[-1]}"
+    return source.local_dir.name
+
+
+def _cached_snapshot(repo_id: str, revision: str | None) -> Path | None:
+    """The hub-cache snapshot folder of ``repo_id`` at ``revision`` (None when not downloaded)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return None
+    for name in ("config.json", "modules.json", "tokenizer_config.json"):
+        found = try_to_load_from_cache(repo_id, name, revision=revision)
+        if isinstance(found, str):
+            return Path(found).parent
+    return None
+
+
+def weights_fingerprint(directory: Path) -> str:
+    """sha256 over a model folder: every small config/vocabulary file in full and each weights file's size
+    plus its first and last MiB. Cheap (a few MiB read), stable across copies, changes with the weights."""
+    digest = hashlib.sha256()
+    files = [Path(root, name) for root, _, names in os.walk(directory, followlinks=True) for name in names]
+    for file in sorted(files):
+        rel = file.relative_to(directory).as_posix()
+        if ".git" in file.parts or not file.is_file():
+            continue
+        if rel.startswith(".") or rel.endswith(".md"):
+            continue
+        name = file.name.lower()
+        if name.endswith(_WEIGHT_SUFFIXES):
+            size = file.stat().st_size
+            digest.update(f"{rel}\0{size}\0".encode())
+            with file.open("rb") as fh:
+                digest.update(fh.read(_CHUNK))
+                if size > 2 * _CHUNK:
+                    fh.seek(size - _CHUNK)
+                    digest.update(fh.read(_CHUNK))
+        elif name.endswith(_SMALL_SUFFIXES) or name in ("tokenizer", "merges"):
+            digest.update(f"{rel}\0".encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def source_identity(source: ModelSource) -> dict[str, Any]:
+    """``{model, revision, fingerprint}`` for a config(): the resolved hub commit and/or the weights hash.
+
+    Call it after loading (a hub model is then in the local cache)."""
+    directory = source.local_dir
+    revision = source.revision
+    if directory is None:
+        directory = _cached_snapshot(source.spec, source.revision)
+        if directory is not None and directory.parent.name == "snapshots":
+            revision = directory.name  # the commit the revision resolved to
+    fingerprint = weights_fingerprint(directory) if directory is not None else None
+    return {"model": display_name(source), "revision": revision, "fingerprint": fingerprint}
+
+
+def torch_dtype(precision: str) -> Any:
+    """``fp32|fp16|bf16`` -> torch dtype; anything else is a one-line error."""
+    import torch
+
+    table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    aliases = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "half": "fp16", "float": "fp32"}
+    key = aliases.get(precision, precision)
+    if key not in table:
+        raise LmebError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return table[key]
+
+
+def normalize_precision(precision: str) -> str:
+    torch_dtype(precision)
+    return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "half": "fp16", "float": "fp32"}.get(
+        precision, precision
+    )
+
+
+def default_device(device: str | None = None) -> str:
+    """The given device, else CUDA when present, else Apple MPS, else CPU."""
+    if device:
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@contextlib.contextmanager
+def loading_errors(source: ModelSource) -> Iterator[None]:
+    """Turn what ``from_pretrained`` raises for a missing/unreadable/unreachable model into one line."""
+    try:
+        yield
+    except LmebError:
+        raise
+    except (OSError, ValueError, KeyError, ImportError, RuntimeError, json.JSONDecodeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        if not source.is_hub:
+            raise LmebError(f"cannot load model directory {source.spec!r}: {first}") from exc
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        hint = " (offline mode, HF_HUB_OFFLINE=1: only models already in the local hub cache load)" if offline else ""
+        raise LmebError(
+            f"model path {source.spec!r} does not exist and is not a hub id that could be loaded: {first}{hint}"
+        ) from exc

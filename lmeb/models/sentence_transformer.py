@@ -1,0 +1,110 @@
+"""Any sentence-transformers model (a local directory or a hub id) as an ``Encoder``.
+
+The model's own module stack (pooling, Dense, Normalize) and its ``similarity_fn_name`` decide the
+vectors and how they are compared; lmeb only adds the w/ inst. query prefix and the finiteness check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from lmeb.errors import LmebError
+from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
+from lmeb.models.loading import (
+    default_device,
+    loading_errors,
+    normalize_precision,
+    resolve_source,
+    source_identity,
+    torch_dtype,
+)
+
+ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
+
+
+class SentenceTransformerEncoder:
+    """Embeds texts with ``sentence_transformers.SentenceTransformer``.
+
+    ``use_model_prompts`` applies the model's own ``prompts['query'/'document']`` (e.g. EmbeddingGemma's
+    task prefixes) before lmeb's instruction; off by default, as the official LMEB scripts use none.
+    """
+
+    def __init__(
+        self,
+        path_or_id: str | Path,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        instruction_template: str = DEFAULT_INSTRUCTION_TEMPLATE,
+        precision: str = "fp32",
+        *,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        use_model_prompts: bool = False,
+        name: str | None = None,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.source = resolve_source(path_or_id, revision)
+        self.precision = normalize_precision(precision)
+        self.batch_size = int(batch_size)
+        self.instruction_template = instruction_template
+        self.use_model_prompts = use_model_prompts
+        self.trust_remote_code = trust_remote_code
+        self.device = default_device(device)
+        spec = str(self.source.local_dir or self.source.spec)
+        with loading_errors(self.source):
+            self.model = SentenceTransformer(
+                spec,
+                device=self.device,
+                revision=revision,
+                trust_remote_code=trust_remote_code,
+                local_files_only=self.source.local_dir is not None,
+                model_kwargs={"dtype": torch_dtype(self.precision)},
+            )
+        if max_length is not None:
+            self.model.max_seq_length = int(max_length)
+        self.max_length = self.model.max_seq_length
+        similarity = self.model.similarity_fn_name
+        if similarity not in ("cosine", "dot"):
+            raise LmebError(f"model {self.source.spec!r} uses similarity {similarity!r}; lmeb supports cosine or dot")
+        self.similarity: Literal["cosine", "dot"] = similarity
+        self._identity = source_identity(self.source)
+        self.name = name or self._identity["model"]
+
+    def encode(self, texts: list[str], kind: Kind = "query", instruction: str | None = None) -> np.ndarray:
+        """float32 vectors of ``texts`` (queries get ``template.format(instruction)`` prepended)."""
+        inputs = with_instruction(texts, kind, instruction, self.instruction_template)
+        if not inputs:
+            dim = self.model.get_embedding_dimension() or 0
+            return np.zeros((0, dim), dtype=np.float32)
+        prompt_name = kind if self.use_model_prompts and kind in (self.model.prompts or {}) else None
+        vectors = self.model.encode(
+            inputs,
+            prompt_name=prompt_name,
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return check_finite(np.asarray(vectors, dtype=np.float32), self.name)
+
+    def config(self) -> dict[str, Any]:
+        """Everything that changes the vectors; keys the embedding cache and goes into provenance."""
+        modules = [type(module).__name__ for module in self.model]
+        prompts = self.model.prompts if self.use_model_prompts else {}
+        return {
+            "class": "SentenceTransformerEncoder",
+            "adapter_version": ADAPTER_VERSION,
+            **self._identity,
+            "modules": modules,
+            "max_length": self.max_length,
+            "precision": self.precision,
+            "similarity": self.similarity,
+            "instruction_template": self.instruction_template,
+            "default_prompt_name": self.model.default_prompt_name,
+            "model_prompts": dict(sorted(prompts.items())) if prompts else None,
+            "trust_remote_code": self.trust_remote_code,
+        }

@@ -1,0 +1,125 @@
+"""BM25: scores identical to mteb's bm25s path (index the whole corpus, rank, filter to candidates),
+candidates respected, a shared corpus indexed once, out-of-vocabulary queries, instructions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bm25s = pytest.importorskip("bm25s")
+Stemmer = pytest.importorskip("Stemmer")
+
+from lmeb.data import Corpus, SubsetData, load_task  # noqa: E402
+from lmeb.models import is_searcher, load_model  # noqa: E402
+from lmeb.models.bm25 import BM25Searcher  # noqa: E402
+from lmeb.tasks import get_task  # noqa: E402
+
+
+def reference_run(subset: SubsetData) -> dict[str, dict[str, float]]:
+    """mteb 2.26.24's BM25Search for an English task, retrieving the whole corpus, then the official
+    candidate filter: title/text joined by a newline, bm25s English stop words + PyStemmer english."""
+    stopwords = list(frozenset(bm25s.tokenization.STOPWORDS_EN))
+    stemmer = Stemmer.Stemmer("english")
+    corpus = subset.corpus
+    retriever = bm25s.BM25(k1=1.5, b=0.75, delta=0.5, method="lucene")
+    texts = ["\n".join(["", text]) for text in corpus.texts]
+    tokens = bm25s.tokenize(texts, stopwords=stopwords, stemmer=stemmer, show_progress=False)
+    retriever.index(tokens, show_progress=False)
+    queries = bm25s.tokenize(subset.query_texts, stopwords=stopwords, stemmer=stemmer, show_progress=False)
+    docs, scores = retriever.retrieve(queries, k=len(corpus), show_progress=False)
+    run = {}
+    for i, qid in enumerate(subset.query_ids):
+        allowed = subset.candidates(qid)
+        allowed = None if allowed is None else set(allowed)
+        run[qid] = {
+            corpus.ids[d]: float(s)
+            for d, s in zip(docs[i].tolist(), scores[i].tolist(), strict=True)
+            if allowed is None or corpus.ids[d] in allowed
+        }
+    return run
+
+
+@pytest.fixture(scope="module")
+def locomo(real_data: Path) -> list[SubsetData]:
+    return list(load_task(get_task("LoCoMo"), real_data))
+
+
+def test_locomo_equals_reference_and_respects_candidates(locomo):
+    searcher = BM25Searcher()
+    for subset in locomo:
+        run = searcher.search(subset, k=10_000)
+        assert list(run) == subset.query_ids
+        for qid, docs in run.items():
+            cands = subset.candidates(qid)
+            assert cands is not None and set(docs) == set(cands) & set(subset.corpus.ids)
+        if subset.subset in ("multi_hop", "open_domain"):  # the exact check on two subsets keeps it fast
+            assert run == reference_run(subset)
+    assert searcher.index_count == 1  # one corpus shared by the five subsets: indexed once
+
+
+def test_topk_cut_and_rank_order(locomo):
+    subset = locomo[3]
+    run = BM25Searcher().search(subset, k=5)
+    full = reference_run(subset)
+    for qid, docs in run.items():
+        ranked = sorted(full[qid].items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:5]
+        assert list(docs.items()) == ranked  # insertion order = rank: score desc, then doc id desc
+
+
+def _tiny(texts: list[str], queries: list[str], scenes: dict[str, list[str]] | None = None) -> SubsetData:
+    """A hand-made subset; with ``scenes``, of a task whose scene id is the query id (MLDR)."""
+    ids = [f"d{i}" for i in range(len(texts))]
+    corpus = Corpus(Path("tiny/corpus.jsonl"), ids, texts, sha256=str(hash(tuple(texts))))
+    qids = [f"q{i}" for i in range(len(queries))]
+    task = get_task("MLDR")
+    assert task.scene_of("q0") == "q0"
+    return SubsetData(task, task.subset_names[0], corpus, qids, list(queries), {}, scenes)
+
+
+def test_out_of_vocabulary_and_stopword_queries_score_zero():
+    texts = ["apples grow on trees", "the river runs", "a violin concert"]
+    subset = _tiny(texts, ["zebra quokka", "the of and", "apple"])
+    run = BM25Searcher().search(subset)
+    assert run["q0"] == run["q1"] == {"d2": 0.0, "d1": 0.0, "d0": 0.0}  # all tied: doc id descending
+    assert next(iter(run["q2"])) == "d0" and run["q2"]["d0"] > 0  # "apple" matches "apples" (stemmed)
+    assert run == reference_run(subset)
+
+
+def test_candidates_outside_scene_never_ranked_and_missing_scene_keeps_corpus():
+    texts = ["red apple pie", "green apple tart", "apple orchard", "banana bread"]
+    subset = _tiny(texts, ["apple"] * 2, scenes={"q0": ["d1", "d3", "missing"]})
+    run = BM25Searcher().search(subset)
+    assert set(run["q0"]) == {"d1", "d3"}
+    assert set(run["q1"]) == {"d0", "d1", "d2", "d3"}  # no candidates line: the whole corpus
+    assert run == reference_run(subset)
+
+
+def test_corpus_cache_keeps_latest_only():
+    a = _tiny(["one apple", "two pears"], ["apple"])
+    b = _tiny(["three plums", "four figs"], ["plum"])
+    searcher = BM25Searcher()
+    searcher.search(a)
+    searcher.search(a)
+    assert searcher.index_count == 1
+    searcher.search(b)
+    searcher.search(a)
+    assert searcher.index_count == 3
+
+
+def test_instruction_ignored_like_mteb_unless_asked():
+    subset = _tiny(["apple pie recipe", "banana bread recipe"], ["recipe"])
+    plain = BM25Searcher().search(subset)
+    assert BM25Searcher().search(subset, instruction="banana") == plain
+    with_inst = BM25Searcher(use_instruction=True).search(subset, instruction="banana")
+    assert next(iter(with_inst["q0"])) == "d1" and with_inst != plain
+
+
+def test_load_model_bm25_and_config():
+    model = load_model("bm25", k1=1.2, device="cpu", batch_size=64)
+    assert isinstance(model, BM25Searcher) and is_searcher(model)
+    cfg = model.config()
+    got = (cfg["k1"], cfg["b"], cfg["method"], cfg["stemmer"], cfg["stopwords"])
+    assert got == (1.2, 0.75, "lucene", "english", "en")
+    assert np.isclose(BM25Searcher().k1, 1.5)
