@@ -123,3 +123,30 @@ def check_published_means() -> pd.DataFrame:
                                 round(again[level] + 1e-9, 2) == round(pub, 2)))
     return pd.DataFrame(out, columns=["setting", "model", "metric", "level", "published", "recomputed", "delta",
                                       "exact"])
+
+
+def diff_frame(results: list, run_model: str, paper_name: str, setting: str = "wo_inst") -> pd.DataFrame:
+    """Cell-by-cell run - paper for one model, on the paper-view cells both have (percent).
+
+    Columns: group (memory type or mean), metric ("N@10"/"R@10"), run, paper, delta, complete (the
+    run's cell covers all its datasets; an incomplete cell is compared but flagged).
+    """
+    from lmeb.report import resolve_model, table
+
+    row = paper_model(paper_name, setting)
+    run = [r for r in results if r.setting == setting]
+    model = resolve_model(run or results, run_model)
+    if not run:
+        raise LmebError(f"no results in setting {setting} (use --setting)")
+    wide = table([r for r in run if r.model == model], view="paper", with_paper=setting)
+    run_key, pub_key = (model, setting, "run"), (row.model, setting, "published")
+    if run_key not in wide.index:
+        raise LmebError(f"no results for {model} in setting {setting}")
+    out = []
+    for col in wide.columns:
+        a, b = wide.at[run_key, col], wide.at[pub_key, col]
+        if a == a and b == b:  # both present (not NaN)
+            out.append((col[0], col[1], a, b, a - b, (run_key, col) not in wide.attrs["incomplete"]))
+    frame = pd.DataFrame(out, columns=["group", "metric", "run", "paper", "delta", "complete"])
+    frame.attrs.update(model=model, paper_model=row.model, setting=setting)
+    return frame

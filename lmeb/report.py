@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from lmeb.errors import LmebError
-from lmeb.results import SETTINGS, DatasetResult, load_results
+from lmeb.results import SETTINGS, DatasetResult, load_results, model_dir_name
 from lmeb.tasks import MEMORY_TYPES, Task, all_tasks, get_task
 
 PAPER_METRICS = ("ndcg_at_10", "R_cap_at_10")
@@ -568,3 +568,24 @@ def _json(df: pd.DataFrame) -> str:
     obj = {"view": df.attrs.get("view"), "metric": df.attrs.get("metric"), "unit": "percent",
            "title": df.attrs.get("title"), "columns": [_flat(c) for c in df.columns], "rows": rows}
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+
+
+def models(results: Iterable[DatasetResult]) -> list[str]:
+    """The model names in the results, sorted."""
+    return sorted({r.model for r in results})
+
+
+def resolve_model(results: Sequence[DatasetResult], name: str) -> str:
+    """The model of the results called ``name`` (full name, folder name, or the part after the last '/',
+    any case); an unknown name is a one-line error listing the closest names."""
+    names = models(results)
+    for key in (lambda m: m, lambda m: model_dir_name(m), lambda m: m.rsplit("/", 1)[-1]):
+        for fold in (lambda s: s, str.lower):
+            found = sorted({m for m in names if fold(key(m)) == fold(name)})
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise LmebError(f"model name {name!r} is ambiguous: {', '.join(found)}")
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+    hint = f"; did you mean {', '.join(close)}?" if close else f" (models in the results: {', '.join(names) or 'none'})"
+    raise LmebError(f"unknown model {name!r}{hint}")

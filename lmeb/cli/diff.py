@@ -1,0 +1,50 @@
+"""Cell-by-cell deltas (run - paper) between a model's results and a model of the paper's Table 2/3.
+
+Compares the paper-view cells both have (N@10 and R@10 per memory type, Mean (Dataset), Mean (Type)),
+in percentage points; a ``*`` marks a run cell averaged over an incomplete group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from lmeb.paper import diff_frame
+from lmeb.report import as_results
+from lmeb.results import SETTINGS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_model", metavar="RUN_MODEL", help="model name in the results (full or short)")
+    parser.add_argument("paper_model", metavar="PAPER_MODEL",
+                        help="model name as in the paper, e.g. Qwen3-Embedding-0.6B")
+    parser.add_argument("results", nargs="*", default=["results"], metavar="RESULTS",
+                        help="results directories (default: results)")
+    parser.add_argument("--setting", choices=SETTINGS, default="wo_inst",
+                        help="wo_inst = Table 2, w_inst = Table 3 (default: wo_inst)")
+    parser.add_argument("--format", choices=("text", "csv", "json"), default="text")
+
+
+def format_diff(frame: pd.DataFrame, fmt: str = "text") -> str:
+    """The deltas as aligned text, CSV or JSON."""
+    if fmt == "csv":
+        return frame.to_csv(index=False, float_format="%.4f")
+    if fmt == "json":
+        return frame.to_json(orient="records", indent=2, double_precision=6) + "\n"
+    a = frame.attrs
+    lines = [f"{a['model']} ({a['setting']}) - paper {a['paper_model']}, percentage points",
+             f"{'cell':<22}{'run':>9}{'paper':>9}{'delta':>9}"]
+    for r in frame.itertuples(index=False):
+        mark = "" if r.complete else "*"
+        lines.append(f"{r.group + ' ' + r.metric:<22}{f'{r.run:.2f}{mark}':>9}{r.paper:>9.2f}{r.delta:>+9.2f}")
+    if not frame["complete"].all():
+        lines.append("* incomplete run cell: mean over the datasets present")
+    return "\n".join(lines) + "\n"
+
+
+def main(args: argparse.Namespace) -> int:
+    frame = diff_frame(as_results(args.results), args.run_model, args.paper_model, args.setting)
+    sys.stdout.write(format_diff(frame, args.format))
+    return 0
