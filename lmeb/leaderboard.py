@@ -1,0 +1,367 @@
+"""The static leaderboard site: results directories in, ``index.html`` + ``data.json`` + PNG figures out.
+
+Every number comes from :mod:`lmeb.report` (the same aggregation as ``lmeb table``); this module only
+lays it out. The page is one self-contained HTML file (CSS, JS and the data inlined, because browsers
+refuse ``fetch()`` of local files from ``file://``), so it opens from disk with no server and no network.
+Strings from results files reach the page through ``textContent`` only, and the inlined JSON escapes
+``<``, ``>`` and ``&``, so a model called ``</script>`` cannot break out. The site is built in a
+temporary folder beside the target and swapped in, so a crash never leaves a half-written site.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from lmeb import __version__, paper, report
+from lmeb.errors import LmebError
+from lmeb.results import DatasetResult, load_results
+from lmeb.tasks import MEMORY_TYPES, all_tasks
+
+METRICS = (("ndcg_at_10", "N@10"), ("R_cap_at_10", "R@10"))
+SETTING_LABELS = {"wo_inst": "w/o inst.", "w_inst": "w/ inst."}
+GROUPS = (*((t, t) for t in MEMORY_TYPES), ("mean_dataset", "Mean (Dataset)"), ("mean_type", "Mean (Type)"))
+PAPER_CHOICES = ("wo_inst", "w_inst", "both")
+DEFAULT_TITLE = "LMEB leaderboard"
+_SITE_FILES = ("index.html", "data.json")
+
+
+@dataclass
+class Site:
+    """What ``write_site`` produced."""
+
+    out: Path
+    rows: int
+    figures: list[Path]
+
+    @property
+    def index(self) -> Path:
+        return self.out / "index.html"
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def _num(value: Any) -> float | None:
+    """A score for JSON: None for missing/NaN, rounded to 2 decimals (percent, as in the paper)."""
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else round(v, 2)
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        return {prefix or "value": obj}
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        out.update(_flatten(v, key) if isinstance(v, dict) else {key: v})
+    return out
+
+
+def _provenance(results: Sequence[DatasetResult]) -> tuple[dict, dict, dict, dict[str, dict]]:
+    """(model config, run-wide provenance, summed subset counters, per-dataset provenance) of one row.
+
+    Provenance values equal across the row's datasets are run-wide; the others (data fingerprints,
+    dates) stay per dataset. Numeric subset counters (encoded/cached texts, stage times) are summed.
+    """
+    per_dataset = {r.task_name: dict(r.provenance) for r in results}
+    config: dict[str, Any] = {}
+    common: dict[str, Any] = {}
+    keys = sorted({k for p in per_dataset.values() for k in p})
+    varying: dict[str, dict] = {d: {} for d in per_dataset}
+    for key in keys:
+        values = [p.get(key) for p in per_dataset.values()]
+        same = all(json.dumps(v, sort_keys=True, default=str) == json.dumps(values[0], sort_keys=True, default=str)
+                   for v in values)
+        if same and "config" in key.lower() and isinstance(values[0], dict):
+            config.update(_flatten(values[0]))
+        elif same:
+            common[key] = values[0]
+        else:
+            for d, p in per_dataset.items():
+                if key in p:
+                    varying[d][key] = p[key]
+    counts: dict[str, float] = {}
+    for r in results:
+        for sub in r.subsets.values():
+            for key, v in _flatten(sub.provenance).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    counts[key] = counts.get(key, 0) + v
+    counts = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in sorted(counts.items())}
+    return config, common, counts, varying
+
+
+def _group_key(level: str, group: str) -> str:
+    return group if level == "type" else level
+
+
+def _unit(level: str) -> str:
+    return {"dataset": "subsets", "mean_type": "types"}.get(level, "datasets")
+
+
+def _put_aggregates(rows: dict[tuple, dict], agg: Any, metric: str) -> None:
+    """Fill rows' type/mean cells (and per-dataset cells) from a ``report.aggregate``-shaped frame."""
+    for rec in agg.itertuples(index=False):
+        row = rows[(rec.model, rec.setting)]
+        value = _num(rec.value * 100)
+        if rec.level == "dataset":
+            ds = row["datasets"].setdefault(rec.group, {"scores": {}, "complete": bool(rec.complete),
+                                                        "done": int(rec.n), "total": int(rec.total), "subsets": {}})
+            ds["scores"][metric] = value
+            continue
+        key = _group_key(rec.level, rec.group)
+        row["scores"].setdefault(key, {})[metric] = value
+        if not rec.complete:
+            row["incomplete"][key] = f"{rec.n}/{rec.total} {_unit(rec.level)}"
+
+
+def _run_rows(results: Sequence[DatasetResult]) -> list[dict]:
+    """One row per (model, setting) of the runs, every number from ``lmeb.report``."""
+    if not results:
+        return []
+    by_row: dict[tuple[str, str], list[DatasetResult]] = {}
+    for r in results:
+        by_row.setdefault((r.model, r.setting), []).append(r)
+    order = sorted(by_row, key=lambda k: (k[0].lower(), list(SETTING_LABELS).index(k[1])
+                                          if k[1] in SETTING_LABELS else 9))
+    rows: dict[tuple, dict] = {}
+    for key in order:
+        config, common, counts, per_dataset = _provenance(by_row[key])
+        rows[key] = {"model": key[0], "setting": key[1], "published": False, "source": "run", "scores": {},
+                     "incomplete": {}, "datasets": {}, "config": config, "provenance": common, "counts": counts,
+                     "files": len(by_row[key])}
+        rows[key]["_prov"] = per_dataset
+    present = set(report.available_metrics(results))
+    for metric, _ in METRICS:
+        if metric not in present:
+            continue
+        frame = report.scores_frame(results, metric)
+        _put_aggregates(rows, report.aggregate(frame), metric)
+        for rec in frame.itertuples(index=False):
+            subsets = rows[(rec.model, rec.setting)]["datasets"][rec.dataset]["subsets"]
+            subsets.setdefault(rec.subset, {})[metric] = _num(rec.value * 100)
+    for row in rows.values():
+        per_dataset = row.pop("_prov")
+        for name, ds in row["datasets"].items():
+            ds["provenance"] = per_dataset.get(name, {})
+        row["has_incomplete"] = bool(row["incomplete"]) or len(row["datasets"]) < len(all_tasks())
+    return list(rows.values())
+
+
+def _paper_rows(with_paper: str) -> list[dict]:
+    """The LMEB paper's published rows (type scores and means only), marked published."""
+    settings = ("wo_inst", "w_inst") if with_paper == "both" else (with_paper,)
+    rows: dict[tuple, dict] = {}
+    for setting in settings:
+        for p in paper.paper_rows(setting):
+            rows[(p.model, setting)] = {
+                "model": p.model, "setting": setting, "published": True,
+                "source": f"LMEB paper, Table {2 if setting == 'wo_inst' else 3}", "scores": {}, "incomplete": {},
+                "datasets": {}, "info": {"size": p.size, "dim": p.dim}, "has_incomplete": False}
+        for metric, _ in METRICS:
+            _put_aggregates(rows, paper.published_frame(setting, metric), metric)
+    return list(rows.values())
+
+
+def build_data(results: Sequence[DatasetResult], with_paper: str | None = None, title: str = DEFAULT_TITLE) -> dict:
+    """The leaderboard as one JSON-able dict (what ``data.json`` holds and the page renders)."""
+    if with_paper not in (None, *PAPER_CHOICES):
+        raise LmebError(f"--with-paper must be one of {', '.join(PAPER_CHOICES)}, not {with_paper!r}")
+    tasks = all_tasks()
+    rows = _run_rows(results) + (_paper_rows(with_paper) if with_paper else [])
+    for i, row in enumerate(rows):
+        row["id"] = f"r{i}"
+    n_runs = sum(not r["published"] for r in rows)
+    models = len({r["model"] for r in rows if not r["published"]})
+    subtitle = (f"{models} model{'s' * (models != 1)}, {n_runs} run{'s' * (n_runs != 1)}"
+                + (f", plus published rows from the LMEB paper ({_paper_label(with_paper)})" if with_paper else "")
+                + f" · 22 datasets, 193 tasks, 4 memory types · generated {_now()} by lmeb {__version__}")
+    return {
+        "title": title,
+        "subtitle": subtitle,
+        "generated": _now(),
+        "lmeb_version": __version__,
+        "metrics": [{"key": k, "label": label} for k, label in METRICS],
+        "settings": SETTING_LABELS,
+        "groups": [{"key": k, "label": label} for k, label in GROUPS],
+        "memory_types": [{"name": m, "datasets": [t.name for t in tasks if t.memory_type == m]} for m in MEMORY_TYPES],
+        "datasets": {t.name: {"memory_type": t.memory_type, "subsets": t.subset_names} for t in tasks},
+        "rows": rows,
+        "figures": [],
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _paper_label(with_paper: str) -> str:
+    return {"wo_inst": "Table 2, w/o inst.", "w_inst": "Table 3, w/ inst.", "both": "Tables 2 and 3"}[with_paper]
+
+
+# ---------------------------------------------------------------------------------------------- pages
+
+
+def _inline_json(obj: Any) -> str:
+    """JSON safe inside a <script> element: no '</script>', no '<!--', no HTML entities, no JS line breaks."""
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for char, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                      ("\u2029", "\\u2029")):
+        text = text.replace(char, esc)
+    return text
+
+
+def _asset(name: str) -> str:
+    return resources.files("lmeb").joinpath("leaderboard_assets", name).read_text(encoding="utf-8")
+
+
+def render_html(data: dict) -> str:
+    """index.html with the CSS, the script and the data inlined (works from file://, no network)."""
+    return Template(_asset("index.html")).substitute(
+        title=html.escape(data["title"]), version=html.escape(__version__),
+        css=_asset("leaderboard.css"), js=_asset("leaderboard.js"), data=_inline_json(data))
+
+
+# -------------------------------------------------------------------------------------------- figures
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
+
+
+def _row_label(row: dict) -> str:
+    return f"{row['model']} · {SETTING_LABELS.get(row['setting'], row['setting'])}" + (" (paper)" * row["published"])
+
+
+def write_figures(data: dict, folder: Path) -> list[dict]:
+    """A bar chart per memory type (N@10 of every row) and a w/o-vs-w/ inst. slope chart per model with both."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    metric, label = METRICS[0]
+    figures: list[dict] = []
+
+    def save(fig: Figure, name: str, caption: str) -> None:
+        FigureCanvasAgg(fig)
+        fig.savefig(folder / name, dpi=110)
+        figures.append({"file": f"{folder.name}/{name}", "caption": caption})
+
+    for mtype in MEMORY_TYPES:
+        scored = [(r, (r["scores"].get(mtype) or {}).get(metric)) for r in data["rows"]]
+        scored = sorted([(r, v) for r, v in scored if v is not None], key=lambda x: x[1])
+        if not scored:
+            continue
+        fig = Figure(figsize=(6.4, 1.0 + 0.28 * len(scored)), layout="constrained")
+        ax = fig.add_subplot()
+        colors = ["#c9b88a" if r["published"] else "#2f5fb3" for r, _ in scored]
+        bars = ax.barh([_row_label(r) for r, _ in scored], [v for _, v in scored], color=colors)
+        ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=7)
+        ax.set_xlabel(f"{mtype} {label} (%)")
+        ax.set_title(f"{mtype}: mean {label} over its datasets", fontsize=10)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.set_xlim(0, max(100.0, max(v for _, v in scored) * 1.1))
+        save(fig, f"bar_{mtype.lower()}.png", f"{mtype}: {label} per run (blue: your runs, beige: published)")
+
+    pairs: dict[tuple[str, bool], dict[str, dict]] = {}
+    for r in data["rows"]:
+        pairs.setdefault((r["model"], r["published"]), {})[r["setting"]] = r
+    for (model, published), by_setting in pairs.items():
+        if set(by_setting) != {"wo_inst", "w_inst"}:
+            continue
+        fig = Figure(figsize=(4.4, 3.6), layout="constrained")
+        ax = fig.add_subplot()
+        lines = [*MEMORY_TYPES, "mean_type"]
+        for key, color in zip(lines, ("#d1603d", "#3b8a5a", "#2f5fb3", "#8a5ab0", "#222222"), strict=True):
+            a = (by_setting["wo_inst"]["scores"].get(key) or {}).get(metric)
+            b = (by_setting["w_inst"]["scores"].get(key) or {}).get(metric)
+            if a is None or b is None:
+                continue
+            name = "Mean (Type)" if key == "mean_type" else key
+            ax.plot([0, 1], [a, b], marker="o", color=color, linewidth=2.4 if key == "mean_type" else 1.5)
+            ax.annotate(f"{name} {b - a:+.2f}", (1, b), xytext=(6, 0), textcoords="offset points",
+                        va="center", fontsize=7, color=color)
+        ax.set_xticks([0, 1], [SETTING_LABELS["wo_inst"], SETTING_LABELS["w_inst"]])
+        ax.set_xlim(-0.15, 1.75)
+        ax.set_ylabel(f"{label} (%)")
+        ax.set_title(model + (" (paper)" if published else ""), fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+        slug = _slug(model) + ("_paper" if published else "")
+        save(fig, f"slope_{slug}_{len(figures)}.png", f"{model}{' (paper)' if published else ''}: {label} "
+             "without vs with task instructions, per memory type")
+    return figures
+
+
+# ------------------------------------------------------------------------------------------ the site
+
+
+def _looks_like_site(path: Path) -> bool:
+    return not any(path.iterdir()) or all((path / f).is_file() for f in _SITE_FILES)
+
+
+def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Path, with_paper: str | None = None,
+               title: str = DEFAULT_TITLE, figures: bool = True) -> Site:
+    """Build the site into a temporary folder beside ``out``, then swap it in (never half-written).
+
+    ``results`` is a list of ``DatasetResult`` or of results directories. An existing ``out`` is
+    replaced only if it is empty or looks like a leaderboard site (index.html + data.json).
+    """
+    items = list(results)
+    loaded = load_results(items) if items and not isinstance(items[0], DatasetResult) else items
+    if not loaded and not with_paper:
+        raise LmebError("no results files found (give results directories, or --with-paper for the paper's rows)")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or not _looks_like_site(out)):
+        raise LmebError(f"{out}: exists and is not a leaderboard site (no index.html and data.json); "
+                        "refusing to replace it, choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = build_data(loaded, with_paper, title)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        if figures:
+            data["figures"] = write_figures(data, tmp / "figures")
+        (tmp / "data.json").write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
+                                       encoding="utf-8")
+        (tmp / "index.html").write_text(render_html(data), encoding="utf-8")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        _swap(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Site(out, len(data["rows"]), sorted((out / "figures").glob("*.png")) if figures else [])
+
+
+def _swap(new: Path, out: Path) -> None:
+    """Put folder ``new`` at ``out``: rename the old site aside, rename the new one in, delete the old."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.rmdir(old)
+    os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)  # put the previous site back
+        raise
+    with contextlib.suppress(OSError):
+        shutil.rmtree(old)

@@ -1,0 +1,254 @@
+/* LMEB leaderboard: renders window.LMEB_DATA (inlined by `lmeb leaderboard`) into a sortable table.
+ * Vanilla JS, no network: every string from results files reaches the page through textContent,
+ * never innerHTML, so names like "<b>" show as text. */
+(function () {
+  "use strict";
+  const D = window.LMEB_DATA;
+  const state = { type: "all", setting: "all", published: true, sortKey: null, sortDir: "desc" };
+  const typeOf = {};
+  D.memory_types.forEach(t => t.datasets.forEach(d => { typeOf[d] = t.name; }));
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (v === null || v === undefined || v === false) return;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    });
+    children.flat(Infinity).forEach(c => {
+      if (c === null || c === undefined) return;
+      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+  const fmt = v => (v === null || v === undefined ? "" : Number(v).toFixed(2));
+  const settingLabel = s => D.settings[s] || s;
+
+  /* Column groups of the current view: the paper layout, or one memory type's datasets plus its type score.
+   * A group's note(r) says why a cell is incomplete (a mean over the parts present) or empty. */
+  function groups() {
+    if (state.type === "all") {
+      return D.groups.map(g => ({ key: "g:" + g.key, label: g.label, get: r => r.scores[g.key] || null,
+                                  note: r => groupNote(r, g.key) }));
+    }
+    const t = D.memory_types.find(m => m.name === state.type);
+    const cols = t.datasets.map(d => ({ key: "d:" + d, label: d, dataset: d,
+      get: r => (r.datasets[d] ? r.datasets[d].scores : null), note: r => datasetNote(r, d) }));
+    cols.push({ key: "g:" + t.name, label: t.name + " (type)", get: r => r.scores[t.name] || null,
+                note: r => groupNote(r, t.name) });
+    return cols;
+  }
+  function groupNote(r, key) {
+    const inc = r.incomplete[key];
+    return inc ? "incomplete: mean over " + inc + " present, not all complete" : (r.scores[key] ? null : "not run");
+  }
+  function datasetNote(r, d) {
+    if (r.published) return "the paper publishes no per-dataset scores";
+    const x = r.datasets[d];
+    if (!x) return "not run";
+    return x.complete ? null : "incomplete: mean over " + x.done + "/" + x.total + " subsets present";
+  }
+  function columns() {
+    const cols = [];
+    groups().forEach(g => D.metrics.forEach((m, mi) => cols.push({
+      key: g.key + ":" + m.key, group: g, metric: m.key, label: m.label, gstart: mi === 0,
+      value: r => { const s = g.get(r); return s && s[m.key] !== undefined ? s[m.key] : null; },
+      note: r => g.note(r) })));
+    return cols;
+  }
+  /* 0 = complete value, 1 = incomplete value (marked, sorted after complete ones), 2 = no value. */
+  function tier(col, r) {
+    if (col.value(r) === null) return 2;
+    return col.note(r) ? 1 : 0;
+  }
+  function visibleRows() {
+    return D.rows.filter(r => (state.setting === "all" || r.setting === state.setting) && (state.published || !r.published));
+  }
+  function sortRows(rows, cols) {
+    const dir = state.sortDir === "asc" ? 1 : -1;
+    const byName = (a, b) => a.model.localeCompare(b.model) || a.setting.localeCompare(b.setting);
+    if (state.sortKey === "model") return rows.slice().sort((a, b) => dir * byName(a, b));
+    const col = cols.find(c => c.key === state.sortKey);
+    if (!col) return rows.slice();
+    return rows.slice().sort((a, b) => (tier(col, a) - tier(col, b)) || dir * ((col.value(a) || 0) - (col.value(b) || 0))
+                                       || byName(a, b));
+  }
+  function defaultSort() {
+    state.sortKey = (state.type === "all" ? "g:mean_type:" : "g:" + state.type + ":") + D.metrics[0].key;
+    state.sortDir = "desc";
+  }
+
+  function onSort(key) {
+    if (state.sortKey === key) state.sortDir = state.sortDir === "desc" ? "asc" : "desc";
+    else { state.sortKey = key; state.sortDir = key === "model" ? "asc" : "desc"; }
+    render();
+  }
+  function arrow(key) {
+    return state.sortKey === key ? el("span", { class: "arrow", text: state.sortDir === "desc" ? "▼" : "▲" }) : null;
+  }
+
+  function renderTable() {
+    const cols = columns();
+    const rows = sortRows(visibleRows(), cols);
+    const best = {};
+    cols.forEach(c => {
+      const vals = rows.filter(r => tier(c, r) === 0).map(c.value);
+      if (vals.length > 1) best[c.key] = Math.max(...vals);
+    });
+    const gs = groups();
+    const head1 = el("tr", { class: "groups" }, el("th", { colspan: 3 }),
+      gs.map(g => el("th", { colspan: D.metrics.length, class: "gstart", title: g.dataset ? typeOf[g.dataset] : null },
+        g.dataset ? el("button", { class: "link", "data-dataset": g.dataset, text: g.label,
+                                   onclick: () => showDataset(g.dataset) }) : g.label)));
+    const sortTh = (key, label, cls) => el("th", {
+      class: "sortable " + (cls || ""), "data-key": key, "aria-sort": state.sortKey === key
+        ? (state.sortDir === "asc" ? "ascending" : "descending") : null, onclick: () => onSort(key) }, label, arrow(key));
+    const head2 = el("tr", { class: "metrics" }, el("th", { class: "num", text: "#" }),
+      sortTh("model", "Model"), el("th", { text: "Setting" }),
+      cols.map(c => sortTh(c.key, c.label, "num" + (c.gstart ? " gstart" : ""))));
+    const body = el("tbody", {}, rows.map((r, i) => el("tr", {
+      "data-row": r.id, "data-model": r.model, "data-setting": r.setting, class: r.published ? "published" : null },
+      el("td", { class: "rank", text: String(i + 1) }),
+      el("td", {}, el("button", { class: "link model", text: r.model, onclick: () => showModel(r.id) }),
+        r.published ? el("span", { class: "badge", text: "published", title: r.source }) : null,
+        !r.published && r.has_incomplete ? el("span", { class: "badge warn", text: "incomplete" }) : null),
+      el("td", { text: settingLabel(r.setting) }),
+      cols.map(c => {
+        const v = c.value(r), t = tier(c, r), note = c.note(r);
+        const cls = ["num", c.gstart ? "gstart" : "", ["", "incomplete", "missing"][t],
+                     t === 0 && best[c.key] === v ? "best" : ""].join(" ");
+        return el("td", { class: cls, "data-key": c.key, title: note, text: t === 2 ? "–" : fmt(v) + (t === 1 ? "*" : "") });
+      }))));
+    const table = el("table", { class: "board", id: "board" }, el("thead", {}, head1, head2), body);
+    const wrap = document.getElementById("tablewrap");
+    wrap.replaceChildren(table);
+    document.getElementById("rowcount").textContent = rows.length + " of " + D.rows.length + " rows";
+  }
+
+  function renderControls() {
+    const seg = (name, options, current, set) => el("div", { class: "group" }, el("span", { class: "label", text: name }),
+      el("div", { class: "seg", id: "filter-" + name.toLowerCase().replace(/\W+/g, "-") }, options.map(([val, label]) =>
+        el("button", { class: val === current ? "active" : null, "data-value": val, text: label,
+                       onclick: () => { set(val); render(); } }))));
+    const types = [["all", "All (paper layout)"]].concat(D.memory_types.map(t => [t.name, t.name + " (" + t.datasets.length + ")"]));
+    const settings = [["all", "Both"]].concat(Object.entries(D.settings));
+    const box = el("input", { type: "checkbox", id: "show-published", checked: state.published,
+                              onchange: e => { state.published = e.target.checked; render(); } });
+    document.getElementById("controls").replaceChildren(
+      seg("Memory type", types, state.type, v => { state.type = v; defaultSort(); }),
+      seg("Setting", settings, state.setting, v => { state.setting = v; }),
+      D.rows.some(r => r.published) ? el("label", { class: "check" }, box, " show published rows") : null,
+      el("span", { class: "label", id: "rowcount" }));
+  }
+
+  function render() {
+    renderControls();
+    renderTable();
+  }
+
+  function kv(obj) {
+    const entries = Object.entries(obj || {});
+    if (!entries.length) return el("p", { class: "legend", text: "none recorded" });
+    return el("dl", { class: "kv" }, entries.map(([k, v]) => [el("dt", { text: k }),
+      el("dd", { text: typeof v === "object" && v !== null ? JSON.stringify(v) : String(v) })]));
+  }
+  function closeBtn() {
+    return el("button", { class: "link close", text: "close ✕", onclick: () => document.getElementById("detail").replaceChildren() });
+  }
+  function showPanel(panel) {
+    const d = document.getElementById("detail");
+    d.replaceChildren(panel);
+    d.scrollIntoView({ block: "nearest" });
+  }
+  function scoreCells(s, note) {
+    return D.metrics.map(m => {
+      const v = s && s[m.key] !== undefined ? s[m.key] : null;
+      return el("td", { class: "num" + (v !== null && note ? " incomplete" : ""), title: note || null,
+                        text: v === null ? "–" : fmt(v) + (note ? "*" : "") });
+    });
+  }
+
+  /* Drill-down for one row: per-dataset scores (click a dataset to unfold its subsets), configuration, provenance. */
+  function showModel(id) {
+    const r = D.rows.find(x => x.id === id);
+    const panel = el("div", { class: "panel", id: "model-panel", "data-row": r.id }, closeBtn(),
+      el("h2", {}, r.model, el("span", { class: "badge" + (r.published ? "" : " run"), text: r.published ? "published" : settingLabel(r.setting) })));
+    if (r.published) {
+      panel.append(el("p", { text: r.source + " — " + settingLabel(r.setting) + ". The paper publishes memory-type scores only, not per-dataset scores." }),
+        el("h3", { text: "Model" }), kv(r.info));
+      showPanel(panel);
+      return;
+    }
+    // provenance that differs between datasets (data fingerprints, dates) gets a column per key
+    const pkeys = [...new Set(Object.values(r.datasets).flatMap(x => Object.keys(x.provenance || {})))].sort();
+    const short = v => { const t = typeof v === "object" ? JSON.stringify(v) : String(v); return t.length > 22 ? t.slice(0, 21) + "…" : t; };
+    const provCells = x => pkeys.map(k => { const v = x && x.provenance ? x.provenance[k] : undefined;
+      return el("td", { class: "prov", title: v === undefined ? null : (typeof v === "object" ? JSON.stringify(v) : String(v)),
+                        text: v === undefined ? "" : short(v) }); });
+    const head = el("tr", {}, el("th", { text: "Dataset" }), el("th", { class: "num", text: "Subsets" }),
+      D.metrics.map(m => el("th", { class: "num", text: m.label })), pkeys.map(k => el("th", { text: k })));
+    const body = el("tbody");
+    D.memory_types.forEach(t => {
+      body.append(el("tr", { class: "typehead" }, el("td", { text: t.name }), el("td", { class: "num" }),
+        scoreCells(r.scores[t.name], r.incomplete[t.name] ? "incomplete: mean over " + r.incomplete[t.name] + " present" : null),
+        pkeys.map(() => el("td"))));
+      t.datasets.forEach(d => {
+        const x = r.datasets[d];
+        const subRows = [];
+        const toggle = () => {
+          if (subRows.length) { subRows.forEach(s => s.remove()); subRows.length = 0; return; }
+          let after = row;
+          Object.entries(x.subsets).forEach(([name, s]) => {
+            const sr = el("tr", { class: "subset", "data-subset": name }, el("td", { text: name }), el("td"), scoreCells(s),
+              pkeys.map(() => el("td")));
+            after.after(sr); after = sr; subRows.push(sr);
+          });
+        };
+        const row = el("tr", { class: "dataset", "data-dataset": d },
+          el("td", {}, x ? el("button", { class: "link", text: d, onclick: toggle }) : d),
+          el("td", { class: "num" + (x && !x.complete ? " incomplete" : ""), text: x ? x.done + "/" + x.total : "not run" }),
+          scoreCells(x ? x.scores : null, datasetNote(r, d)), provCells(x));
+        body.append(row);
+      });
+    });
+    panel.append(el("h3", { text: "Per dataset (click a dataset for its subsets)" }),
+      el("table", { class: "detail", id: "model-datasets" }, el("thead", {}, head), body),
+      el("h3", { text: "Model configuration" }), kv(r.config),
+      el("h3", { text: "Provenance (same for every dataset)" }), kv(r.provenance),
+      el("h3", { text: "Encoded / cached texts (sum over subsets)" }), kv(r.counts));
+    showPanel(panel);
+  }
+
+  /* Drill-down for one dataset: every run row's per-subset scores. */
+  function showDataset(d) {
+    const rows = sortRows(visibleRows(), columns()).filter(r => !r.published && r.datasets[d]);
+    const subsets = D.datasets[d].subsets;
+    const m0 = D.metrics[0];
+    const head = el("tr", {}, el("th", { text: "Subset" }), rows.map(r => el("th", { class: "num", text: r.model + " · " + settingLabel(r.setting) })));
+    const body = el("tbody", {}, subsets.map(s => el("tr", { class: "subset-row", "data-subset": s }, el("td", { text: s }),
+      rows.map(r => { const v = (r.datasets[d].subsets[s] || {})[m0.key]; return el("td", { class: "num", text: v === undefined || v === null ? "–" : fmt(v) }); }))),
+      el("tr", { class: "typehead" }, el("td", { text: "Dataset (mean of subsets)" }),
+        rows.map(r => scoreCells(r.datasets[d].scores, datasetNote(r, d))[0])));
+    const panel = el("div", { class: "panel", id: "dataset-panel", "data-dataset": d }, closeBtn(),
+      el("h2", {}, d, el("span", { class: "badge run", text: typeOf[d] })),
+      el("h3", { text: m0.label + " per subset (" + subsets.length + " subsets)" }),
+      el("table", { class: "detail" }, el("thead", {}, head), body));
+    showPanel(panel);
+  }
+
+  function renderFigures() {
+    const box = document.getElementById("figures");
+    if (!D.figures.length) { box.remove(); return; }
+    box.append(el("h2", { text: "Figures" }), el("div", { class: "figgrid" }, D.figures.map(f =>
+      el("figure", {}, el("a", { href: f.file }, el("img", { src: f.file, alt: f.caption, loading: "lazy" })),
+        el("figcaption", { text: f.caption })))));
+  }
+
+  document.getElementById("subtitle").textContent = D.subtitle;
+  defaultSort();
+  render();
+  renderFigures();
+  window.LMEB_STATE = state;  // for tests and the curious
+})();

@@ -1,0 +1,301 @@
+"""The leaderboard site: data.json content, escaping, atomic replacement, and the page in headless Chromium.
+
+Results are synthetic DatasetResults for every registry subset (two complete models, one of them in both
+settings, and one incomplete model), written with the real results writer and read back by the real loader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from lmeb import get_tasks
+from lmeb.errors import LmebError
+from lmeb.leaderboard import build_data, write_site
+from lmeb.results import DatasetResult, SubsetResult, load_results, write_dataset_result
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+EVIL = 'evil <img src=x onerror="window.PWNED=1"> & </script>'
+
+# model -> setting -> base nDCG@10; "beta" is better on Episodic, "alpha" better overall.
+MODELS = {"org/alpha-embed": {"wo_inst": 0.50, "w_inst": 0.56}, "beta-embed": {"wo_inst": 0.40}}
+PARTIAL = "gamma-partial"
+
+
+def _score(base: float, task_pos: int, memory_type: str, model: str, i: int) -> float:
+    bump = 0.35 if (memory_type == "Episodic" and model.startswith("beta")) else 0.0
+    return round(min(0.99, base + bump + 0.01 * (task_pos % 7) + 0.004 * (i % 3)), 4)
+
+
+def _write(root: Path, model: str, setting: str, base: float, skip_dataset: str | None = None,
+           drop_subset_of: str | None = None) -> None:
+    for task in get_tasks():
+        if task.name == skip_dataset:
+            continue
+        names = task.subset_names[:-1] if task.name == drop_subset_of else task.subset_names
+        subsets = {}
+        for i, name in enumerate(names):
+            n = _score(base, task.paper_position, task.memory_type, model, i)
+            subsets[name] = SubsetResult(name, {"ndcg_at_10": n, "R_cap_at_10": round(min(1.0, n + 0.1), 4)}, n, 0.1,
+                                         provenance={"encoded": {"queries": 3, "documents": 10}, "cached": 2})
+        prov = {"harness_version": "0.1.0", "model_config": {"name": model, "pooling": "mean", "max_length": 512},
+                "data_fingerprint": f"sha256:{task.name.lower()}"}
+        write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets, prov),
+                             task.mteb_name, task.mteb_revision)
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    for model, settings in MODELS.items():
+        for setting, base in settings.items():
+            _write(root, model, setting, base)
+    # incomplete: one Semantic dataset missing, one Dialogue dataset missing a subset
+    _write(root, PARTIAL, "wo_inst", 0.30, skip_dataset="QASPER", drop_subset_of="LoCoMo")
+    return root
+
+
+def _row(data: dict, model: str, setting: str = "wo_inst", published: bool = False) -> dict:
+    return next(r for r in data["rows"] if r["model"] == model and r["setting"] == setting
+                and r["published"] == published)
+
+
+# ------------------------------------------------------------------------------------------ generator
+
+
+def test_data_rows_numbers_and_provenance(results_dir: Path) -> None:
+    data = build_data(load_results([results_dir]), with_paper="wo_inst")
+    runs = [r for r in data["rows"] if not r["published"]]
+    assert sorted((r["model"], r["setting"]) for r in runs) == sorted([
+        ("org/alpha-embed", "wo_inst"), ("org/alpha-embed", "w_inst"), ("beta-embed", "wo_inst"), (PARTIAL, "wo_inst")])
+    assert [m["name"] for m in data["memory_types"]] == ["Episodic", "Dialogue", "Semantic", "Procedural"]
+    assert sum(len(m["datasets"]) for m in data["memory_types"]) == 22
+
+    alpha = _row(data, "org/alpha-embed")
+    gorilla = next(t for t in get_tasks() if t.name == "Gorilla")
+    expect = statistics.mean(_score(0.50, gorilla.paper_position, "Procedural", "org/alpha-embed", i)
+                             for i in range(len(gorilla.subset_names)))
+    got = alpha["datasets"]["Gorilla"]
+    assert got["scores"]["ndcg_at_10"] == pytest.approx(100 * expect, abs=0.006)  # percent, 2 decimals
+    assert got["complete"] and got["done"] == got["total"] == len(gorilla.subset_names)
+    assert set(got["subsets"]) == set(gorilla.subset_names)
+    assert all(alpha["scores"][g][m] is not None for g in ("Episodic", "mean_dataset", "mean_type")
+               for m in ("ndcg_at_10", "R_cap_at_10"))
+    assert alpha["incomplete"] == {} and not alpha["has_incomplete"]
+    assert alpha["config"] == {"name": "org/alpha-embed", "pooling": "mean", "max_length": 512}
+    assert alpha["provenance"]["harness_version"] == "0.1.0"
+    assert alpha["datasets"]["Gorilla"]["provenance"] == {"data_fingerprint": "sha256:gorilla"}
+    assert alpha["counts"] == {"cached": 2 * 193, "encoded.documents": 10 * 193, "encoded.queries": 3 * 193}
+
+    partial = _row(data, PARTIAL)
+    assert partial["has_incomplete"]
+    assert "QASPER" not in partial["datasets"]
+    locomo = partial["datasets"]["LoCoMo"]  # missing a subset: marked incomplete (report: mean over those present)
+    assert not locomo["complete"] and locomo["done"] == locomo["total"] - 1
+    assert partial["incomplete"] == {"Semantic": "7/8 datasets", "Dialogue": "6/6 datasets",
+                                     "mean_dataset": "21/22 datasets", "mean_type": "4/4 types"}
+    assert "Episodic" not in partial["incomplete"] and partial["scores"]["Episodic"]["ndcg_at_10"] is not None
+
+    paper = [r for r in data["rows"] if r["published"]]
+    assert len(paper) == 15 and {r["setting"] for r in paper} == {"wo_inst"}
+    kalm = _row(data, "KaLM-Embedding-Gemma3", published=True)
+    assert kalm["scores"]["Episodic"]["ndcg_at_10"] == 67.01 and kalm["scores"]["mean_type"]["R_cap_at_10"] == 68.33
+
+
+def test_site_files_escaping_and_atomic_replace(results_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    evil_dir = tmp_path / "evil"
+    _write(evil_dir, EVIL, "wo_inst", 0.2)
+    out = tmp_path / "site"
+    site = write_site([results_dir, evil_dir], out, with_paper="both", figures=True)
+    assert sorted(p.name for p in out.iterdir()) == ["data.json", "figures", "index.html"]
+    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    assert site.rows == len(data["rows"]) == 5 + 30
+    names = sorted(p.name for p in site.figures)
+    assert [n for n in names if n.startswith("bar_")] == [f"bar_{t}.png" for t in
+                                                          ("dialogue", "episodic", "procedural", "semantic")]
+    assert sum(n.startswith("slope_") for n in names) == 1 + 15  # alpha has both settings; 15 paper models
+    assert all(p.stat().st_size > 5000 and p.read_bytes()[:4] == b"\x89PNG" for p in site.figures)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert EVIL not in page and "<img src=x" not in page and page.count("</script>") == 2
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # nothing remote
+    assert EVIL in {r["model"] for r in data["rows"]}  # kept intact in the data, escaped on the page
+
+    # a crash while building leaves the previous site untouched and no temporary folders behind
+    before = (out / "data.json").read_bytes()
+
+    def boom(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("lmeb.leaderboard.render_html", boom)
+    with pytest.raises(RuntimeError):
+        write_site([results_dir], out, figures=False)
+    assert (out / "data.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil", "site"]
+    monkeypatch.undo()
+
+    write_site([results_dir], out, figures=False)  # a rebuild replaces the site
+    assert len(json.loads((out / "data.json").read_text(encoding="utf-8"))["rows"]) == 4
+    assert not (out / "figures").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil", "site"]
+
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("x")
+    with pytest.raises(LmebError, match="not a leaderboard site"):
+        write_site([results_dir], precious, figures=False)
+    assert (precious / "thesis.tex").exists()
+
+
+def test_cli(results_dir: Path, tmp_path: Path, capsys) -> None:
+    from lmeb.cli import main
+
+    out = tmp_path / "site"
+    assert main(["leaderboard", str(results_dir), "--out", str(out), "--title", "My <board>", "--no-figures"]) == 0
+    assert "4 rows" in capsys.readouterr().out
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<title>My &lt;board&gt;</title>" in page
+    assert main(["leaderboard", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        msg = f"{CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1500,1100"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    profile = Path(__import__("tempfile").mkdtemp(prefix="lmeb-chromium-"))
+    opts.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _column(driver, key: str, complete_only: bool = False) -> list[float | None]:
+    """A column's numbers top to bottom (None: empty cell); incomplete cells end in '*'."""
+    cells = driver.execute_script(  # one round trip instead of one per cell
+        "return [...document.querySelectorAll(`#board tbody td[data-key='${arguments[0]}']`)].map(c => c.textContent)",
+        key)
+    if complete_only:
+        cells = [c for c in cells if not c.endswith("*")]
+    return [None if c == "–" else float(c.rstrip("*")) for c in cells]
+
+
+def _models(driver) -> list[tuple[str, str]]:
+    return [tuple(x) for x in driver.execute_script(
+        "return [...document.querySelectorAll('#board tbody tr')].map(r => [r.dataset.model, r.dataset.setting])")]
+
+
+@pytest.mark.browser
+def test_page_in_headless_chromium(browser, results_dir: Path, tmp_path: Path) -> None:
+    start = time.perf_counter()
+    evil_dir = tmp_path / "evil"
+    _write(evil_dir, EVIL, "wo_inst", 0.2)
+    out = tmp_path / "site"
+    write_site([results_dir, evil_dir], out, with_paper="wo_inst")
+    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    d = browser
+    d.get((out / "index.html").as_uri())
+    errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+    assert d.execute_script("return window.PWNED") is None
+    assert d.title == "LMEB leaderboard"
+
+    # every row is there, default order = Mean (Type) N@10 descending, incomplete (marked *) after complete
+    assert sorted(_models(d)) == sorted((r["model"], r["setting"]) for r in data["rows"])
+    assert len(_models(d)) == 5 + 15
+    mean_type = _column(d, "g:mean_type:ndcg_at_10", complete_only=True)
+    assert len(mean_type) == 19 and mean_type == sorted(mean_type, reverse=True)
+    assert _models(d)[-1] == (PARTIAL, "wo_inst")
+    assert EVIL in [m for m, _ in _models(d)]  # the name shows as text
+    partial = d.find_element("css selector", f"#board tbody tr[data-model='{PARTIAL}']")
+    cell = partial.find_element("css selector", "td[data-key='g:Semantic:ndcg_at_10']")
+    assert cell.text.endswith("*") and "incomplete" in cell.get_attribute("class")
+    assert "7/8 datasets" in cell.get_attribute("title") and "incomplete" in partial.text  # the row's badge
+    episodic = partial.find_element("css selector", "td[data-key='g:Episodic:ndcg_at_10']")
+    assert not episodic.text.endswith("*")
+    assert len(d.find_elements("css selector", "#board tbody tr.published")) == 15
+
+    # click a header: sorted by it, descending; click again: ascending
+    d.find_element("css selector", "#board th[data-key='g:Episodic:ndcg_at_10']").click()
+    epi = _column(d, "g:Episodic:ndcg_at_10")
+    assert None not in epi and epi == sorted(epi, reverse=True) and _models(d)[0] == ("beta-embed", "wo_inst")
+    assert _column(d, "g:mean_type:ndcg_at_10", complete_only=True) != mean_type
+    d.find_element("css selector", "#board th[data-key='g:Episodic:ndcg_at_10']").click()
+    assert _column(d, "g:Episodic:ndcg_at_10") == sorted(epi)
+    d.find_element("css selector", "#show-published").click()  # hide the paper's rows
+    d.find_element("css selector", "#board th[data-key='model']").click()
+    names = [m for m, _ in _models(d)]
+    assert names == ["beta-embed", EVIL, PARTIAL, "org/alpha-embed", "org/alpha-embed"]
+    d.find_element("css selector", "#board th[data-key='model']").click()
+    assert [m for m, _ in _models(d)] == names[::-1]
+    d.find_element("css selector", "#show-published").click()
+
+    # filter by memory type: the type's datasets become the columns
+    d.find_element("css selector", "#filter-memory-type button[data-value='Semantic']").click()
+    semantic = next(t["datasets"] for t in data["memory_types"] if t["name"] == "Semantic")
+    heads = [b.text for b in d.find_elements("css selector", "#board thead button[data-dataset]")]
+    assert heads == semantic
+    d.find_element("css selector", "#board th[data-key='d:QASPER:ndcg_at_10']").click()
+    qasper = _column(d, "d:QASPER:ndcg_at_10")  # partial (no QASPER) and paper rows (no datasets) last
+    assert None not in qasper[:4] and qasper[:4] == sorted(qasper[:4], reverse=True) and set(qasper[4:]) == {None}
+    # the setting filter hides rows
+    d.find_element("css selector", "#filter-setting button[data-value='w_inst']").click()
+    assert _models(d) == [("org/alpha-embed", "w_inst")]
+    d.find_element("css selector", "#filter-setting button[data-value='all']").click()
+    d.find_element("css selector", "#filter-memory-type button[data-value='all']").click()
+
+    # drill-down: a model's per-dataset table, then a dataset's subsets; a dataset's per-subset panel
+    alpha_row = "#board tbody tr[data-model='org/alpha-embed'][data-setting='{}'] button.model"
+    d.find_element("css selector", alpha_row.format("wo_inst")).click()
+    panel = d.find_element("id", "model-panel")
+    assert "org/alpha-embed" in panel.text and "sha256:locomo" in panel.text and "pooling" in panel.text
+    assert len(panel.find_elements("css selector", "tr.dataset")) == 22
+    locomo = next(t for t in get_tasks() if t.name == "LoCoMo")
+    panel.find_element("css selector", "tr.dataset[data-dataset='LoCoMo'] button").click()
+    assert len(panel.find_elements("css selector", "tr.subset")) == len(locomo.subset_names)
+    d.find_element("css selector", "#filter-memory-type button[data-value='Dialogue']").click()
+    d.find_element("css selector", "#board thead button[data-dataset='LoCoMo']").click()
+    dpanel = d.find_element("id", "dataset-panel")
+    assert len(dpanel.find_elements("css selector", "tr.subset-row")) == len(locomo.subset_names)
+    d.find_element("css selector", "#filter-memory-type button[data-value='all']").click()
+    d.find_element("css selector", alpha_row.format("w_inst")).click()
+
+    # the figures load from disk
+    imgs = d.find_elements("css selector", "#figures img")
+    assert len(imgs) == len(data["figures"]) >= 5
+    d.execute_script("window.scrollTo(0, 0)")
+    assert all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in imgs)
+
+    assert not [e for e in d.get_log("browser") if e["level"] == "SEVERE"]  # no script errors along the way
+    d.set_window_size(1500, d.execute_script("return Math.min(document.body.scrollHeight, 4000)"))
+    shot = tmp_path / "leaderboard.png"
+    assert d.save_screenshot(str(shot))
+    if os.environ.get("LMEB_SCREENSHOT_DIR"):
+        dest = Path(os.environ["LMEB_SCREENSHOT_DIR"])
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, dest / shot.name)
+    assert time.perf_counter() - start < 30
