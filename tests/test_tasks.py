@@ -135,3 +135,13 @@ def test_cli_tasks_table_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["tasks", "--dataset", "Gorila"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "lmeb tasks: error: unknown dataset 'Gorila'; did you mean Gorilla?"
+
+
+def test_registry_agrees_with_the_spec(shared_dir: Path) -> None:
+    spec = json.loads((shared_dir / "lmeb_spec" / "datasets.json").read_text())["datasets"]
+    assert [d["name"] for d in spec] == [t.name for t in all_tasks()]
+    for ds in spec:
+        task = get_task(ds["name"])
+        assert (task.path, task.layout, task.candidates, task.scene_id) == (
+            ds["path"], ds["layout"], ds["candidates"], ds["scene_id"])  # fmt: skip
+        assert task.subset_names == ds["subsets"]
