@@ -58,6 +58,11 @@ class Evaluation:
     def main_score(self) -> float:
         return self.scores[MAIN_SCORE]
 
+    def columns(self, query_ids: Sequence[str]) -> dict[str, list[float | None]]:
+        """Per-query values as metric -> list aligned with ``query_ids`` (None where undefined: a query
+        not in the qrels, or R_cap for a query without a relevant document) - the results sidecar shape."""
+        return {metric: [values.get(q) for q in query_ids] for metric, values in self.per_query.items()}
+
 
 def relevant_ranks(run_for_query: dict[str, float], relevant: set[str]) -> np.ndarray:
     """Sorted 1-based ranks (score desc, doc id desc) of the relevant documents present in the run."""

@@ -78,6 +78,8 @@ def test_query_without_relevant_document():
     assert s["R_cap_at_10"] == 1.0  # q2 left out: 1 / 1
     assert ev.per_query["ndcg_at_10"] == {"q1": 1.0, "q2": 0.0}
     assert ev.per_query["R_cap_at_10"] == {"q1": 1.0}  # undefined for q2
+    columns = ev.columns(["q2", "q1", "unknown"])
+    assert columns["R_cap_at_10"] == [None, 1.0, None] and columns["ndcg_at_10"] == [0.0, 1.0, None]
     only_irrelevant = evaluate({"q2": {"a": 0}}, {"q2": {"a": 1.0}})
     assert only_irrelevant.scores["R_cap_at_10"] == 0.0  # _average_optional of nothing
     assert only_irrelevant.scores["ndcg_at_10"] == 0.0
