@@ -1,0 +1,29 @@
+"""Write results in the mteb results-repository layout: ``<org>__<model>/<revision>/<MtebTaskName>.json``.
+
+mteb's TaskResult JSON with mteb's task and subset names (e.g. LMEBMLDR, ProceduralMemBench, EPBench
+``scenario__query_type``) and a ``model_meta.json`` per model folder; files are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lmeb.export import export_mteb
+from lmeb.results import SETTINGS, load_results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", metavar="RESULTS", help="results directory written by lmeb run")
+    parser.add_argument("out", metavar="OUT", help="output folder (e.g. the results/ of a results-repo checkout)")
+    parser.add_argument("--revision", help="model revision folder (default: the recorded hub revision, "
+                                           "else no_revision_available)")
+    parser.add_argument("--org", help="organisation for model names without one (my-model -> ORG__my-model)")
+    parser.add_argument("--setting", choices=SETTINGS, help="the setting to export when a model has both")
+
+
+def main(args: argparse.Namespace) -> int:
+    written = export_mteb(load_results([args.results]), args.out, revision=args.revision, org=args.org,
+                          setting=args.setting)
+    tasks = sum(p.name != "model_meta.json" for p in written)
+    print(f"wrote {tasks} task results and {len(written) - tasks} model_meta.json under {args.out}")
+    return 0

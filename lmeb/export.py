@@ -1,0 +1,129 @@
+"""Results in the mteb results-repository layout: ``<org>__<model>/<revision>/<MtebTaskName>.json``.
+
+Each file is mteb's ``TaskResult`` JSON (``dataset_revision``, ``task_name``, ``mteb_version``,
+``scores.test`` = one object per subset with ``hf_subset``, ``languages``, ``main_score`` and every
+metric, ``evaluation_time``, ``kg_co2_emissions``, ``date``, ``evaluation_phases``), with mteb's task
+and subset names from the registry (``LMEBMLDR``, ``ProceduralMemBench``, EPBench subsets
+``scenario__query_type``) and mteb's dataset revisions; scores rounded to 6 decimals as mteb's
+``TaskResult.to_disk`` does; ``main_score`` is the task's main metric. Beside them,
+``model_meta.json`` (mteb's ``ModelMeta.to_dict`` fields;
+the ones lmeb cannot know are null), which mteb's result loaders read for the model's name and
+revision. lmeb's own provenance block is not exported (mteb's schema has no place for it).
+
+``mteb_version`` is the mteb release whose retrieval scores lmeb reproduces (``MTEB_VERSION``);
+mteb has no instruction setting, so one setting per model is exported (``--setting`` when a model
+has both). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lmeb.errors import LmebError
+from lmeb.results import SETTINGS, DatasetResult, atomic_write_json
+from lmeb.tasks import get_task
+
+MTEB_VERSION = "2.26.24"
+NO_REVISION = "no_revision_available"  # mteb's folder name for a model without a revision
+SPLIT = "test"
+LANGUAGES = ["eng-Latn"]
+
+
+def model_path_name(model: str, org: str | None = None) -> str:
+    """mteb's ``ModelMeta.model_name_as_path``: '/' -> '__', ' ' -> '_'; ``org`` prefixes a name without one."""
+    name = model.strip().strip("/")
+    if org and "/" not in name:
+        name = f"{org.strip('/')}/{name}"
+    return name.replace("/", "__").replace(" ", "_")
+
+
+def _model_config(result: DatasetResult) -> dict[str, Any]:
+    config = result.provenance.get("model_config")
+    return config if isinstance(config, dict) else {}
+
+
+def model_revision(result: DatasetResult, revision: str | None = None) -> str:
+    """``revision`` if given, else the model revision recorded in the provenance, else mteb's placeholder."""
+    return str(revision or _model_config(result).get("revision") or NO_REVISION)
+
+
+def task_result_json(result: DatasetResult) -> dict[str, Any]:
+    """The mteb ``TaskResult`` object of one dataset result (subset names in mteb's spelling)."""
+    task = get_task(result.task_name)
+    scores = []
+    for name, sub in result.subsets.items():
+        entry: dict[str, Any] = {k: round(float(v), 6) for k, v in sub.scores.items()}
+        entry.update(hf_subset=task.subset(name).mteb_name, languages=list(LANGUAGES),
+                     main_score=round(float(sub.scores.get(task.main_score, sub.main_score)), 6),
+                     mteb_version=MTEB_VERSION)
+        scores.append(entry)
+    order = {s.mteb_name: i for i, s in enumerate(task.subsets)}
+    scores.sort(key=lambda e: order[e["hf_subset"]])
+    return {
+        "dataset_revision": task.mteb_revision,
+        "task_name": task.mteb_name,
+        "mteb_version": MTEB_VERSION,
+        "scores": {SPLIT: scores},
+        "evaluation_time": round(sum(s.evaluation_time for s in result.subsets.values()), 6),
+        "kg_co2_emissions": None,
+        "date": None,
+        "evaluation_phases": None,
+    }
+
+
+def model_meta_json(result: DatasetResult, name: str, revision: str) -> dict[str, Any]:
+    """mteb's ``model_meta.json`` for the model of ``result``: what the provenance tells, null elsewhere."""
+    config = _model_config(result)
+    similarity = result.provenance.get("similarity") or config.get("similarity")
+    kind = result.provenance.get("model_kind")
+    framework = "Sentence Transformers" if config.get("class") == "SentenceTransformerEncoder" else "PyTorch"
+    return {
+        "name": name, "revision": revision, "release_date": None, "languages": None, "n_parameters": None,
+        "n_active_parameters_override": None, "n_embedding_parameters": None, "memory_usage_mb": None,
+        "max_tokens": config.get("max_length"), "embed_dim": config.get("dim") or config.get("embed_dim"),
+        "license": None, "open_weights": None, "public_training_code": None, "public_training_data": None,
+        "framework": [framework], "reference": None,
+        "similarity_fn_name": similarity if similarity in ("cosine", "dot") else None,
+        "use_instructions": result.setting == "w_inst", "training_datasets": None, "adapted_from": None,
+        "superseded_by": None, "modalities": ["text"],
+        "model_type": ["cross-encoder"] if kind == "reranker" else ["dense"], "citation": None,
+        "contacts": None, "experiment_kwargs": None, "output_dtypes": None, "extra_requirements_groups": None,
+        "loader": None, "loader_kwargs": {}, "is_cross_encoder": kind == "reranker",
+    }
+
+
+def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str | None = None,
+                org: str | None = None, setting: str | None = None) -> list[Path]:
+    """Write every result under ``out`` in mteb's layout; returns the files written (task files and metas)."""
+    if setting is not None and setting not in SETTINGS:
+        raise LmebError(f"unknown setting {setting!r} (choose from {', '.join(SETTINGS)})")
+    chosen = [r for r in results if setting is None or r.setting == setting]
+    if not chosen:
+        raise LmebError("no results to export" + (f" in setting {setting}" if setting else ""))
+    by_model: dict[str, set[str]] = {}
+    for r in chosen:
+        by_model.setdefault(r.model, set()).add(r.setting)
+    both = sorted(m for m, s in by_model.items() if len(s) > 1)
+    if both:
+        raise LmebError(f"{', '.join(both)}: results in both settings; mteb has no setting, choose one with --setting")
+    out = Path(out)
+    written: list[Path] = []
+    seen: dict[Path, Path | None] = {}
+    metas: dict[Path, dict[str, Any]] = {}
+    for r in chosen:
+        folder = out / model_path_name(r.model, org) / model_revision(r, revision)
+        obj = task_result_json(r)
+        path = folder / f"{obj['task_name']}.json"
+        if path in seen:
+            raise LmebError(f"{r.path}: {obj['task_name']} of {r.model} is also in {seen[path]}")
+        seen[path] = r.path
+        atomic_write_json(path, obj)
+        written.append(path)
+        name = r.model if (not org or "/" in r.model) else f"{org}/{r.model}"
+        metas.setdefault(folder, model_meta_json(r, name, folder.name))
+    for folder, meta in metas.items():
+        atomic_write_json(folder / "model_meta.json", meta)
+        written.append(folder / "model_meta.json")
+    return written
