@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 
 from lmeb.errors import LmebError
-from lmeb.models.loading import default_device, display_name, loading_errors, resolve_source, source_identity
+from lmeb.models.loading import (
+    default_device,
+    display_name,
+    loading_errors,
+    normalize_precision,
+    resolve_source,
+    source_identity,
+    torch_dtype,
+)
 
 
 class CrossEncoderReranker:
@@ -28,6 +36,7 @@ class CrossEncoderReranker:
         device: str | None = None,
         *,
         instruction_template: str | None = None,
+        precision: str = "fp32",
         revision: str | None = None,
         name: str | None = None,
     ) -> None:
@@ -41,13 +50,15 @@ class CrossEncoderReranker:
         self.batch_size = int(batch_size)
         self.instruction_template = instruction_template
         self.device = default_device(device)
+        self.precision = normalize_precision(precision)
         spec = str(self.source.local_dir or self.source.spec)
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         try:
             with loading_errors(self.source):
                 self.model = CrossEncoder(spec, device=self.device, max_length=max_length, revision=revision,
-                                          local_files_only=self.source.local_dir is not None)
+                                          local_files_only=self.source.local_dir is not None,
+                                          model_kwargs={"dtype": torch_dtype(self.precision)})
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
@@ -62,6 +73,7 @@ class CrossEncoderReranker:
             "class": "CrossEncoderReranker",
             **self.identity,
             "max_length": self.max_length,
+            "precision": self.precision,
             "activation": type(self.model.activation_fn).__name__,
             "instruction_template": self.instruction_template,
         }

@@ -166,6 +166,7 @@ class KalmReranker:
     ``instruction`` passed to ``score`` fills the prompt's ``<Instruct>`` slot; ``None`` uses the
     model's default instruction (what mteb gives LMEB tasks, which carry no instruction column).
     ``share_passages=False`` encodes the passage once per pair, like the reference (for timing).
+    ``precision`` (fp32/fp16/bf16, lmeb's CLI name) is an alias of ``dtype``; default bf16 on CUDA, else fp32.
     """
 
     def __init__(
@@ -182,6 +183,7 @@ class KalmReranker:
         cache_max_bytes: int = 2 * 1024**3,
         *,
         instruction: str = DEFAULT_INSTRUCTION,
+        precision: str | None = None,
         revision: str | None = None,
         name: str | None = None,
         share_passages: bool = True,
@@ -209,8 +211,9 @@ class KalmReranker:
         self.device = torch.device(default_device(device))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise LmebError(f"{self.name}: device {device!r} requested but CUDA is not available")
-        if dtype is None:
-            dtype = "bf16" if self.device.type == "cuda" else "fp32"
+        if dtype is not None and precision is not None and _DTYPES.get(str(dtype).lower()) != _DTYPES.get(precision):
+            raise LmebError(f"{self.name}: dtype {dtype!r} and precision {precision!r} disagree; give one")
+        dtype = dtype or precision or ("bf16" if self.device.type == "cuda" else "fp32")
         precision = _DTYPES.get(str(dtype).lower().removeprefix("torch."))
         if precision is None:
             raise LmebError(f"{self.name}: unsupported dtype {dtype!r} (bf16, fp16 or fp32)")
@@ -244,6 +247,7 @@ class KalmReranker:
         key = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:20]
         self.ram_cache = PassageCache(cache_max_bytes)
         self.disk_cache = DiskPassageCache(Path(cache_dir) / f"kalm-{key}", self.identity) if cache_dir else None
+        self.fast_head = True  # logits of the last real position only (False: the full forward, for tests)
         self.stats = {"pairs": 0, "encoded": 0, "ram_hits": 0, "disk_hits": 0, "encoder_batches": 0,
                       "decoder_batches": 0}
 
@@ -330,7 +334,7 @@ class KalmReranker:
                   "decoder_input_ids": dec, "decoder_attention_mask": dec_mask, "use_cache": False,
                   "return_dict": True}
         core, head = getattr(self.model, "model", None), getattr(self.model, "lm_head", None)
-        if core is not None and head is not None:
+        if self.fast_head and core is not None and head is not None:
             # logits at the last real position only: a (batch, vocab) matrix instead of (batch, seq, vocab)
             logits = head(core(**kwargs).last_hidden_state[rows, last])
             cap = getattr(getattr(self.model.config, "decoder", self.model.config), "final_logit_softcapping", None)
