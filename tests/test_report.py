@@ -1,0 +1,216 @@
+"""Tables from results files: aggregation checked by hand, completeness marks, exact md/csv/LaTeX text, the CLI.
+
+Synthetic results for every registry subset, written by the real results writer and read back by the
+real loader: "org/alpha" complete; "beta" without QASPER and without LoCoMo's last subset.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from lmeb import get_tasks
+from lmeb.cli import main as cli
+from lmeb.errors import LmebError
+from lmeb.report import aggregate, render, resolve_model, scores_frame, table
+from lmeb.results import DatasetResult, SubsetResult, write_dataset_result
+from lmeb.tasks import MEMORY_TYPES
+
+BASE = {"org/alpha": 0.30, "beta": 0.20}
+
+
+def value(model: str, pos: int, i: int) -> float:
+    """nDCG@10 of subset ``i`` of the dataset at paper position ``pos``: varies per subset, so means matter."""
+    return round(BASE[model] + pos / 100 + 0.002 * (i % 4), 6)
+
+
+def write(root: Path, model: str, setting: str = "wo_inst", skip: str | None = None, drop_last_of: str | None = None,
+          datasets: list[str] | None = None, values=value) -> None:  # type: ignore[no-untyped-def]
+    for task in get_tasks(datasets):
+        if task.name == skip:
+            continue
+        names = task.subset_names[:-1] if task.name == drop_last_of else task.subset_names
+        subsets = {}
+        for i, name in enumerate(names):
+            n = values(model, task.paper_position, i)
+            subsets[name] = SubsetResult(name, {"ndcg_at_10": n, "R_cap_at_10": round(n + 0.1, 6)}, n, 0.5)
+        write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets),
+                             task.mteb_name, task.mteb_revision)
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    write(root, "org/alpha")
+    write(root, "beta", skip="QASPER", drop_last_of="LoCoMo")
+    return root
+
+
+def hand_aggregates(model: str, skip: str | None = None, drop_last_of: str | None = None) -> dict[str, float]:
+    """The paper's aggregation written out with the statistics module, independent of pandas."""
+    ds: dict[str, tuple[str, float]] = {}
+    for t in get_tasks():
+        if t.name == skip:
+            continue
+        n = len(t.subsets) - (t.name == drop_last_of)
+        ds[t.name] = (t.memory_type, statistics.fmean(value(model, t.paper_position, i) for i in range(n)))
+    types = {m: statistics.fmean(v for mt, v in ds.values() if mt == m) for m in MEMORY_TYPES}
+    return {**types, "Mean (Dataset)": statistics.fmean(v for _, v in ds.values()),
+            "Mean (Type)": statistics.fmean(types.values())}
+
+
+def test_scores_frame_long_form(results_dir: Path) -> None:
+    frame = scores_frame(results_dir)
+    assert list(frame.columns) == ["model", "setting", "memory_type", "dataset", "subset", "value", "published"]
+    assert len(frame) == 193 + (193 - 1 - 1)  # beta lacks QASPER (1 subset) and one LoCoMo subset
+    row = frame[(frame["model"] == "org/alpha") & (frame["dataset"] == "LoCoMo")]
+    assert list(row["subset"]) == get_tasks(["LoCoMo"])[0].subset_names
+    assert not frame["published"].any()
+
+
+def test_aggregation_by_hand(results_dir: Path) -> None:
+    agg = aggregate(scores_frame(results_dir))
+    for model, kwargs in (("org/alpha", {}), ("beta", {"skip": "QASPER", "drop_last_of": "LoCoMo"})):
+        expect = hand_aggregates(model, **kwargs)
+        got = agg[(agg["model"] == model) & (agg["level"] != "dataset")].set_index("group")["value"]
+        for group, v in expect.items():
+            assert got[group] == pytest.approx(v, abs=1e-12), (model, group)
+    # one cell by hand: alpha Episodic = mean(EPBench, KnowMeBench); EPBench has 54 subsets -> i%4 pattern
+    epb = statistics.fmean(0.31 + 0.002 * (i % 4) for i in range(54))
+    kmb = statistics.fmean(0.32 + 0.002 * (i % 4) for i in range(15))
+    alpha = agg[(agg["model"] == "org/alpha") & (agg["group"] == "Episodic")]
+    assert alpha["value"].item() == pytest.approx((epb + kmb) / 2)
+
+
+def test_incomplete_groups_are_marked_not_hidden(results_dir: Path) -> None:
+    agg = aggregate(scores_frame(results_dir)).set_index(["model", "group"])
+    assert agg.loc[("org/alpha", "Mean (Type)"), "complete"]
+    beta = agg.loc["beta"]
+    assert not beta.loc["LoCoMo", "complete"] and (beta.loc["LoCoMo", "n"], beta.loc["LoCoMo", "total"]) == (4, 5)
+    assert not beta.loc["Dialogue", "complete"]
+    assert (beta.loc["Semantic", "n"], beta.loc["Semantic", "total"]) == (7, 8)
+    assert beta.loc["Episodic", "complete"] and beta.loc["Procedural", "complete"]
+    assert not beta.loc["Mean (Dataset)", "complete"] and not beta.loc["Mean (Type)", "complete"]
+
+    df = table(results_dir)
+    text = render(df, "text")
+    beta_line = next(line for line in text.splitlines() if line.startswith("beta"))
+    cells = beta_line.split()
+    # Episodic complete (no mark), Dialogue/Semantic incomplete (*), Procedural complete, both means incomplete
+    assert "*" not in cells[2] + cells[3] and cells[4].endswith("*") and cells[6].endswith("*")
+    assert not cells[8].endswith("*")
+    assert cells[10].endswith("*") and cells[12].endswith("*") and cells[-1] == "20/22"
+    assert "* incomplete" in text
+    alpha_line = next(line for line in text.splitlines() if line.startswith("org/alpha"))
+    assert "*" not in alpha_line and alpha_line.split()[-1] == "22/22"
+    expect = hand_aggregates("org/alpha")
+    assert alpha_line.split()[2] == f"{100 * expect['Episodic']:.2f}"
+
+
+def test_paper_view_layout(results_dir: Path) -> None:
+    df = table(results_dir, setting="wo_inst")
+    assert [c[0] for c in df.columns[::2]] == [*MEMORY_TYPES, "Mean (Dataset)", "Mean (Type)"]
+    assert list(df.columns[:2]) == [("Episodic", "N@10"), ("Episodic", "R@10")]
+    assert list(df.index) == [("beta", "wo_inst", "run"), ("org/alpha", "wo_inst", "run")]
+    # R@10 was written as N@10 + 0.1 for every subset, so every R@10 cell is N@10 + 10 points
+    for group in df.columns.get_level_values(0).unique():
+        assert (df[(group, "R@10")] - df[(group, "N@10")]).round(9).eq(10).all()
+
+
+def three_models(root: Path) -> Path:
+    vals = {"a": [0.5, 0.4, 0.3, 0.2, 0.1], "b": [0.6, 0.4, 0.2, 0.25, 0.1], "c": [0.6, 0.3, 0.25, 0.2]}
+    for model, v in vals.items():
+        write(root, model, datasets=["LoCoMo"], values=lambda m, pos, i, v=v: v[i],
+              drop_last_of="LoCoMo" if model == "c" else None)
+    return root
+
+
+def test_subsets_view_exact_md_csv_latex(tmp_path: Path) -> None:
+    df = table(three_models(tmp_path), view="subsets", dataset="locomo")
+    # by hand: single_hop 50/60/60, multi_hop 40/40/30, temporal 30/20/25, open_domain 20/25/20, adversarial
+    # 10/10/-, Mean 30/31/33.75* (c incomplete: no mark). Ties share a mark; second = next distinct value.
+    assert render(df, "md") == (
+        "| Model | Setting | LoCoMo single_hop | LoCoMo multi_hop | LoCoMo temporal_reasoning | LoCoMo open_domain"
+        " | LoCoMo adversarial | LoCoMo Mean | Complete |\n"
+        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| a | wo_inst | <u>50.00</u> | **40.00** | **30.00** | <u>20.00</u> | **10.00** | <u>30.00</u> | 5/5 |\n"
+        "| b | wo_inst | **60.00** | **40.00** | 20.00 | **25.00** | **10.00** | **31.00** | 5/5 |\n"
+        "| c | wo_inst | **60.00** | <u>30.00</u> | <u>25.00</u> | <u>20.00</u> | - | 33.75\\* | 4/5 |\n"
+        "\n\\* incomplete: mean over the parts present; Complete = complete subsets / all\n"
+    )
+    assert render(df, "csv") == (
+        "Model,Setting,LoCoMo single_hop,LoCoMo multi_hop,LoCoMo temporal_reasoning,LoCoMo open_domain,"
+        "LoCoMo adversarial,LoCoMo Mean,Complete\n"
+        "a,wo_inst,50.00,40.00,30.00,20.00,10.00,30.00,5/5\n"
+        "b,wo_inst,60.00,40.00,20.00,25.00,10.00,31.00,5/5\n"
+        "c,wo_inst,60.00,30.00,25.00,20.00,,33.75*,4/5\n"
+    )
+    assert render(df, "latex") == (
+        "\\begin{tabular}{llrrrrrrr}\n"
+        "\\toprule\n"
+        " &  & \\multicolumn{6}{c}{LoCoMo} &  \\\\\n"
+        "\\cmidrule(lr){3-8}\n"
+        "Model & Setting & single\\_hop & multi\\_hop & temporal\\_reasoning & open\\_domain & adversarial & Mean"
+        " & Complete \\\\\n"
+        "\\midrule\n"
+        "a & wo\\_inst & \\underline{50.00} & \\textbf{40.00} & \\textbf{30.00} & \\underline{20.00} & \\textbf{10.00}"
+        " & \\underline{30.00} & 5/5 \\\\\n"
+        "b & wo\\_inst & \\textbf{60.00} & \\textbf{40.00} & 20.00 & \\textbf{25.00} & \\textbf{10.00}"
+        " & \\textbf{31.00} & 5/5 \\\\\n"
+        "c & wo\\_inst & \\textbf{60.00} & \\underline{30.00} & \\underline{25.00} & \\underline{20.00} & -"
+        " & 33.75$^{*}$ & 4/5 \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+        "% * incomplete: mean over the parts present; Complete = complete subsets / all\n"
+    )
+
+
+def test_json_format_and_datasets_view(results_dir: Path) -> None:
+    df = table(results_dir, view="datasets", metric="R_cap_at_10")
+    assert ("Dialogue", "LoCoMo") in df.columns and ("Mean", "Type") in df.columns
+    obj = json.loads(render(df, "json"))
+    assert obj["view"] == "datasets" and obj["metric"] == "R_cap_at_10" and obj["unit"] == "percent"
+    beta = next(r for r in obj["rows"] if r["model"] == "beta")
+    assert beta["cells"]["Semantic QASPER"] is None
+    assert beta["cells"]["Dialogue LoCoMo"]["complete"] is False and beta["cells"]["Dialogue LoCoMo"]["parts"] == "4/5"
+    assert beta["complete"] == "20/22"
+    expect = statistics.fmean(value("beta", 3, i) + 0.1 for i in range(4)) * 100
+    assert beta["cells"]["Dialogue LoCoMo"]["value"] == pytest.approx(expect, abs=1e-6)
+
+
+def test_errors_are_one_line(results_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(LmebError, match=r"unknown metric 'ndcg@10'.*available: R_cap_at_10, ndcg_at_10"):
+        table(results_dir, view="datasets", metric="ndcg@10")
+    with pytest.raises(LmebError, match="does not exist"):
+        table(tmp_path / "nope")
+    with pytest.raises(LmebError, match="needs --dataset"):
+        table(results_dir, view="subsets")
+    with pytest.raises(LmebError, match="unknown model 'alpa'; did you mean org/alpha"):
+        resolve_model(scores_frame_results(results_dir), "alpa")
+    assert resolve_model(scores_frame_results(results_dir), "ALPHA") == "org/alpha"
+    dup = tmp_path / "dup"
+    write(dup, "beta", datasets=["LoCoMo"])
+    with pytest.raises(LmebError, match="also in"):
+        scores_frame([results_dir, dup])
+
+
+def scores_frame_results(root: Path) -> list[DatasetResult]:
+    from lmeb.results import load_results
+
+    return load_results([root])
+
+
+def test_cli_round_trip(results_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["table", str(results_dir), "--format", "csv", "--with-paper", "wo_inst"]) == 0
+    out = capsys.readouterr().out
+    assert out == render(table(results_dir, with_paper="wo_inst"), "csv")
+    lines = out.splitlines()
+    assert lines[0].startswith("Model,Setting,Source,Episodic N@10")
+    assert any(line.startswith("KaLM-Embedding-Gemma3,wo_inst,published,67.01,74.56") for line in lines)
+    assert cli(["table", str(results_dir / "missing")]) == 2
+    assert "lmeb table: error:" in capsys.readouterr().err
+    assert cli(["table", str(results_dir), "--view", "datasets", "--metric", "ndcg"]) == 2
+    assert "available:" in capsys.readouterr().err
