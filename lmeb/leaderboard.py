@@ -251,6 +251,10 @@ def _row_label(row: dict) -> str:
     return f"{row['model']} · {SETTING_LABELS.get(row['setting'], row['setting'])}" + (" (paper)" * row["published"])
 
 
+def _short(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def write_figures(data: dict, folder: Path) -> list[dict]:
     """A bar chart per memory type (N@10 of every row) and a w/o-vs-w/ inst. slope chart per model with both."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -262,7 +266,7 @@ def write_figures(data: dict, folder: Path) -> list[dict]:
 
     def save(fig: Figure, name: str, caption: str) -> None:
         FigureCanvasAgg(fig)
-        fig.savefig(folder / name, dpi=110)
+        fig.savefig(folder / name, dpi=100)
         figures.append({"file": f"{folder.name}/{name}", "caption": caption})
 
     for mtype in MEMORY_TYPES:
@@ -273,42 +277,65 @@ def write_figures(data: dict, folder: Path) -> list[dict]:
         fig = Figure(figsize=(6.4, 1.0 + 0.28 * len(scored)), layout="constrained")
         ax = fig.add_subplot()
         colors = ["#c9b88a" if r["published"] else "#2f5fb3" for r, _ in scored]
-        bars = ax.barh([_row_label(r) for r, _ in scored], [v for _, v in scored], color=colors)
-        ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=7)
+        bars = ax.barh([_short(_row_label(r)) for r, _ in scored], [v for _, v in scored], color=colors)
+        for bar, (r, _) in zip(bars, scored, strict=True):
+            if mtype in r["incomplete"]:  # a mean over the datasets present: hatched, value starred
+                bar.set(hatch="////", facecolor="#ffffff", edgecolor=bar.get_facecolor())
+        ax.bar_label(bars, labels=[f"{v:.2f}" + "*" * (mtype in r["incomplete"]) for r, v in scored],
+                     padding=2, fontsize=7)
         ax.set_xlabel(f"{mtype} {label} (%)")
         ax.set_title(f"{mtype}: mean {label} over its datasets", fontsize=10)
         ax.tick_params(axis="y", labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
         ax.set_xlim(0, max(100.0, max(v for _, v in scored) * 1.1))
-        save(fig, f"bar_{mtype.lower()}.png", f"{mtype}: {label} per run (blue: your runs, beige: published)")
+        save(fig, f"bar_{mtype.lower()}.png",
+             f"{mtype}: {label} per run (blue: your runs, beige: published, hatched*: incomplete)")
 
     pairs: dict[tuple[str, bool], dict[str, dict]] = {}
     for r in data["rows"]:
         pairs.setdefault((r["model"], r["published"]), {})[r["setting"]] = r
     for (model, published), by_setting in pairs.items():
-        if set(by_setting) != {"wo_inst", "w_inst"}:
-            continue
-        fig = Figure(figsize=(4.4, 3.6), layout="constrained")
-        ax = fig.add_subplot()
-        lines = [*MEMORY_TYPES, "mean_type"]
-        for key, color in zip(lines, ("#d1603d", "#3b8a5a", "#2f5fb3", "#8a5ab0", "#222222"), strict=True):
-            a = (by_setting["wo_inst"]["scores"].get(key) or {}).get(metric)
-            b = (by_setting["w_inst"]["scores"].get(key) or {}).get(metric)
-            if a is None or b is None:
-                continue
-            name = "Mean (Type)" if key == "mean_type" else key
-            ax.plot([0, 1], [a, b], marker="o", color=color, linewidth=2.4 if key == "mean_type" else 1.5)
-            ax.annotate(f"{name} {b - a:+.2f}", (1, b), xytext=(6, 0), textcoords="offset points",
-                        va="center", fontsize=7, color=color)
-        ax.set_xticks([0, 1], [SETTING_LABELS["wo_inst"], SETTING_LABELS["w_inst"]])
-        ax.set_xlim(-0.15, 1.75)
-        ax.set_ylabel(f"{label} (%)")
-        ax.set_title(model + (" (paper)" if published else ""), fontsize=9)
-        ax.spines[["top", "right"]].set_visible(False)
-        slug = _slug(model) + ("_paper" if published else "")
-        save(fig, f"slope_{slug}_{len(figures)}.png", f"{model}{' (paper)' if published else ''}: {label} "
-             "without vs with task instructions, per memory type")
+        if set(by_setting) == {"wo_inst", "w_inst"}:
+            name = f"slope_{_slug(model)}{'_paper' * published}_{len(figures)}.png"
+            caption = f"{model}{' (paper)' * published}: {label} without vs with task instructions"
+            save(_slope_figure(model + " (paper)" * published, by_setting, metric, label), name, caption)
     return figures
+
+
+_SLOPE_LINES = (("Episodic", "#d1603d"), ("Dialogue", "#3b8a5a"), ("Semantic", "#2f5fb3"),
+                ("Procedural", "#8a5ab0"), ("mean_type", "#222222"))
+
+
+def _slope_figure(title: str, by_setting: dict[str, dict], metric: str, label: str) -> Any:
+    """The paper's w/o-vs-w/ inst. slope chart: a line per memory type and Mean (Type), labels kept apart."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.6, 3.4))
+    fig.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.1)
+    ax = fig.add_subplot()
+    lines = []
+    for key, color in _SLOPE_LINES:
+        a = (by_setting["wo_inst"]["scores"].get(key) or {}).get(metric)
+        b = (by_setting["w_inst"]["scores"].get(key) or {}).get(metric)
+        if a is not None and b is not None:
+            star = "*" * any(key in by_setting[s]["incomplete"] for s in by_setting)
+            lines.append(("Mean (Type)" if key == "mean_type" else key + star, a, b, color, key == "mean_type"))
+    values = [v for _, a, b, _, _ in lines for v in (a, b)] or [0.0, 1.0]
+    gap = max(max(values) - min(values), 1.0) * 0.08
+    placed: list[float] = []  # label heights, spread apart where the w/ inst. ends are close
+    for _, _, b, _, _ in sorted(lines, key=lambda x: x[2]):
+        placed.append(max(b, placed[-1] + gap) if placed else b)
+    ax.set_ylim(min(values) - gap, max([*values, *placed]) + gap)
+    for (name, a, b, color, bold), y in zip(sorted(lines, key=lambda x: x[2]), placed, strict=True):
+        ax.plot([0, 1], [a, b], marker="o", color=color, linewidth=2.6 if bold else 1.6)
+        ax.annotate(f"{name} {b - a:+.2f}", (1, b), xytext=(1.07, y), textcoords="data", va="center",
+                    fontsize=8, color=color, fontweight="bold" if bold else "normal")
+    ax.set_xticks([0, 1], [SETTING_LABELS["wo_inst"], SETTING_LABELS["w_inst"]])
+    ax.set_xlim(-0.12, 1.85)
+    ax.set_ylabel(f"{label} (%)")
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
 
 
 # ------------------------------------------------------------------------------------------ the site

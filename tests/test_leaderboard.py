@@ -71,7 +71,7 @@ def _row(data: dict, model: str, setting: str = "wo_inst", published: bool = Fal
 
 
 def test_data_rows_numbers_and_provenance(results_dir: Path) -> None:
-    data = build_data(load_results([results_dir]), with_paper="wo_inst")
+    data = build_data(load_results([results_dir]), with_paper="both")
     runs = [r for r in data["rows"] if not r["published"]]
     assert sorted((r["model"], r["setting"]) for r in runs) == sorted([
         ("org/alpha-embed", "wo_inst"), ("org/alpha-embed", "w_inst"), ("beta-embed", "wo_inst"), (PARTIAL, "wo_inst")])
@@ -104,53 +104,69 @@ def test_data_rows_numbers_and_provenance(results_dir: Path) -> None:
     assert "Episodic" not in partial["incomplete"] and partial["scores"]["Episodic"]["ndcg_at_10"] is not None
 
     paper = [r for r in data["rows"] if r["published"]]
-    assert len(paper) == 15 and {r["setting"] for r in paper} == {"wo_inst"}
+    assert len(paper) == 30 and sorted({r["setting"] for r in paper}) == ["w_inst", "wo_inst"]
     kalm = _row(data, "KaLM-Embedding-Gemma3", published=True)
     assert kalm["scores"]["Episodic"]["ndcg_at_10"] == 67.01 and kalm["scores"]["mean_type"]["R_cap_at_10"] == 68.33
+    kalm3 = _row(data, "KaLM-Embedding-Gemma3", "w_inst", published=True)
+    assert kalm3["scores"]["Episodic"]["ndcg_at_10"] == 70.89 and kalm3["source"] == "LMEB paper, Table 3"
+    assert kalm["datasets"] == {} and kalm["incomplete"] == {}
 
 
-def test_site_files_escaping_and_atomic_replace(results_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    evil_dir = tmp_path / "evil"
-    _write(evil_dir, EVIL, "wo_inst", 0.2)
-    out = tmp_path / "site"
-    site = write_site([results_dir, evil_dir], out, with_paper="both", figures=True)
-    assert sorted(p.name for p in out.iterdir()) == ["data.json", "figures", "index.html"]
-    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
-    assert site.rows == len(data["rows"]) == 5 + 30
-    names = sorted(p.name for p in site.figures)
+@pytest.fixture(scope="module")
+def site(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site built once (with figures) from the runs, a model with a hostile name and the paper's Table 2."""
+    tmp = tmp_path_factory.mktemp("site")
+    _write(tmp / "evil", EVIL, "wo_inst", 0.2)
+    out = tmp / "site"
+    built = write_site([results_dir, tmp / "evil"], out, with_paper="wo_inst")
+    assert built.out == out and built.rows == 5 + 15
+    return out
+
+
+def test_site_files_and_escaping(site: Path) -> None:
+    assert sorted(p.name for p in site.iterdir()) == ["data.json", "figures", "index.html"]
+    assert sorted(p.name for p in site.parent.iterdir()) == ["evil", "site"]  # no temporary folder left
+    data = json.loads((site / "data.json").read_text(encoding="utf-8"))
+    names = sorted(p.name for p in (site / "figures").iterdir())
+    assert names == sorted(f["file"].split("/")[1] for f in data["figures"])
     assert [n for n in names if n.startswith("bar_")] == [f"bar_{t}.png" for t in
                                                           ("dialogue", "episodic", "procedural", "semantic")]
-    assert sum(n.startswith("slope_") for n in names) == 1 + 15  # alpha has both settings; 15 paper models
-    assert all(p.stat().st_size > 5000 and p.read_bytes()[:4] == b"\x89PNG" for p in site.figures)
-    page = (out / "index.html").read_text(encoding="utf-8")
+    assert [n for n in names if n.startswith("slope_")] == ["slope_org_alpha-embed_4.png"]  # the one with both
+    assert all((site / "figures" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
+    page = (site / "index.html").read_text(encoding="utf-8")
     assert EVIL not in page and "<img src=x" not in page and page.count("</script>") == 2
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # nothing remote
+    assert "window.LMEB_DATA = " in page
     assert EVIL in {r["model"] for r in data["rows"]}  # kept intact in the data, escaped on the page
 
-    # a crash while building leaves the previous site untouched and no temporary folders behind
-    before = (out / "data.json").read_bytes()
 
-    def boom(*_a, **_k):
+def test_atomic_replace(results_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "site"
+    write_site([results_dir], out, with_paper="w_inst", figures=False)
+    before = (out / "data.json").read_bytes()
+    assert len(json.loads(before)["rows"]) == 4 + 15
+
+    def boom(*_a: object, **_k: object) -> str:
         raise RuntimeError("disk full")
 
+    # a crash while building leaves the previous site untouched and no temporary folder behind
     monkeypatch.setattr("lmeb.leaderboard.render_html", boom)
     with pytest.raises(RuntimeError):
         write_site([results_dir], out, figures=False)
     assert (out / "data.json").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil", "site"]
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
     monkeypatch.undo()
 
-    write_site([results_dir], out, figures=False)  # a rebuild replaces the site
+    write_site([results_dir], out, figures=False)  # a rebuild replaces the whole site
     assert len(json.loads((out / "data.json").read_text(encoding="utf-8"))["rows"]) == 4
-    assert not (out / "figures").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil", "site"]
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
 
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("x")
     with pytest.raises(LmebError, match="not a leaderboard site"):
         write_site([results_dir], precious, figures=False)
-    assert (precious / "thesis.tex").exists()
+    assert [p.name for p in precious.iterdir()] == ["thesis.tex"]
 
 
 def test_cli(results_dir: Path, tmp_path: Path, capsys) -> None:
@@ -210,15 +226,11 @@ def _models(driver) -> list[tuple[str, str]]:
 
 
 @pytest.mark.browser
-def test_page_in_headless_chromium(browser, results_dir: Path, tmp_path: Path) -> None:
+def test_page_in_headless_chromium(browser, site: Path, tmp_path: Path) -> None:
     start = time.perf_counter()
-    evil_dir = tmp_path / "evil"
-    _write(evil_dir, EVIL, "wo_inst", 0.2)
-    out = tmp_path / "site"
-    write_site([results_dir, evil_dir], out, with_paper="wo_inst")
-    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    data = json.loads((site / "data.json").read_text(encoding="utf-8"))
     d = browser
-    d.get((out / "index.html").as_uri())
+    d.get((site / "index.html").as_uri())
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
     assert d.execute_script("return window.PWNED") is None
@@ -291,7 +303,7 @@ def test_page_in_headless_chromium(browser, results_dir: Path, tmp_path: Path) -
     assert all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in imgs)
 
     assert not [e for e in d.get_log("browser") if e["level"] == "SEVERE"]  # no script errors along the way
-    d.set_window_size(1500, d.execute_script("return Math.min(document.body.scrollHeight, 4000)"))
+    d.set_window_size(1500, d.execute_script("return Math.min(document.body.scrollHeight + 200, 5000)"))
     shot = tmp_path / "leaderboard.png"
     assert d.save_screenshot(str(shot))
     if os.environ.get("LMEB_SCREENSHOT_DIR"):
