@@ -1,0 +1,83 @@
+"""The paper's published rows: every Mean (Dataset) and Mean (Type) cell recomputed with lmeb's aggregation,
+the published rows beside runs, and diffs against them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lmeb import get_tasks
+from lmeb.cli import main as cli
+from lmeb.errors import LmebError
+from lmeb.paper import PAPER_FILE, check_published_means, diff_frame, paper_model, paper_rows
+from lmeb.report import registry_counts, table
+from lmeb.results import DatasetResult, SubsetResult, load_results, write_dataset_result
+from lmeb.tasks import MEMORY_TYPES
+
+
+def test_registry_dataset_counts_are_the_papers() -> None:
+    assert registry_counts() == {"Episodic": 2, "Dialogue": 6, "Semantic": 8, "Procedural": 6}
+
+
+def test_every_published_mean_is_recomputed_within_rounding() -> None:
+    check = check_published_means()
+    doc = json.loads(PAPER_FILE.read_text(encoding="utf-8"))
+    n_rows = sum(len(rows) for rows in doc["settings"].values())
+    assert n_rows == 30 and len(check) == n_rows * 2 * 2  # 15 models x 2 settings x 2 metrics x 2 means
+    # the paper rounds type scores to 2 decimals, so a recomputed mean may be off by a rounding step
+    bad = check[check["delta"].abs() > 0.01]
+    assert bad.empty, bad.to_string()
+    # 110 of the 120 cells match exactly after rounding; the other 10 differ by 0.005 to 0.0075 points
+    assert int(check["exact"].sum()) == 110
+    assert check.loc[~check["exact"], "delta"].abs().between(0.0049, 0.0076).all()
+    # by hand, Table 2 KaLM-Embedding-Gemma3 N@10: (2*67.01 + 6*50.89 + 8*47.81 + 6*60.70) / 22 = 53.9118
+    row = check[(check["setting"] == "wo_inst") & (check["model"] == "KaLM-Embedding-Gemma3")
+                & (check["metric"] == "ndcg_at_10")].set_index("level")
+    assert row.loc["mean_dataset", "recomputed"] == pytest.approx((2 * 67.01 + 6 * 50.89 + 8 * 47.81 + 6 * 60.70) / 22)
+    assert row.loc["mean_type", "recomputed"] == pytest.approx((67.01 + 50.89 + 47.81 + 60.70) / 4)
+
+
+def test_paper_model_lookup() -> None:
+    assert paper_model("qwen3-embedding-0.6b", "w_inst").model == "Qwen3-Embedding-0.6B"
+    assert len(paper_rows("wo_inst")) == 15
+    with pytest.raises(LmebError, match=r"did you mean.*Qwen3-Embedding-8B"):
+        paper_model("Qwen3-Embedding-8", "wo_inst")
+
+
+def _write_flat(root: Path, model: str, per_type: dict[str, float], setting: str = "wo_inst") -> None:
+    """Every subset of a type gets the same score, so type scores are exactly ``per_type``."""
+    for task in get_tasks():
+        v = per_type[task.memory_type]
+        subsets = {n: SubsetResult(n, {"ndcg_at_10": v, "R_cap_at_10": v + 0.05}, v, 0.1) for n in task.subset_names}
+        write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets),
+                             task.mteb_name, task.mteb_revision)
+
+
+def test_with_paper_rows_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    row = paper_model("Qwen3-Embedding-0.6B", "wo_inst")
+    per_type = {m: row.types[m]["ndcg_at_10"] / 100 + 0.01 for m in MEMORY_TYPES}  # one point above the paper
+    _write_flat(tmp_path, "Qwen/Qwen3-Embedding-0.6B", per_type)
+
+    df = table(tmp_path, with_paper="wo_inst")
+    pub = df.loc[("Qwen3-Embedding-0.6B", "wo_inst", "published")]
+    assert pub[("Episodic", "N@10")] == pytest.approx(row.types["Episodic"]["ndcg_at_10"])
+    assert pub[("Mean (Type)", "R@10")] == pytest.approx(row.mean_type["R_cap_at_10"])
+    assert len(df) == 16 and sum(s == "published" for _, _, s in df.index) == 15
+
+    diff = diff_frame(load_results([tmp_path]), "qwen3-embedding-0.6b", "Qwen3-Embedding-0.6B")
+    n10 = diff[diff["metric"] == "N@10"].set_index("group")
+    for m in MEMORY_TYPES:
+        assert n10.loc[m, "delta"] == pytest.approx(1.0)
+    # means: the run's Mean (Dataset) is exact, the paper's is rounded -> delta 1 +- 0.01
+    assert n10.loc["Mean (Dataset)", "delta"] == pytest.approx(1.0, abs=0.01)
+    assert diff["complete"].all() and len(diff) == 12
+
+    assert cli(["diff", "Qwen3-Embedding-0.6B", "Qwen3-Embedding-0.6B", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Episodic N@10" in out and "+1.00" in out
+    assert cli(["diff", "nomodel", "Qwen3-Embedding-0.6B", str(tmp_path)]) == 2
+    assert "unknown model 'nomodel'" in capsys.readouterr().err
+    assert cli(["diff", "Qwen3-Embedding-0.6B", "Qwen3-Embedding-0.6B", str(tmp_path), "--setting", "w_inst"]) == 2
+    assert "no results in setting w_inst" in capsys.readouterr().err
