@@ -65,7 +65,7 @@ class CrossEncoderReranker:
         if self.model.num_labels != 1:
             raise LmebError(f"{self.name}: a reranker needs one output score, this cross-encoder has "
                             f"{self.model.num_labels} labels")
-        self.max_length = self.model.max_length
+        self.max_length = self.model.max_seq_length
         self.identity = source_identity(self.source)
 
     def config(self) -> dict[str, Any]:
