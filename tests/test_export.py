@@ -1,0 +1,101 @@
+"""mteb export: the results-repository layout, mteb task and subset names, TaskResult fields, model_meta.json."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from lmeb.cli import main as cli
+from lmeb.errors import LmebError
+from lmeb.export import export_mteb
+from lmeb.results import DatasetResult, SubsetResult, load_results, write_dataset_result
+from lmeb.tasks import get_task
+
+MTEB_TASK_RESULT = Path("/tmp/ref/mteb_src/mteb/results/task_result.py")
+TASK_RESULT_FIELDS = {"dataset_revision", "task_name", "mteb_version", "scores", "evaluation_time",
+                      "kg_co2_emissions", "date", "evaluation_phases"}
+
+
+def _write(root: Path, model: str, datasets: list[str], setting: str = "wo_inst", revision: str | None = "abc123",
+           subsets_of: int | None = None) -> None:
+    for name in datasets:
+        task = get_task(name)
+        subsets = {}
+        for i, sub in enumerate(task.subset_names[:subsets_of]):
+            v = 0.1 + 0.01 * i
+            subsets[sub] = SubsetResult(sub, {"ndcg_at_10": v, "R_cap_at_10": 0.123456789, "map_at_10": v / 2},
+                                        v, 1.5)
+        prov = {"model_config": {"class": "SentenceTransformerEncoder", "revision": revision, "similarity": "cosine",
+                                 "max_length": 256}, "model_kind": "encoder", "similarity": "cosine"}
+        write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets, prov),
+                             task.mteb_name, task.mteb_revision)
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    _write(root, "sentence-transformers/all-MiniLM-L6-v2", ["MLDR", "Proced_mem_bench", "EPBench"], subsets_of=3)
+    _write(root, "my-model", ["LoCoMo"], revision=None)
+    return root
+
+
+def test_layout_names_and_fields(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mteb"
+    written = export_mteb(load_results([results]), out, org="myorg")
+    model_dir = out / "sentence-transformers__all-MiniLM-L6-v2" / "abc123"
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        "EPBench.json", "LMEBMLDR.json", "ProceduralMemBench.json", "model_meta.json"]
+    local = out / "myorg__my-model" / "no_revision_available"
+    assert sorted(p.name for p in local.iterdir()) == ["LoCoMo.json", "model_meta.json"]
+    assert len(written) == 6 and not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))
+
+    ep = json.loads((model_dir / "EPBench.json").read_text())
+    assert set(ep) == TASK_RESULT_FIELDS
+    assert ep["task_name"] == "EPBench" and ep["dataset_revision"] == get_task("EPBench").mteb_revision
+    entries = ep["scores"]["test"]
+    assert [e["hf_subset"] for e in entries] == ["default_claude_long__Entities", "default_claude_long__Event_contents",
+                                                 "default_claude_long__Full_event_details"]
+    first = entries[0]
+    assert first["languages"] == ["eng-Latn"] and first["main_score"] == first["ndcg_at_10"] == 0.1
+    assert first["R_cap_at_10"] == 0.123457  # rounded to 6 decimals like mteb's to_disk
+    assert ep["evaluation_time"] == 4.5 and ep["kg_co2_emissions"] is None
+
+    pm = json.loads((model_dir / "ProceduralMemBench.json").read_text())
+    assert pm["task_name"] == "ProceduralMemBench" and [e["hf_subset"] for e in pm["scores"]["test"]] == [
+        "easy", "medium", "hard"]
+    assert json.loads((model_dir / "LMEBMLDR.json").read_text())["scores"]["test"][0]["hf_subset"] == "MLDR"
+
+    meta = json.loads((model_dir / "model_meta.json").read_text())
+    assert meta["name"] == "sentence-transformers/all-MiniLM-L6-v2" and meta["revision"] == "abc123"
+    assert meta["similarity_fn_name"] == "cosine" and meta["framework"] == ["Sentence Transformers"]
+    assert meta["use_instructions"] is False and meta["max_tokens"] == 256
+    assert json.loads((local / "model_meta.json").read_text())["name"] == "myorg/my-model"
+
+
+@pytest.mark.skipif(not MTEB_TASK_RESULT.is_file(), reason="mteb reference source not present")
+def test_fields_are_mteb_task_result_fields() -> None:
+    """The exported top-level keys are exactly the fields of mteb's TaskResult model (read from its source)."""
+    tree = ast.parse(MTEB_TASK_RESULT.read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TaskResult")
+    fields = {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    assert fields == TASK_RESULT_FIELDS
+
+
+def test_revision_setting_and_cli(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mteb"
+    assert cli(["export-mteb", str(results), str(out), "--revision", "r1"]) == 0
+    assert "wrote 4 task results and 2 model_meta.json" in capsys.readouterr().out
+    assert (out / "my-model" / "r1" / "LoCoMo.json").is_file()
+    assert (out / "sentence-transformers__all-MiniLM-L6-v2" / "r1" / "LMEBMLDR.json").is_file()
+
+    _write(results, "my-model", ["LoCoMo"], setting="w_inst", revision=None)
+    with pytest.raises(LmebError, match="both settings"):
+        export_mteb(load_results([results]), out)
+    export_mteb(load_results([results]), tmp_path / "w", setting="w_inst")
+    meta = json.loads((tmp_path / "w" / "my-model" / "no_revision_available" / "model_meta.json").read_text())
+    assert meta["use_instructions"] is True
+    assert cli(["export-mteb", str(tmp_path / "missing"), str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
