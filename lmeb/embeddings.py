@@ -317,7 +317,8 @@ class EmbeddingStore:
     def _encode_missing(self, namespace: str, kind: str, instruction: str | None,
                         keys: list[bytes], texts: list[str]) -> np.ndarray:
         """Encode in chunks, flushing each ``FLUSH_ROWS`` rows to the disk cache as they are done."""
-        bar = self.progress(total=len(texts), desc=f"encode {kind}s", unit="text") if self.progress else None
+        desc = "encode " + ("queries" if kind == "query" else "documents")
+        bar = self.progress(total=len(texts), desc=desc, unit="text") if self.progress else None
         meta = {"config": self.config, "kind": kind, "instruction": instruction}
         done: list[np.ndarray] = []
         flushed = 0

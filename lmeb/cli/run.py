@@ -92,7 +92,10 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
         return getattr(model, "name", "model")
     if spec.lower() == "bm25":
         return "bm25"
-    raw = spec.split(":", 1)[1] if spec.split(":", 1)[0] in ("hf", "kalm", "cross-encoder", "st") else spec
+    kind, sep, rest = spec.partition(":")
+    if kind == "preset" and sep:
+        return rest
+    raw = rest if sep and kind in ("hf", "kalm", "cross-encoder", "st") else spec
     path = Path(raw).expanduser()
     if path.is_dir():
         named = getattr(model, "name", None)
@@ -139,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
         options.update(preset=args.preset, model_path=args.model_path)
     elif args.model_path:
         raise LmebError("--model-path goes with --preset (give the model itself with --model)")
-    model = load_model(args.model, **options)
+    model = load_model(args.model, setting=args.setting, **options)
     reranker = None
     if args.reranker:
         rr_options = {k: v for k, v in options.items() if k in ("batch_size", "device", "precision", "max_length")}
