@@ -313,16 +313,17 @@ def format_comparison(c: Comparison, fmt: str = "text", show_subsets: bool = Fal
 
     lines = [f"{c.model_a} (A) vs {c.model_b} (B), {c.setting}, {c.metric} in percent; delta = A - B; "
              f"95% bootstrap CIs and sign-flip p ({c.resamples} resamples, seed {c.seed})"]
-    head = (f"{'dataset':<28}{'subsets':>16}{'queries':>8}  {'A [95% CI]':<22}{'B [95% CI]':<22}"
-            f"{'delta [95% CI]':<24}{'p':>8}")
+    names = [r.dataset if r.level != "subset" else f"  {r.subset}" for r in frame.itertuples(index=False)]
+    nw = max(len("dataset"), *map(len, names)) + 2
+    head = (f"{'dataset':<{nw}}{'subsets':>16}{'queries':>8}  {'A [95% CI]':<25}{'B [95% CI]':<25}"
+            f"{'delta [95% CI]':<26}{'p':>7}")
     lines += [head, "-" * len(head)]
-    for r in frame.itertuples(index=False):
-        name = r.dataset if r.level != "subset" else f"  {r.subset}"
-        lines.append(f"{name[:28]:<28}{r.subsets!s:>16}{r.queries:>8}  "
-                     f"{pct(r.a) + ' [' + pct(r.a_lo) + ', ' + pct(r.a_hi) + ']':<22}"
-                     f"{pct(r.b) + ' [' + pct(r.b_lo) + ', ' + pct(r.b_hi) + ']':<22}"
-                     f"{f'{100 * r.delta:+.2f} [{100 * r.delta_lo:+.2f}, {100 * r.delta_hi:+.2f}]':<24}"
-                     f"{r.p_value:>8.4f}")
+    for name, r in zip(names, frame.itertuples(index=False), strict=True):
+        lines.append(f"{name:<{nw}}{r.subsets!s:>16}{r.queries:>8}  "
+                     f"{pct(r.a) + ' [' + pct(r.a_lo) + ', ' + pct(r.a_hi) + ']':<25}"
+                     f"{pct(r.b) + ' [' + pct(r.b_lo) + ', ' + pct(r.b_hi) + ']':<25}"
+                     f"{f'{100 * r.delta:+.2f} [{100 * r.delta_lo:+.2f}, {100 * r.delta_hi:+.2f}]':<26}"
+                     f"{r.p_value:>7.4f}")
     s = c.summary
     lines.append(f"subsets: A wins {s['wins']}, ties {s['ties']}, losses {s['losses']} "
                  f"(significant at p<{ALPHA}: {s['significant_wins']} wins, {s['significant_losses']} losses) "
