@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -91,8 +92,12 @@ def _provenance(results: Sequence[DatasetResult]) -> tuple[dict, dict, dict, dic
         values = [p.get(key) for p in per_dataset.values()]
         same = all(json.dumps(v, sort_keys=True, default=str) == json.dumps(values[0], sort_keys=True, default=str)
                    for v in values)
-        if same and "config" in key.lower() and isinstance(values[0], dict):
+        if same and values[0] is None:
+            continue
+        if same and key == "model_config" and isinstance(values[0], dict):
             config.update(_flatten(values[0]))
+        elif same and "config" in key.lower() and isinstance(values[0], dict):
+            config.update(_flatten(values[0], key))  # e.g. reranker_config.name
         elif same:
             common[key] = values[0]
         else:
@@ -361,6 +366,7 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
         raise LmebError(f"{out}: exists and is not a leaderboard site (no index.html and data.json); "
                         "refusing to replace it, choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out)
     data = build_data(loaded, with_paper, title)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -375,6 +381,16 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Site(out, len(data["rows"]), sorted((out / "figures").glob("*.png")) if figures else [])
+
+
+def _remove_stale(out: Path, age_s: float = 3600.0) -> None:
+    """Delete temporary folders that a killed build left beside ``out`` (older than an hour: not a live build)."""
+    now = time.time()
+    for pattern in (f".{out.name}.tmp-*", f".{out.name}.old-*"):
+        for path in out.parent.glob(pattern):
+            with contextlib.suppress(OSError):
+                if path.is_dir() and now - path.stat().st_mtime > age_s:
+                    shutil.rmtree(path)
 
 
 def _swap(new: Path, out: Path) -> None:

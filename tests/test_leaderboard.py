@@ -161,6 +161,12 @@ def test_atomic_replace(results_dir: Path, tmp_path: Path, monkeypatch: pytest.M
     assert len(json.loads((out / "data.json").read_text(encoding="utf-8"))["rows"]) == 4
     assert [p.name for p in tmp_path.iterdir()] == ["site"]
 
+    stale = tmp_path / ".site.tmp-killed"  # what a build killed with SIGKILL leaves: removed once old
+    stale.mkdir()
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    write_site([results_dir], out, figures=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("x")

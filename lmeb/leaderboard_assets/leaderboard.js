@@ -182,7 +182,8 @@
       return;
     }
     // provenance that differs between datasets (data fingerprints, dates) gets a column per key
-    const pkeys = [...new Set(Object.values(r.datasets).flatMap(x => Object.keys(x.provenance || {})))].sort();
+    const pkeys = [...new Set(Object.values(r.datasets).flatMap(x => Object.entries(x.provenance || {})
+      .filter(([, v]) => v !== null && typeof v !== "object").map(([k]) => k)))].sort();  // scalars only
     const short = v => { const t = typeof v === "object" ? JSON.stringify(v) : String(v); return t.length > 22 ? t.slice(0, 21) + "…" : t; };
     const provCells = x => pkeys.map(k => { const v = x && x.provenance ? x.provenance[k] : undefined;
       return el("td", { class: "prov", title: v === undefined ? null : (typeof v === "object" ? JSON.stringify(v) : String(v)),
@@ -213,11 +214,13 @@
         body.append(row);
       });
     });
-    panel.append(el("h3", { text: "Per dataset (click a dataset for its subsets)" }),
-      el("table", { class: "detail", id: "model-datasets" }, el("thead", {}, head), body),
-      el("h3", { text: "Model configuration" }), kv(r.config),
-      el("h3", { text: "Provenance (same for every dataset)" }), kv(r.provenance),
-      el("h3", { text: "Encoded / cached texts (sum over subsets)" }), kv(r.counts));
+    panel.append(el("div", { class: "cols" },
+      el("div", {}, el("h3", { text: "Per dataset (click a dataset for its subsets)" }),
+        el("table", { class: "detail", id: "model-datasets" }, el("thead", {}, head), body)),
+      el("div", { class: "side" },
+        el("h3", { text: "Model configuration" }), kv(r.config),
+        el("h3", { text: "Provenance (same for every dataset)" }), kv(r.provenance),
+        el("h3", { text: "Encoded / cached texts, queries, stage seconds (sum over subsets)" }), kv(r.counts))));
     showPanel(panel);
   }
 
