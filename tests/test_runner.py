@@ -210,3 +210,42 @@ def test_real_data_bm25_and_minilm(tmp_path, real_data, minilm_path):
     assert texts["encoded"] == len(set(subset.corpus.texts)) + len(set(subset.query_texts))
     assert texts["texts"] == len(subset.corpus) + len(subset.query_ids)
     assert 0.1 < json.loads(path.read_text())["scores"]["test"][0]["ndcg_at_10"] <= 1
+
+
+class OverlapReranker:
+    """A fake reranker: shared lower-case words between query and document."""
+
+    name = "overlap"
+
+    def __init__(self) -> None:
+        self.pairs = 0
+
+    def score(self, pairs, instruction=None):
+        self.pairs += len(pairs)
+        return np.array([len(set(q.lower().split()) & set(d.lower().split())) for q, d in pairs], dtype=float)
+
+    def config(self):
+        return {"class": "OverlapReranker"}
+
+
+def test_reranker_second_stage_and_as_model(tmp_path, sample_data, monkeypatch):
+    rerankers: list[OverlapReranker] = []
+
+    def fake_reranker(spec, **options):
+        rerankers.append(OverlapReranker())
+        return rerankers[-1]
+
+    monkeypatch.setattr(lmeb.models, "load_reranker", fake_reranker)
+    out = tmp_path / "out"
+    common = ["--tasks", "LoCoMo/single_hop", "--data", sample_data, "--output", out, "--no-progress", "--no-cache"]
+    assert run_cli("run", "--model", "bm25", "--reranker", "cross-encoder:/x/overlap", "--rerank-top-k", "3",
+                   *common) == 0
+    meta = json.loads((out / "bm25>>overlap" / "wo_inst" / "LoCoMo.json").read_text())["lmeb"]
+    assert meta["reranker_config"] == {"class": "OverlapReranker"} and meta["rerank_top_k"] == 3
+    assert "rerank" in meta["subsets"]["single_hop"]["seconds"]
+    assert 0 < rerankers[0].pairs <= 3 * meta["subsets"]["single_hop"]["queries"]
+
+    monkeypatch.setattr(lmeb.models, "load_model", lambda spec, **options: OverlapReranker())
+    assert run_cli("run", "--model", "cross-encoder:/x/overlap", "--name", "ce", *common) == 0
+    meta = json.loads((out / "ce" / "wo_inst" / "LoCoMo.json").read_text())["lmeb"]
+    assert meta["model_kind"] == "reranker" and meta["texts"]["encoded"] == 0

@@ -100,7 +100,9 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
     if path.is_dir():
         named = getattr(model, "name", None)
         return str(named) if named else path.resolve().name
-    return raw
+    if raw.startswith((".", "/", "~")) or raw.count("/") > 1:
+        return path.name  # a path (e.g. a file the adapter accepts): its last component
+    return raw  # a hub id: org/name, written org__name
 
 
 def _check_args(args: argparse.Namespace) -> None:
