@@ -256,7 +256,7 @@ def _row_label(row: dict) -> str:
     return f"{row['model']} · {SETTING_LABELS.get(row['setting'], row['setting'])}" + (" (paper)" * row["published"])
 
 
-def _short(text: str, width: int = 48) -> str:
+def _short(text: str, width: int = 56) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -293,6 +293,7 @@ def write_figures(data: dict, folder: Path) -> list[dict]:
         ax.tick_params(axis="y", labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
         ax.set_xlim(0, max(100.0, max(v for _, v in scored) * 1.1))
+        ax.margins(y=0.01)
         save(fig, f"bar_{mtype.lower()}.png",
              f"{mtype}: {label} per run (blue: your runs, beige: published, hatched*: incomplete)")
 
