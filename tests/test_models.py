@@ -266,3 +266,28 @@ def test_all_paper_presets(shared_dir):
     assert get_preset("qwen/qwen3-embedding-8b").name == "Qwen3-Embedding-8B"
     assert table["Qwen3-Embedding-0.6B"].encoder_options()["pooling"] == "last"
     assert table["bge-m3"].encoder_options()["pooling"] == "first"
+
+
+def test_dense_layers_after_pooling_match_sentence_transformers(minilm_path, tmp_path):
+    """EmbeddingGemma's layout (Transformer, Pooling, Dense, Normalize) on MiniLM's weights plus a Dense."""
+    from sentence_transformers.base.modules.dense import Dense
+
+    model = tmp_path / "with_dense"
+    model.mkdir()
+    for item in Path(minilm_path).iterdir():
+        if item.name != "modules.json":
+            (model / item.name).symlink_to(item)
+    torch.manual_seed(0)
+    (model / "2_Dense").mkdir()
+    Dense(384, 64, bias=True, activation_function=torch.nn.Tanh()).save(str(model / "2_Dense"))
+    modules = json.loads((Path(minilm_path) / "modules.json").read_text())
+    modules[2:] = [
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+        {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (model / "modules.json").write_text(json.dumps(modules))
+    expected = SentenceTransformerEncoder(model, device="cpu").encode(TEXTS[:4], "document")
+    enc = HFEncoder(model, pooling="mean", max_length=256, dense_layers=True, device="cpu")
+    got = enc.encode(TEXTS[:4], "document")
+    assert got.shape == (4, 64) and enc.config()["dense_layers"] is True
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -146,7 +146,6 @@ class HFEncoder:
     ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
         if pooling not in POOLINGS:
             raise LmebError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
@@ -175,21 +174,13 @@ class HFEncoder:
         model_kwargs: dict[str, Any] = {"dtype": torch_dtype(self.precision), "trust_remote_code": trust_remote_code}
         if attn_implementation:
             model_kwargs["attn_implementation"] = attn_implementation
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-        try:
-            with loading_errors(self.source):
-                self.tokenizer = AutoTokenizer.from_pretrained(
-                    spec, revision=revision, trust_remote_code=trust_remote_code, local_files_only=local_only
-                )
-                self.model = AutoModel.from_pretrained(
-                    spec, revision=revision, local_files_only=local_only, **model_kwargs
-                )
-                layers = _dense_modules(self.source, revision, trust_remote_code) if dense_layers else []
-                self.dense = [layer.to(self.device).eval() for layer in layers]
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
+        with loading_errors(self.source):
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                spec, revision=revision, trust_remote_code=trust_remote_code, local_files_only=local_only
+            )
+            self.model = AutoModel.from_pretrained(spec, revision=revision, local_files_only=local_only, **model_kwargs)
+            layers = _dense_modules(self.source, revision, trust_remote_code) if dense_layers else []
+            self.dense = [layer.to(self.device).eval() for layer in layers]
         self.model.to(self.device).eval()
         self.tokenizer.padding_side = padding_side
         pad_id = self.tokenizer.pad_token_id

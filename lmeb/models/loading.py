@@ -148,7 +148,12 @@ def default_device(device: str | None = None) -> str:
 
 @contextlib.contextmanager
 def loading_errors(source: ModelSource) -> Iterator[None]:
-    """Turn what ``from_pretrained`` raises for a missing/unreadable/unreachable model into one line."""
+    """Turn what ``from_pretrained`` raises for a missing/unreadable/unreachable model into one line,
+    with transformers' per-load progress bars off meanwhile (lmeb shows its own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         yield
     except LmebError:
@@ -162,3 +167,6 @@ def loading_errors(source: ModelSource) -> Iterator[None]:
         raise LmebError(
             f"model path {source.spec!r} does not exist and is not a hub id that could be loaded: {first}{hint}"
         ) from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
