@@ -170,54 +170,49 @@ class DiskCache:
         return self.root / namespace
 
     def table(self, namespace: str) -> VectorTable:
-        """The namespace's shards, indexed (loaded once per process; compacted when fragmented)."""
+        """The namespace's shards, indexed (loaded once per process; small shards merged when too many)."""
         if namespace not in self._tables:
-            shards = self._complete_shards(namespace)
-            if len(shards) > COMPACT_SHARDS:
-                shards = self._compact(namespace, shards)
+            shards = self._read_shards(namespace)
+            small = [s for s in shards if len(s[2]) < FLUSH_ROWS]
+            if len(small) > COMPACT_SHARDS:
+                shards = [s for s in shards if len(s[2]) >= FLUSH_ROWS] + [self._merge(namespace, small)]
             table = VectorTable()
-            for vec_path, keys_path in shards:
-                try:
-                    vectors = np.load(vec_path, mmap_mode="r")
-                    keys = np.load(keys_path)
-                except (OSError, ValueError):
-                    continue  # unreadable shard (e.g. a disk-full write): ignore it, it will be re-encoded
-                if vectors.ndim != 2 or keys.shape != (len(vectors), DIGEST_SIZE) or (
-                        table.dim is not None and vectors.shape[1] != table.dim):
-                    continue
-                table.add([k.tobytes() for k in keys], vectors)
+            for _, _, vectors, keys in shards:
+                if table.dim is None or vectors.shape[1] == table.dim:
+                    table.add([k.tobytes() for k in keys], vectors)
             self._tables[namespace] = table
         return self._tables[namespace]
 
-    def _complete_shards(self, namespace: str) -> list[tuple[Path, Path]]:
+    def _read_shards(self, namespace: str) -> list[tuple[Path, Path, np.ndarray, np.ndarray]]:
+        """Complete shards (vectors memory-mapped, keys read); unreadable or inconsistent ones are ignored."""
         folder = self._dir(namespace)
         if not folder.is_dir():
             return []
         out = []
         for keys_path in sorted(folder.glob("*.keys.npy")):
             vec_path = keys_path.with_name(keys_path.name[: -len(".keys.npy")] + ".npy")
-            if vec_path.is_file():
-                out.append((vec_path, keys_path))
+            try:
+                vectors = np.load(vec_path, mmap_mode="r")
+                keys = np.load(keys_path)
+            except (OSError, ValueError):
+                continue  # e.g. a disk-full write: its texts are simply encoded again
+            if vectors.ndim == 2 and keys.shape == (len(vectors), DIGEST_SIZE):
+                out.append((vec_path, keys_path, vectors, keys))
         return out
 
-    def _compact(self, namespace: str, shards: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
-        table = VectorTable()
-        for vec_path, keys_path in shards:
-            with contextlib.suppress(OSError, ValueError):
-                vectors, keys = np.load(vec_path, mmap_mode="r"), np.load(keys_path)
-                if keys.shape == (len(vectors), DIGEST_SIZE) and (table.dim is None or vectors.shape[1] == table.dim):
-                    table.add([k.tobytes() for k in keys], vectors)
-        if not table.size:
-            return shards
-        keys = list(table.index)
-        rows = np.fromiter(table.index.values(), dtype=np.int64, count=len(keys))
-        merged = self._write_shard(namespace, keys, table.gather(rows, table.dim or 0))
-        for vec_path, keys_path in shards:  # keys first: a shard without keys is ignored
+    def _merge(self, namespace: str, shards: list) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+        """Write ``shards`` as one new shard, then delete them (a kill in between only leaves duplicates)."""
+        dim = shards[0][2].shape[1]
+        shards = [s for s in shards if s[2].shape[1] == dim]
+        vectors = np.concatenate([np.asarray(s[2]) for s in shards])
+        keys = np.concatenate([s[3] for s in shards])
+        vec_path, keys_path = self._write_shard(namespace, [k.tobytes() for k in keys], vectors)
+        for old_vec, old_keys, _, _ in shards:  # keys first: a shard without keys is ignored
             with contextlib.suppress(FileNotFoundError):
-                keys_path.unlink()
+                old_keys.unlink()
             with contextlib.suppress(FileNotFoundError):
-                vec_path.unlink()
-        return [merged]
+                old_vec.unlink()
+        return vec_path, keys_path, np.load(vec_path, mmap_mode="r"), keys
 
     def _write_shard(self, namespace: str, keys: list[bytes], vectors: np.ndarray) -> tuple[Path, Path]:
         folder = self._dir(namespace)
@@ -305,6 +300,7 @@ class EmbeddingStore:
             if len(have):
                 unique[have] = memory.gather(mem_rows[have], dim)
         new = unique if len(missing) == len(keys) else unique[missing]
+        new.flags.writeable = False  # shared with later callers: nobody may change it in place
         memory.add([keys[i] for i in missing], new)
         return self._expand(unique, digests, position, len(keys))
 

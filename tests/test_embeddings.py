@@ -88,8 +88,9 @@ def test_kill_during_encoding_keeps_cache_readable(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         EmbeddingStore(Dies(), cache_dir=tmp_path).embed(texts, "document")
     folder = next((tmp_path / "embeddings").iterdir())
-    # a stray half-written shard (vectors without keys) and a temp file are ignored
+    # an unreadable shard and a leftover temporary file are ignored
     (folder / "junk.npy").write_bytes(b"not an array")
+    (folder / "junk.keys.npy").write_bytes(b"not keys either")
     (folder / ".x.npy.tmp").write_bytes(b"")
     enc = HashEncoder()
     store = EmbeddingStore(enc, cache_dir=tmp_path)
