@@ -126,10 +126,11 @@ def check_published_means() -> pd.DataFrame:
 
 
 def diff_frame(results: list, run_model: str, paper_name: str, setting: str = "wo_inst") -> pd.DataFrame:
-    """Cell-by-cell run - paper for one model, on the paper-view cells both have (percent).
+    """Cell-by-cell run - paper for one model, on the paper-view cells the run has (percent).
 
-    Columns: group (memory type or mean), metric ("N@10"/"R@10"), run, paper, delta, complete (the
-    run's cell covers all its datasets; an incomplete cell is compared but flagged).
+    Columns: group (memory type or mean), metric ("N@10"/"R@10"), run, paper, delta, complete, parts.
+    A run cell of an incomplete group has no value (run and delta NaN, complete False, parts "n/N" =
+    parts complete / required): it is listed, never compared as a mean over fewer datasets.
     """
     from lmeb.report import resolve_model, table
 
@@ -145,8 +146,9 @@ def diff_frame(results: list, run_model: str, paper_name: str, setting: str = "w
     out = []
     for col in wide.columns:
         a, b = wide.at[run_key, col], wide.at[pub_key, col]
-        if a == a and b == b:  # both present (not NaN)
-            out.append((col[0], col[1], a, b, a - b, (run_key, col) not in wide.attrs["incomplete"]))
-    frame = pd.DataFrame(out, columns=["group", "metric", "run", "paper", "delta", "complete"])
+        parts = wide.attrs["incomplete"].get((run_key, col), "")
+        if b == b and (a == a or parts):  # the paper's cell and the run's number or its incomplete count
+            out.append((col[0], col[1], a, b, a - b, not parts, parts))
+    frame = pd.DataFrame(out, columns=["group", "metric", "run", "paper", "delta", "complete", "parts"])
     frame.attrs.update(model=model, paper_model=row.model, setting=setting)
     return frame

@@ -4,12 +4,15 @@ Aggregation follows the LMEB paper (``datasets.json`` notes): a dataset score is
 subsets; a memory-type score is the mean over its datasets; Mean (Dataset) is the mean over the 22
 datasets; Mean (Type) is the mean of the 4 type scores.
 
-Completeness is never hidden. A dataset is complete only with ALL its registry subsets, a type only
-with all its datasets complete, the two means only with everything complete. An incomplete group is
-still shown, averaged over what it has (the same rules applied to the parts present), and marked: in
-the frames a ``complete`` column (False) with ``n``/``total`` parts; in rendered tables a trailing
-``*`` on the cell and, per row, a ``Complete`` column ``n/N`` datasets (``n/N`` subsets in the subsets
-view). Incomplete cells never receive the best/second marks.
+No mean is ever taken over an incomplete group: a mean over fewer datasets is a different number
+from the benchmark's and must not pass for it. A dataset is complete only with ALL its registry
+subsets, a type only with all its datasets complete, Mean (Dataset) only with all 22 datasets complete,
+Mean (Type) only with all 4 type scores. An incomplete group has no value (NaN in the frames, beside
+``n``/``total`` = parts complete / parts required and ``complete`` False) and is shown as that count
+with a trailing ``*``, e.g. ``3/5*`` (3 of 5 subsets present), never as a number. What is complete
+keeps its number: the subsets present in the subsets view, the complete datasets of an incomplete
+model in the datasets view, its complete types in the paper view. Per row, a ``Complete`` column
+counts complete datasets (subsets in the subsets view). Best/second marks go to numbers only.
 
 Values in results files and in the long frames are fractions (mteb's convention); tables are in
 percent, rendered with 2 decimals like the paper.
@@ -130,7 +133,7 @@ def registry_counts() -> dict[str, int]:
 
 
 def dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
-    """Dataset score = mean over the subsets present; complete only with all registry subsets.
+    """Dataset score = mean over its subsets, computed only with all registry subsets present (else NaN).
 
     Columns: model, setting, memory_type, dataset, value, n (subsets present), total, complete, published.
     """
@@ -144,36 +147,40 @@ def dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
     out["n"] = out["subsets"].map(len)
     out["total"] = out["dataset"].map(lambda d: len(totals[d]))
     out["complete"] = [totals[d] <= s for d, s in zip(out["dataset"], out["subsets"], strict=True)]
+    out["value"] = out["value"].where(out["complete"], math.nan)  # no mean over fewer subsets
     return out[cols]
 
 
 def aggregate_datasets(datasets: pd.DataFrame) -> pd.DataFrame:
     """Type scores and the two overall means from dataset scores (the output of ``dataset_scores``).
 
-    Type = mean over its datasets present; Mean (Dataset) = mean over all datasets present; Mean
-    (Type) = mean over the type scores present. ``complete`` needs every registry dataset (complete)
-    of the type, of the benchmark, or all four types complete. Columns as ``aggregate``.
+    Type = mean over its datasets, Mean (Dataset) = mean over the 22 datasets, Mean (Type) = mean of
+    the 4 type scores; each only when all its parts are complete, else NaN with ``n`` = parts complete
+    (datasets for a type and Mean (Dataset), type scores for Mean (Type)) of ``total``. A type with no
+    dataset at all gets no row (nothing run). Columns as ``aggregate``.
     """
     counts = registry_counts()
     rows = []
     for (model, setting), g in datasets.groupby(["model", "setting"], sort=False):
         published = bool(g["published"].all())
+        done = g[g["complete"].astype(bool)]
         types = {}
         for m in MEMORY_TYPES:
-            part = g[g["memory_type"] == m]
-            if part.empty:
+            if not (g["memory_type"] == m).any():
                 continue
-            done = int(part["complete"].sum())
-            types[m] = (part["value"].mean(), done == counts[m])
-            rows.append((model, setting, "type", m, m, part["value"].mean(), len(part), counts[m],
-                         done == counts[m], published))
-        n_done = int(g["complete"].sum())
+            part = done[done["memory_type"] == m]
+            complete = len(part) == counts[m]
+            if complete:
+                types[m] = part["value"].mean()
+            rows.append((model, setting, "type", m, m, types.get(m, math.nan), len(part), counts[m], complete,
+                         published))
         total = sum(counts.values())
-        rows.append((model, setting, "mean_dataset", "", MEAN_DATASET, g["value"].mean(), len(g), total,
-                     n_done == total, published))
-        rows.append((model, setting, "mean_type", "", MEAN_TYPE, sum(v for v, _ in types.values()) / len(types),
-                     len(types), len(MEMORY_TYPES), len(types) == len(MEMORY_TYPES) and all(
-                         c for _, c in types.values()), published))
+        rows.append((model, setting, "mean_dataset", "", MEAN_DATASET,
+                     done["value"].mean() if len(done) == total else math.nan, len(done), total, len(done) == total,
+                     published))
+        all_types = len(types) == len(MEMORY_TYPES)
+        rows.append((model, setting, "mean_type", "", MEAN_TYPE, sum(types.values()) / len(types) if all_types
+                     else math.nan, len(types), len(MEMORY_TYPES), all_types, published))
     return pd.DataFrame(rows, columns=_AGG_COLUMNS)
 
 
@@ -181,9 +188,9 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     """Every aggregate of a ``scores_frame``: one row per dataset, type, Mean (Dataset), Mean (Type).
 
     Columns: model, setting, level ("dataset"|"type"|"mean_dataset"|"mean_type"), memory_type, group
-    (dataset name, type name, "Mean (Dataset)" or "Mean (Type)"), value (fraction), n and total (parts
-    present / parts required: subsets for a dataset, datasets for a type and Mean (Dataset), types for
-    Mean (Type)), complete, published.
+    (dataset name, type name, "Mean (Dataset)" or "Mean (Type)"), value (fraction; NaN when incomplete),
+    n and total (parts complete / parts required: subsets present for a dataset, complete datasets for a
+    type and Mean (Dataset), type scores for Mean (Type)), complete, published.
     """
     ds = dataset_scores(frame)
     if ds.empty:
@@ -202,7 +209,7 @@ def _filter(results: list[DatasetResult], setting: str | None) -> list[DatasetRe
 
 
 class _Builder:
-    """Collects cells (percent) with their completeness into a wide frame with ``attrs`` marks."""
+    """Collects cells (percent; NaN for incomplete groups) into a wide frame, with ``attrs`` marks."""
 
     def __init__(self, columns: list[tuple[str, str]]) -> None:
         self.columns = columns
@@ -266,9 +273,9 @@ def table(results_or_dirs: Any, view: str = "paper", metric: str = "ndcg_at_10",
 
     Rows: index (model, setting, source) with source "run" or "published" (``with_paper`` =
     "wo_inst"|"w_inst" adds the paper's rows of that table; only views paper and datasets, where the
-    paper's type and mean cells exist). ``df.attrs``: ``view``, ``metric``, ``title``, ``incomplete``
-    {(row, column): "n/N"} for cells of incomplete groups, ``coverage`` {row: "n/N"} complete datasets
-    (subsets in the subsets view) per run row.
+    paper's type and mean cells exist). Cells of incomplete groups are NaN. ``df.attrs``: ``view``,
+    ``metric``, ``title``, ``incomplete`` {(row, column): "n/N"} for those cells (parts complete / parts
+    required), ``coverage`` {row: "n/N"} complete datasets (subsets in the subsets view) per run row.
     """
     if view not in VIEWS:
         raise LmebError(f"unknown view {view!r} (choose from {', '.join(VIEWS)})")
@@ -370,7 +377,7 @@ def _subsets_view(results: list[DatasetResult], rows: list, metric: str, task: T
 
 # ------------------------------------------------------------------------------------------- rendering
 def best_marks(df: pd.DataFrame) -> dict[tuple, int]:
-    """{(row, column): 1 best | 2 second} per column, over complete cells compared at 2 decimals.
+    """{(row, column): 1 best | 2 second} per column, over the numbers (complete cells) compared at 2 decimals.
 
     Ties share the mark; the second is the next distinct value. A column with fewer than two
     comparable cells gets no marks.
@@ -389,10 +396,12 @@ def best_marks(df: pd.DataFrame) -> dict[tuple, int]:
 
 
 def _cell_text(df: pd.DataFrame, row: tuple, col: tuple) -> str:
+    """"61.20", "3/5*" for an incomplete group (parts complete / required, no mean), or "-" for no result."""
+    parts = df.attrs.get("incomplete", {}).get((row, col))
+    if parts is not None:
+        return parts + INCOMPLETE_MARK
     v = df.at[row, col]
-    if math.isnan(v):
-        return MISSING
-    return f"{v:.2f}" + (INCOMPLETE_MARK if (row, col) in df.attrs.get("incomplete", {}) else "")
+    return MISSING if math.isnan(v) else f"{v:.2f}"
 
 
 def _label_columns(df: pd.DataFrame) -> tuple[list[str], list[list[str]], list[str]]:
@@ -420,7 +429,7 @@ def _legend(df: pd.DataFrame, cov: list[str]) -> str:
     unit = "subsets" if df.attrs.get("view") == "subsets" else "datasets"
     parts = []
     if df.attrs.get("incomplete"):
-        parts.append(f"{INCOMPLETE_MARK} incomplete: mean over the parts present")
+        parts.append(f"n/N{INCOMPLETE_MARK} = incomplete: only n of N parts complete, no mean computed")
     if cov:
         parts.append(f"Complete = complete {unit} / all")
     return "; ".join(parts)
@@ -560,9 +569,10 @@ def _json(df: pd.DataFrame) -> str:
         cells = {}
         for c in df.columns:
             v = df.at[row, c]
-            cells[_flat(c)] = None if math.isnan(v) else {
-                "value": round(float(v), 6), "complete": (row, c) not in incomplete,
-                **({"parts": incomplete[(row, c)]} if (row, c) in incomplete else {})}
+            if (row, c) in incomplete:
+                cells[_flat(c)] = {"value": None, "complete": False, "parts": incomplete[(row, c)]}
+            else:
+                cells[_flat(c)] = None if math.isnan(v) else {"value": round(float(v), 6), "complete": True}
         rows.append({"model": row[0], "setting": row[1], "source": row[2], "complete": coverage.get(row),
                      "cells": cells})
     obj = {"view": df.attrs.get("view"), "metric": df.attrs.get("metric"), "unit": "percent",

@@ -46,9 +46,12 @@ def test_paper_model_lookup() -> None:
         paper_model("Qwen3-Embedding-8", "wo_inst")
 
 
-def _write_flat(root: Path, model: str, per_type: dict[str, float], setting: str = "wo_inst") -> None:
+def _write_flat(root: Path, model: str, per_type: dict[str, float], setting: str = "wo_inst",
+                skip: str | None = None) -> None:
     """Every subset of a type gets the same score, so type scores are exactly ``per_type``."""
     for task in get_tasks():
+        if task.name == skip:
+            continue
         v = per_type[task.memory_type]
         subsets = {n: SubsetResult(n, {"ndcg_at_10": v, "R_cap_at_10": v + 0.05}, v, 0.1) for n in task.subset_names}
         write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets),
@@ -81,3 +84,19 @@ def test_with_paper_rows_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "unknown model 'nomodel'" in capsys.readouterr().err
     assert cli(["diff", "Qwen3-Embedding-0.6B", "Qwen3-Embedding-0.6B", str(tmp_path), "--setting", "w_inst"]) == 2
     assert "no results in setting w_inst" in capsys.readouterr().err
+
+
+def test_diff_lists_incomplete_run_cells_without_a_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    row = paper_model("Qwen3-Embedding-0.6B", "wo_inst")
+    _write_flat(tmp_path, "qwen", {m: row.types[m]["ndcg_at_10"] / 100 for m in MEMORY_TYPES}, skip="QASPER")
+    diff = diff_frame(load_results([tmp_path]), "qwen", "Qwen3-Embedding-0.6B").set_index(["group", "metric"])
+    assert len(diff) == 12 and list(diff.index[~diff["complete"]].get_level_values(0).unique()) == [
+        "Semantic", "Mean (Dataset)", "Mean (Type)"]
+    assert diff.loc[~diff["complete"], ["run", "delta"]].isna().all().all()  # never a mean over 21 datasets
+    assert diff.loc[("Semantic", "N@10"), "parts"] == "7/8" and diff.loc[("Mean (Type)", "R@10"), "parts"] == "3/4"
+    assert diff.loc[("Episodic", "N@10"), "delta"] == pytest.approx(0, abs=1e-9)
+    assert cli(["diff", "qwen", "Qwen3-Embedding-0.6B", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    semantic = next(line for line in out.splitlines() if line.startswith("Semantic N@10")).split()
+    assert semantic == ["Semantic", "N@10", "7/8*", f"{row.types['Semantic']['ndcg_at_10']:.2f}", "-"]
+    assert "n/N* = incomplete run cell" in out

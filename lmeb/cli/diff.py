@@ -1,7 +1,7 @@
 """Cell-by-cell deltas (run - paper) between a model's results and a model of the paper's Table 2/3.
 
 Compares the paper-view cells both have (N@10 and R@10 per memory type, Mean (Dataset), Mean (Type)),
-in percentage points; a ``*`` marks a run cell averaged over an incomplete group.
+in percentage points; a run cell of an incomplete group shows ``n/N*`` (parts complete) and no delta.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def format_diff(frame: pd.DataFrame, fmt: str = "text") -> str:
     lines = [f"{a['model']} ({a['setting']}) - paper {a['paper_model']}, percentage points",
              f"{'cell':<22}{'run':>9}{'paper':>9}{'delta':>9}"]
     for r in frame.itertuples(index=False):
-        mark = "" if r.complete else "*"
-        lines.append(f"{r.group + ' ' + r.metric:<22}{f'{r.run:.2f}{mark}':>9}{r.paper:>9.2f}{r.delta:>+9.2f}")
+        run, delta = (f"{r.run:.2f}", f"{r.delta:+.2f}") if r.complete else (f"{r.parts}*", "-")
+        lines.append(f"{r.group + ' ' + r.metric:<22}{run:>9}{r.paper:>9.2f}{delta:>9}")
     if not frame["complete"].all():
-        lines.append("* incomplete run cell: mean over the datasets present")
+        lines.append("n/N* = incomplete run cell: only n of N parts complete, no mean computed")
     return "\n".join(lines) + "\n"
 
 

@@ -1,9 +1,9 @@
 """Tables from results files: the paper's layout, a column per dataset, or a column per subset of one dataset.
 
-Cells are percent with 2 decimals. A trailing ``*`` marks the mean of an incomplete group (a dataset
-missing subsets, a type missing datasets); the ``Complete`` column, shown when a row is incomplete,
-counts its complete datasets (subsets in the subsets view). In md and LaTeX the best cell per column
-is bold and the second underlined, over complete cells.
+Cells are percent with 2 decimals. An incomplete group (a dataset missing subsets, a type or mean
+missing a complete part) gets no mean: its cell shows ``n/N*``, n of N parts complete. The ``Complete``
+column, shown when a row is incomplete, counts its complete datasets (subsets in the subsets view).
+In md and LaTeX the best cell per column is bold and the second underlined, over the numbers.
 """
 
 from __future__ import annotations
