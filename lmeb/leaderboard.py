@@ -1,8 +1,10 @@
 """The static leaderboard site: results directories in, ``index.html`` + ``data.json`` + PNG figures out.
 
 Every number comes from :mod:`lmeb.report` (the same aggregation as ``lmeb table``); this module only
-lays it out. The page is one self-contained HTML file (CSS, JS and the data inlined, because browsers
-refuse ``fetch()`` of local files from ``file://``), so it opens from disk with no server and no network.
+lays it out. An incomplete group has no number (``null`` in data.json, never NaN) and a row's
+``incomplete`` entry, e.g. ``"7/8 datasets"``; the page shows it as ``7/8*``, the figures leave it out.
+The page is one self-contained HTML file (CSS, JS and the data inlined, because browsers refuse
+``fetch()`` of local files from ``file://``), so it opens from disk with no server and no network.
 Strings from results files reach the page through ``textContent`` only, and the inlined JSON escapes
 ``<``, ``>`` and ``&``, so a model called ``</script>`` cannot break out. The site is built in a
 temporary folder beside the target and swapped in, so a crash never leaves a half-written site.
@@ -123,7 +125,11 @@ def _unit(level: str) -> str:
 
 
 def _put_aggregates(rows: dict[tuple, dict], agg: Any, metric: str) -> None:
-    """Fill rows' type/mean cells (and per-dataset cells) from a ``report.aggregate``-shaped frame."""
+    """Fill rows' type/mean cells (and per-dataset cells) from a ``report.aggregate``-shaped frame.
+
+    Incomplete groups get ``None`` (report gives NaN: no mean over fewer parts) and, for types and
+    means, ``incomplete[key] = "n/N datasets"`` (or types); a dataset carries ``done``/``total`` subsets.
+    """
     for rec in agg.itertuples(index=False):
         row = rows[(rec.model, rec.setting)]
         value = _num(rec.value * 100)
@@ -276,32 +282,34 @@ def write_figures(data: dict, folder: Path) -> list[dict]:
 
     for mtype in MEMORY_TYPES:
         scored = [(r, (r["scores"].get(mtype) or {}).get(metric)) for r in data["rows"]]
-        scored = sorted([(r, v) for r, v in scored if v is not None], key=lambda x: x[1])
-        if not scored:
+        numbers = sorted([(r, v) for r, v in scored if v is not None], key=lambda x: x[1])
+        incomplete = [(r, 0.0) for r, v in scored if v is None and mtype in r["incomplete"]]
+        if not numbers:
             continue
-        fig = Figure(figsize=(6.4, 1.0 + 0.28 * len(scored)), layout="constrained")
+        shown = incomplete + numbers  # barh draws bottom-up: incomplete rows (no bar, no mean) at the bottom
+        fig = Figure(figsize=(6.4, 1.0 + 0.28 * len(shown)), layout="constrained")
         ax = fig.add_subplot()
-        colors = ["#c9b88a" if r["published"] else "#2f5fb3" for r, _ in scored]
-        bars = ax.barh([_short(_row_label(r)) for r, _ in scored], [v for _, v in scored], color=colors)
-        for bar, (r, _) in zip(bars, scored, strict=True):
-            if mtype in r["incomplete"]:  # a mean over the datasets present: hatched, value starred
-                bar.set(hatch="////", facecolor="#ffffff", edgecolor=bar.get_facecolor())
-        ax.bar_label(bars, labels=[f"{v:.2f}" + "*" * (mtype in r["incomplete"]) for r, v in scored],
-                     padding=2, fontsize=7)
+        colors = ["#c9b88a" if r["published"] else "#2f5fb3" for r, _ in shown]
+        bars = ax.barh([_short(_row_label(r)) for r, _ in shown], [v for _, v in shown], color=colors)
+        ax.bar_label(bars, labels=[f"{r['incomplete'][mtype]} complete*, no mean" if i < len(incomplete)
+                                   else f"{v:.2f}" for i, (r, v) in enumerate(shown)], padding=2, fontsize=7)
+        for tick in ax.get_yticklabels()[:len(incomplete)]:
+            tick.set_color("#8a8f99")
         ax.set_xlabel(f"{mtype} {label} (%)")
         ax.set_title(f"{mtype}: mean {label} over its datasets", fontsize=10)
         ax.tick_params(axis="y", labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
-        ax.set_xlim(0, max(100.0, max(v for _, v in scored) * 1.1))
+        ax.set_xlim(0, max(100.0, max(v for _, v in numbers) * 1.1))
         ax.margins(y=0.01)
-        save(fig, f"bar_{mtype.lower()}.png",
-             f"{mtype}: {label} per run (blue: your runs, beige: published, hatched*: incomplete)")
+        save(fig, f"bar_{mtype.lower()}.png", f"{mtype}: {label} per run (blue: your runs, beige: published"
+             + ("; n/N*: incomplete, no mean" if incomplete else "") + ")")
 
     pairs: dict[tuple[str, bool], dict[str, dict]] = {}
     for r in data["rows"]:
         pairs.setdefault((r["model"], r["published"]), {})[r["setting"]] = r
     for (model, published), by_setting in pairs.items():
-        if set(by_setting) == {"wo_inst", "w_inst"}:
+        if set(by_setting) == {"wo_inst", "w_inst"} and any(_slope_pair(by_setting, k, metric)
+                                                             for k, _ in _SLOPE_LINES):
             name = f"slope_{_slug(model)}{'_paper' * published}_{len(figures)}.png"
             caption = f"{model}{' (paper)' * published}: {label} without vs with task instructions"
             save(_slope_figure(model + " (paper)" * published, by_setting, metric, label), name, caption)
@@ -312,20 +320,31 @@ _SLOPE_LINES = (("Episodic", "#d1603d"), ("Dialogue", "#3b8a5a"), ("Semantic", "
                 ("Procedural", "#8a5ab0"), ("mean_type", "#222222"))
 
 
+def _slope_pair(by_setting: dict[str, dict], key: str, metric: str) -> tuple[float, float] | None:
+    """(w/o, w/ inst.) of one group, or None when either setting has no number (not run or incomplete)."""
+    a = (by_setting["wo_inst"]["scores"].get(key) or {}).get(metric)
+    b = (by_setting["w_inst"]["scores"].get(key) or {}).get(metric)
+    return (a, b) if a is not None and b is not None else None
+
+
 def _slope_figure(title: str, by_setting: dict[str, dict], metric: str, label: str) -> Any:
-    """The paper's w/o-vs-w/ inst. slope chart: a line per memory type and Mean (Type), labels kept apart."""
+    """The paper's w/o-vs-w/ inst. slope chart: a line per memory type and Mean (Type), labels kept apart.
+
+    A group without a number in either setting (incomplete: no mean) has no line; a footnote names it.
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4.6, 3.4))
     fig.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.1)
     ax = fig.add_subplot()
-    lines = []
+    lines, left_out = [], []
     for key, color in _SLOPE_LINES:
-        a = (by_setting["wo_inst"]["scores"].get(key) or {}).get(metric)
-        b = (by_setting["w_inst"]["scores"].get(key) or {}).get(metric)
-        if a is not None and b is not None:
-            star = "*" * any(key in by_setting[s]["incomplete"] for s in by_setting)
-            lines.append(("Mean (Type)" if key == "mean_type" else key + star, a, b, color, key == "mean_type"))
+        name = "Mean (Type)" if key == "mean_type" else key
+        pair = _slope_pair(by_setting, key, metric)
+        if pair:
+            lines.append((name, *pair, color, key == "mean_type"))
+        elif any(key in r["incomplete"] for r in by_setting.values()):
+            left_out.append(name)
     values = [v for _, a, b, _, _ in lines for v in (a, b)] or [0.0, 1.0]
     gap = max(max(values) - min(values), 1.0) * 0.08
     placed: list[float] = []  # label heights, spread apart where the w/ inst. ends are close
@@ -341,6 +360,9 @@ def _slope_figure(title: str, by_setting: dict[str, dict], metric: str, label: s
     ax.set_ylabel(f"{label} (%)")
     ax.set_title(title, fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
+    if left_out:
+        fig.subplots_adjust(bottom=0.16)
+        fig.text(0.02, 0.02, f"not shown (incomplete, no mean): {', '.join(left_out)}", fontsize=7, color="#5d6778")
     return fig
 
 

@@ -97,11 +97,19 @@ def test_data_rows_numbers_and_provenance(results_dir: Path) -> None:
     partial = _row(data, PARTIAL)
     assert partial["has_incomplete"]
     assert "QASPER" not in partial["datasets"]
-    locomo = partial["datasets"]["LoCoMo"]  # missing a subset: marked incomplete (report: mean over those present)
-    assert not locomo["complete"] and locomo["done"] == locomo["total"] - 1
-    assert partial["incomplete"] == {"Semantic": "7/8 datasets", "Dialogue": "6/6 datasets",
-                                     "mean_dataset": "21/22 datasets", "mean_type": "4/4 types"}
+    locomo = partial["datasets"]["LoCoMo"]  # missing a subset: no dataset score, its 4 subsets kept
+    assert not locomo["complete"] and locomo["done"] == locomo["total"] - 1 == len(locomo["subsets"])
+    assert locomo["scores"] == {"ndcg_at_10": None, "R_cap_at_10": None}
+    assert all(v["ndcg_at_10"] is not None for v in locomo["subsets"].values())
+    # counts of complete parts, and no mean over fewer parts: LoCoMo at 4/5 leaves Dialogue 5/6 complete
+    assert partial["incomplete"] == {"Semantic": "7/8 datasets", "Dialogue": "5/6 datasets",
+                                     "mean_dataset": "20/22 datasets", "mean_type": "2/4 types"}
+    assert all(partial["scores"][k] == {"ndcg_at_10": None, "R_cap_at_10": None} for k in partial["incomplete"])
     assert "Episodic" not in partial["incomplete"] and partial["scores"]["Episodic"]["ndcg_at_10"] is not None
+    longmem = next(t for t in get_tasks() if t.name == "LongMemEval")  # a complete dataset keeps its score
+    expect = statistics.mean(_score(0.30, longmem.paper_position, "Dialogue", PARTIAL, i)
+                             for i in range(len(longmem.subset_names)))
+    assert partial["datasets"]["LongMemEval"]["scores"]["ndcg_at_10"] == pytest.approx(100 * expect, abs=0.006)
 
     paper = [r for r in data["rows"] if r["published"]]
     assert len(paper) == 30 and sorted({r["setting"] for r in paper}) == ["w_inst", "wo_inst"]
@@ -126,7 +134,9 @@ def site(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_site_files_and_escaping(site: Path) -> None:
     assert sorted(p.name for p in site.iterdir()) == ["data.json", "figures", "index.html"]
     assert sorted(p.name for p in site.parent.iterdir()) == ["evil", "site"]  # no temporary folder left
-    data = json.loads((site / "data.json").read_text(encoding="utf-8"))
+    text = (site / "data.json").read_text(encoding="utf-8")
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"data.json holds {c}"))  # null, never NaN
+    assert "NaN" not in text and _row(data, PARTIAL)["scores"]["mean_type"]["ndcg_at_10"] is None
     names = sorted(p.name for p in (site / "figures").iterdir())
     assert names == sorted(f["file"].split("/")[1] for f in data["figures"])
     assert [n for n in names if n.startswith("bar_")] == [f"bar_{t}.png" for t in
@@ -216,14 +226,14 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def _column(driver, key: str, complete_only: bool = False) -> list[float | None]:
-    """A column's numbers top to bottom (None: empty cell); incomplete cells end in '*'."""
+def _column(driver, key: str, complete_only: bool = False) -> list[float | str | None]:
+    """A column's cells top to bottom: numbers, None for an empty cell, the text of an incomplete cell ('7/8*')."""
     cells = driver.execute_script(  # one round trip instead of one per cell
         "return [...document.querySelectorAll(`#board tbody td[data-key='${arguments[0]}']`)].map(c => c.textContent)",
         key)
     if complete_only:
         cells = [c for c in cells if not c.endswith("*")]
-    return [None if c == "–" else float(c.rstrip("*")) for c in cells]
+    return [None if c == "–" else c if c.endswith("*") else float(c) for c in cells]
 
 
 def _models(driver) -> list[tuple[str, str]]:
@@ -250,8 +260,11 @@ def test_page_in_headless_chromium(browser, site: Path, tmp_path: Path) -> None:
     assert EVIL in [m for m, _ in _models(d)]  # the name shows as text
     partial = d.find_element("css selector", f"#board tbody tr[data-model='{PARTIAL}']")
     cell = partial.find_element("css selector", "td[data-key='g:Semantic:ndcg_at_10']")
-    assert cell.text.endswith("*") and "incomplete" in cell.get_attribute("class")
+    assert cell.text == "7/8*" and "incomplete" in cell.get_attribute("class")  # a count, never a mean
     assert "7/8 datasets" in cell.get_attribute("title") and "incomplete" in partial.text  # the row's badge
+    assert [partial.find_element("css selector", f"td[data-key='g:{k}:ndcg_at_10']").text for k in (
+        "Dialogue", "mean_dataset", "mean_type")] == ["5/6*", "20/22*", "2/4*"]
+    assert _column(d, "g:mean_type:ndcg_at_10")[-1] == "2/4*"
     episodic = partial.find_element("css selector", "td[data-key='g:Episodic:ndcg_at_10']")
     assert not episodic.text.endswith("*")
     assert len(d.find_elements("css selector", "#board tbody tr.published")) == 15
@@ -279,6 +292,8 @@ def test_page_in_headless_chromium(browser, site: Path, tmp_path: Path) -> None:
     d.find_element("css selector", "#board th[data-key='d:QASPER:ndcg_at_10']").click()
     qasper = _column(d, "d:QASPER:ndcg_at_10")  # partial (no QASPER) and paper rows (no datasets) last
     assert None not in qasper[:4] and qasper[:4] == sorted(qasper[:4], reverse=True) and set(qasper[4:]) == {None}
+    semantic_type = _column(d, "g:Semantic:ndcg_at_10")  # the type column: numbers and partial's count
+    assert None not in semantic_type and [c for c in semantic_type if isinstance(c, str)] == ["7/8*"]
     # the setting filter hides rows
     d.find_element("css selector", "#filter-setting button[data-value='w_inst']").click()
     assert _models(d) == [("org/alpha-embed", "w_inst")]
@@ -295,9 +310,19 @@ def test_page_in_headless_chromium(browser, site: Path, tmp_path: Path) -> None:
     panel.find_element("css selector", "tr.dataset[data-dataset='LoCoMo'] button").click()
     assert len(panel.find_elements("css selector", "tr.subset")) == len(locomo.subset_names)
     d.find_element("css selector", "#filter-memory-type button[data-value='Dialogue']").click()
+    locomo_col = _column(d, "d:LoCoMo:ndcg_at_10")  # sorted by the Dialogue type: partial (5/6*) last
+    assert locomo_col[-1] == "4/5*" and sum(isinstance(c, float) for c in locomo_col) == 4
     d.find_element("css selector", "#board thead button[data-dataset='LoCoMo']").click()
     dpanel = d.find_element("id", "dataset-panel")
     assert len(dpanel.find_elements("css selector", "tr.subset-row")) == len(locomo.subset_names)
+    partial_col = [r.find_elements("css selector", "td")[-1].text  # the last column: partial, sorted last
+                   for r in dpanel.find_elements("css selector", "tbody tr")]
+    assert sum(t not in ("–", "4/5*") for t in partial_col) == 4 and partial_col[-2:] == ["–", "4/5*"]
+    d.find_element("css selector", f"#board tbody tr[data-model='{PARTIAL}'] button.model").click()
+    ppanel = d.find_element("id", "model-panel")
+    assert ppanel.find_element("css selector", "tr.dataset[data-dataset='LoCoMo'] td:nth-child(3)").text == "4/5*"
+    ppanel.find_element("css selector", "tr.dataset[data-dataset='LoCoMo'] button").click()
+    assert len(ppanel.find_elements("css selector", "tr.subset")) == len(locomo.subset_names) - 1  # present ones
     d.find_element("css selector", "#filter-memory-type button[data-value='all']").click()
     d.find_element("css selector", alpha_row.format("w_inst")).click()
 

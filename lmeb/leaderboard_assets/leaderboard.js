@@ -27,41 +27,51 @@
   const settingLabel = s => D.settings[s] || s;
 
   /* Column groups of the current view: the paper layout, or one memory type's datasets plus its type score.
-   * A group's note(r) says why a cell is incomplete (a mean over the parts present) or empty. */
+   * An incomplete group has no number (no mean over fewer parts): parts(r) gives its "n/N" count, shown
+   * as "n/N*"; note(r) says why a cell is incomplete or empty. */
   function groups() {
     if (state.type === "all") {
       return D.groups.map(g => ({ key: "g:" + g.key, label: g.label, get: r => r.scores[g.key] || null,
-                                  note: r => groupNote(r, g.key) }));
+                                  parts: r => groupParts(r, g.key), note: r => groupNote(r, g.key) }));
     }
     const t = D.memory_types.find(m => m.name === state.type);
     const cols = t.datasets.map(d => ({ key: "d:" + d, label: d, dataset: d,
-      get: r => (r.datasets[d] ? r.datasets[d].scores : null), note: r => datasetNote(r, d) }));
+      get: r => (r.datasets[d] ? r.datasets[d].scores : null), parts: r => datasetParts(r, d),
+      note: r => datasetNote(r, d) }));
     cols.push({ key: "g:" + t.name, label: t.name + " (type)", get: r => r.scores[t.name] || null,
-                note: r => groupNote(r, t.name) });
+                parts: r => groupParts(r, t.name), note: r => groupNote(r, t.name) });
     return cols;
+  }
+  /* r.incomplete[key] is e.g. "7/8 datasets" or "2/4 types": parts complete / parts required. */
+  function groupParts(r, key) {
+    return r.incomplete[key] ? r.incomplete[key].split(" ")[0] : null;
   }
   function groupNote(r, key) {
     const inc = r.incomplete[key];
-    return inc ? "incomplete: mean over " + inc + " present, not all complete" : (r.scores[key] ? null : "not run");
+    return inc ? "incomplete: only " + inc + " complete, no mean computed" : (r.scores[key] ? null : "not run");
+  }
+  function datasetParts(r, d) {
+    const x = r.datasets[d];
+    return x && !x.complete ? x.done + "/" + x.total : null;
   }
   function datasetNote(r, d) {
     if (r.published) return "the paper publishes no per-dataset scores";
     const x = r.datasets[d];
     if (!x) return "not run";
-    return x.complete ? null : "incomplete: mean over " + x.done + "/" + x.total + " subsets present";
+    return x.complete ? null : "incomplete: only " + x.done + "/" + x.total + " subsets present, no mean computed";
   }
   function columns() {
     const cols = [];
     groups().forEach(g => D.metrics.forEach((m, mi) => cols.push({
       key: g.key + ":" + m.key, group: g, metric: m.key, label: m.label, gstart: mi === 0,
       value: r => { const s = g.get(r); return s && s[m.key] !== undefined ? s[m.key] : null; },
-      note: r => g.note(r) })));
+      parts: r => g.parts(r), note: r => g.note(r) })));
     return cols;
   }
-  /* 0 = complete value, 1 = incomplete value (marked, sorted after complete ones), 2 = no value. */
+  /* 0 = a number, 1 = incomplete (an "n/N*" count, no number: sorted after the numbers), 2 = nothing. */
   function tier(col, r) {
-    if (col.value(r) === null) return 2;
-    return col.note(r) ? 1 : 0;
+    if (col.value(r) !== null) return 0;
+    return col.parts(r) ? 1 : 2;
   }
   function visibleRows() {
     return D.rows.filter(r => (state.setting === "all" || r.setting === state.setting) && (state.published || !r.published));
@@ -119,7 +129,7 @@
         const v = c.value(r), t = tier(c, r), note = c.note(r);
         const cls = ["num", c.gstart ? "gstart" : "", ["", "incomplete", "missing"][t],
                      t === 0 && best[c.key] === v ? "best" : ""].join(" ");
-        return el("td", { class: cls, "data-key": c.key, title: note, text: t === 2 ? "–" : fmt(v) + (t === 1 ? "*" : "") });
+        return el("td", { class: cls, "data-key": c.key, title: note, text: [fmt(v), c.parts(r) + "*", "–"][t] });
       }))));
     const table = el("table", { class: "board", id: "board" }, el("thead", {}, head1, head2), body);
     const wrap = document.getElementById("tablewrap");
@@ -162,11 +172,13 @@
     d.replaceChildren(panel);
     d.scrollIntoView({ block: "nearest" });
   }
-  function scoreCells(s, note) {
+  /* A score per metric: the number, the "n/N*" count of an incomplete group (parts given), or "–". */
+  function scoreCells(s, note, parts) {
     return D.metrics.map(m => {
       const v = s && s[m.key] !== undefined ? s[m.key] : null;
-      return el("td", { class: "num" + (v !== null && note ? " incomplete" : ""), title: note || null,
-                        text: v === null ? "–" : fmt(v) + (note ? "*" : "") });
+      const inc = v === null && parts;
+      return el("td", { class: "num" + (inc ? " incomplete" : ""), title: note || null,
+                        text: v !== null ? fmt(v) : inc ? parts + "*" : "–" });
     });
   }
 
@@ -193,7 +205,7 @@
     const body = el("tbody");
     D.memory_types.forEach(t => {
       body.append(el("tr", { class: "typehead" }, el("td", { text: t.name }), el("td", { class: "num" }),
-        scoreCells(r.scores[t.name], r.incomplete[t.name] ? "incomplete: mean over " + r.incomplete[t.name] + " present" : null),
+        scoreCells(r.scores[t.name], groupNote(r, t.name), groupParts(r, t.name)),
         pkeys.map(() => el("td"))));
       t.datasets.forEach(d => {
         const x = r.datasets[d];
@@ -210,7 +222,7 @@
         const row = el("tr", { class: "dataset", "data-dataset": d },
           el("td", {}, x ? el("button", { class: "link", text: d, onclick: toggle }) : d),
           el("td", { class: "num" + (x && !x.complete ? " incomplete" : ""), text: x ? x.done + "/" + x.total : "not run" }),
-          scoreCells(x ? x.scores : null, datasetNote(r, d)), provCells(x));
+          scoreCells(x ? x.scores : null, datasetNote(r, d), datasetParts(r, d)), provCells(x));
         body.append(row);
       });
     });
@@ -233,7 +245,7 @@
     const body = el("tbody", {}, subsets.map(s => el("tr", { class: "subset-row", "data-subset": s }, el("td", { text: s }),
       rows.map(r => { const v = (r.datasets[d].subsets[s] || {})[m0.key]; return el("td", { class: "num", text: v === undefined || v === null ? "–" : fmt(v) }); }))),
       el("tr", { class: "typehead" }, el("td", { text: "Dataset (mean of subsets)" }),
-        rows.map(r => scoreCells(r.datasets[d].scores, datasetNote(r, d))[0])));
+        rows.map(r => scoreCells(r.datasets[d].scores, datasetNote(r, d), datasetParts(r, d))[0])));
     const panel = el("div", { class: "panel", id: "dataset-panel", "data-dataset": d }, closeBtn(),
       el("h2", {}, d, el("span", { class: "badge run", text: typeOf[d] })),
       el("h3", { text: m0.label + " per subset (" + subsets.length + " subsets)" }),
