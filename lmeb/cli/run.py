@@ -4,13 +4,14 @@ Examples:
   lmeb run --model bm25 --tasks LoCoMo --data DATA --output results
   lmeb run --model sentence-transformers/all-MiniLM-L6-v2 --type Dialogue --data DATA --output results
   lmeb run --model hf:/models/my-encoder --pooling mean --all --data DATA --output results --setting w_inst
-  lmeb run --preset e5-large-v2 --model-path /models/e5 --all --data DATA --output results
+  lmeb run --preset Qwen3-Embedding-0.6B --model-path /models/qwen3-0.6b --all --data DATA --output results
   lmeb run --model bm25 --reranker cross-encoder:/models/ms-marco --rerank-top-k 100 --all ...
 
-MODEL is ``bm25``, a sentence-transformers directory or hub id, ``hf:PATH`` (plain transformers with
-the pooling options), ``kalm:PATH`` or ``cross-encoder:PATH`` (a reranker scoring every candidate).
-Results go to ``OUTPUT/<model-name>/<setting>/<Dataset>.json``; a rerun skips subsets already there
-for the same configuration and data (``--overwrite`` redoes them), so an interrupted run resumes.
+MODEL is bm25, a sentence-transformers directory or hub id, hf:PATH (plain transformers with the
+pooling options), kalm:PATH or cross-encoder:PATH (a reranker scoring every candidate).
+Results go to OUTPUT/<model-name>/<setting>/<Dataset>.json; a rerun skips subsets already there for
+the same configuration and data (--overwrite redoes them), so an interrupted run resumes.
+Embeddings are cached in --cache-dir, $LMEB_CACHE or ~/.cache/lmeb: a rerun encodes nothing it has seen.
 """
 
 from __future__ import annotations
