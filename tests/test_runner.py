@@ -249,3 +249,21 @@ def test_reranker_second_stage_and_as_model(tmp_path, sample_data, monkeypatch):
     assert run_cli("run", "--model", "cross-encoder:/x/overlap", "--name", "ce", *common) == 0
     meta = json.loads((out / "ce" / "wo_inst" / "LoCoMo.json").read_text())["lmeb"]
     assert meta["model_kind"] == "reranker" and meta["texts"]["encoded"] == 0
+
+
+def test_queries_without_candidates_are_a_counted_warning(tmp_path, sample_data, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(sample_data / "Dialogue" / "LoCoMo", data / "Dialogue" / "LoCoMo")
+    cands = data / "Dialogue" / "LoCoMo" / "candidates.jsonl"
+    lines = [json.loads(line) for line in cands.read_text().splitlines()]
+    cands.write_text("".join(json.dumps({**r, "candidate_doc_ids": ["no-such-doc"]}) + "\n" for r in lines))
+    assert run_cli("run", "--model", "bm25", "--tasks", "LoCoMo/open_domain", "--data", data,
+                   "--output", tmp_path / "out", "--no-progress", "--no-cache") == 0
+    captured = capsys.readouterr()
+    assert "warning: LoCoMo/open_domain: none of its" in captured.err and "1 warning(s)" in captured.out
+    obj = json.loads((tmp_path / "out" / "bm25" / "wo_inst" / "LoCoMo.json").read_text())
+    sub = obj["lmeb"]["subsets"]["open_domain"]
+    assert sub["queries_without_candidates"] == sub["queries"] > 0
+    assert obj["scores"]["test"][0]["ndcg_at_10"] == 0
