@@ -199,6 +199,15 @@ class Runner:
         after = self.store.stats if self.store is not None else EmbedStats()
         return run, after - before, rows
 
+    def reranker_counts(self) -> dict[str, dict[str, int]]:
+        """Running counters of the rerankers in use (e.g. KaLM: pairs, passages encoded, cache hits)."""
+        out = {}
+        for role, model in (("model", self.model), ("reranker", self.reranker)):
+            stats = getattr(model, "stats", None) if model is not None and not hasattr(model, "encode") else None
+            if isinstance(stats, dict):
+                out[role] = {k: int(v) for k, v in stats.items() if isinstance(v, (int, float))}
+        return out
+
     # -------------------------------------------------------------------------------------------- run
     def run(self, selections: list[Selection]) -> list[DatasetSummary]:
         return [self.run_dataset(sel.task, sel.subsets) for sel in selections]
@@ -250,7 +259,10 @@ class Runner:
 
     def evaluate_subset(self, subset: SubsetData, seconds: dict[str, float], summary: DatasetSummary) -> SubsetResult:
         """Search and score one loaded subset (writes its TREC run file with ``save_runs``)."""
+        counts_before = self.reranker_counts()
         run, texts, rows = self.search(subset, seconds)
+        rerank_counts = {role: {k: v - counts_before.get(role, {}).get(k, 0) for k, v in stats.items()}
+                         for role, stats in self.reranker_counts().items()}
         summary.texts.requested += texts.requested
         summary.texts.encoded += texts.encoded
         summary.texts.memory += texts.memory
@@ -285,6 +297,7 @@ class Runner:
             "documents": len(subset.corpus),
             "queries_without_candidates": no_candidates,
             "texts": texts.as_dict(),
+            "rerank_counts": rerank_counts or None,  # pairs scored, passages encoded / from cache (KaLM)
             "seconds": {k: round(v, 4) for k, v in seconds.items()},
             "run_file": run_file,
         }

@@ -163,10 +163,18 @@ def test_lmeb_run_with_a_kalm_reranker_writes_results(real_data: Path, tiny_kalm
     from lmeb.cli import main
 
     out = tmp_path / "results"
+    cache = tmp_path / "cache"
     code = main(["run", "--model", "bm25", "--reranker", f"kalm:{tiny_kalm}", "--rerank-top-k", "10",
-                 "--tasks", "Proced_mem_bench/hard", "--data", str(real_data), "--output", str(out), "--no-cache"])
+                 "--tasks", "Proced_mem_bench/hard", "--data", str(real_data), "--output", str(out),
+                 "--cache-dir", str(cache), "--no-progress"])
     assert code == 0
     files = list(out.glob("*/wo_inst/Proced_mem_bench.json"))
     assert len(files) == 1 and "tiny_model" in files[0].parent.parent.name
     result = json.loads(files[0].read_text())
     assert result["scores"]["test"][0]["hf_subset"] == "hard"
+    # The reranker's own work is recorded, and its passage states went to the run's cache folder.
+    counts = result["lmeb"]["subsets"]["hard"]["rerank_counts"]["reranker"]
+    queries = result["lmeb"]["subsets"]["hard"]["queries"]
+    assert counts["pairs"] == 10 * queries
+    assert 0 < counts["encoded"] <= counts["pairs"]
+    assert any((cache / "kalm").rglob("*"))

@@ -145,15 +145,15 @@ def main(args: argparse.Namespace) -> int:
         options.update(preset=args.preset, model_path=args.model_path)
     elif args.model_path:
         raise LmebError("--model-path goes with --preset (give the model itself with --model)")
-    model = load_model(args.model, setting=args.setting, **options)
+    cache_dir = None if args.no_cache else Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    model = load_model(args.model, setting=args.setting, cache_root=cache_dir, **options)
     reranker = None
     if args.reranker:
         rr_options = {k: v for k, v in options.items() if k in ("batch_size", "device", "precision", "max_length")}
-        reranker = load_reranker(args.reranker, **rr_options)
+        reranker = load_reranker(args.reranker, cache_root=cache_dir, **rr_options)
     name = args.name or default_name(args.model, model, args.preset)
     if reranker is not None and not args.name:
         name = f"{name}>>{default_name(args.reranker, reranker)}"
-    cache_dir = None if args.no_cache else Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
     run_options = RunOptions(data=root, output=Path(args.output), setting=args.setting, overwrite=args.overwrite,
                              save_runs=args.save_runs, rerank_top_k=args.rerank_top_k, cache_dir=cache_dir,
                              progress=not args.no_progress)

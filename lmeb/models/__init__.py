@@ -85,12 +85,14 @@ def load_model(
     preset: str | None = None,
     model_path: str | Path | None = None,
     setting: str = "wo_inst",
+    cache_root: str | Path | None = None,
     **options: Any,
 ) -> Any:
     """An ``Encoder``, a ``BM25Searcher`` (has ``.search``) or a ``Reranker`` (has ``.score``) for ``spec``.
 
     ``setting`` (``wo_inst``/``w_inst``) picks a preset's official settings (they differ only in batch
     size); whether queries get the instruction is the caller's choice through ``encode(..., instruction)``.
+    ``cache_root`` (lmeb's cache folder) gives a KaLM reranker its on-disk passage cache.
     """
     if spec is None and preset is None:
         raise LmebError("no model given: pass a model path, a hub id, bm25, or --preset NAME")
@@ -105,7 +107,7 @@ def load_model(
 
         return BM25Searcher(**_options(BM25Searcher, options, "bm25", _IGNORED_BY_BM25))
     if kind in ("kalm", "cross-encoder") or (kind is None and _is_kalm(text)):
-        return load_reranker(text, **options)
+        return load_reranker(text, cache_root=cache_root, **options)
     if kind == "hf":
         from lmeb.models.hf import HFEncoder
 
@@ -121,13 +123,20 @@ def load_model(
     return SentenceTransformerEncoder(rest, **st_options)
 
 
-def load_reranker(spec: str | Path, **options: Any) -> Any:
-    """A ``Reranker``: ``kalm:PATH`` / a KaLM-Reranker hub id -> KalmReranker, else a CrossEncoderReranker."""
+def load_reranker(spec: str | Path, cache_root: str | Path | None = None, **options: Any) -> Any:
+    """A ``Reranker``: ``kalm:PATH`` / a KaLM-Reranker hub id -> KalmReranker, else a CrossEncoderReranker.
+
+    With ``cache_root`` a KaLM reranker keeps its pooled passage states in ``<cache_root>/kalm`` too,
+    so a rerun encodes no passage it has seen (cross-encoders read query and passage together: no cache).
+    """
     kind, rest = _split(str(spec).strip())
     if kind == "kalm" or (kind is None and _is_kalm(rest)):
         from lmeb.models.kalm import KalmReranker
 
-        return KalmReranker(rest, **_options(KalmReranker, options, "the KaLM reranker"))
+        kalm_options = _options(KalmReranker, options, "the KaLM reranker")
+        if cache_root is not None:
+            kalm_options.setdefault("cache_dir", Path(cache_root).expanduser() / "kalm")
+        return KalmReranker(rest, **kalm_options)
     if kind not in (None, "cross-encoder"):
         raise LmebError(f"{spec!r} is not a reranker spec (use kalm:PATH, cross-encoder:PATH or a KaLM-Reranker id)")
     from lmeb.models.cross_encoder import CrossEncoderReranker
