@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from lmeb.errors import LmebError
+from lmeb.files import atomic_path, atomic_write_json
 
 DIGEST_SIZE = 16
 ENCODE_CHUNK = 1024  # texts per encoder call (progress granularity)
@@ -146,17 +146,8 @@ class VectorTable:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 class DiskCache:
@@ -232,8 +223,6 @@ class DiskCache:
         meta_path = self._dir(namespace) / "meta.json"
         vec_path, _ = self._write_shard(namespace, keys, vectors)
         if not meta_path.is_file():
-            from lmeb.results import atomic_write_json
-
             atomic_write_json(meta_path, meta)
         table.add(keys, np.load(vec_path, mmap_mode="r"))
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
-from lmeb.results import SETTINGS, DatasetResult, atomic_write_json
+from lmeb.files import atomic_write_json
+from lmeb.results import SETTINGS, DatasetResult
 from lmeb.tasks import get_task
 
 MTEB_VERSION = "2.26.24"

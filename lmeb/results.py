@@ -13,16 +13,14 @@ crash or Ctrl-C never leaves a half-written result.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.files import atomic_write_json, atomic_write_text
 
 SETTINGS = ("wo_inst", "w_inst")
 PER_QUERY_SUFFIX = ".per_query.json"
@@ -32,26 +30,6 @@ _NOT_METRICS = ("hf_subset", "languages", "main_score", "evaluation_time")
 def model_dir_name(name: str) -> str:
     """A model name as a folder name: hub ids ``org/model`` become ``org__model`` (mteb's convention)."""
     return name.strip().strip("/").replace("/", "__")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 @dataclass

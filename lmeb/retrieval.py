@@ -38,7 +38,7 @@ import numpy as np
 
 from lmeb.data import SubsetData
 from lmeb.errors import LmebError
-from lmeb.results import atomic_write_text
+from lmeb.files import atomic_write_text
 
 Run = dict[str, dict[str, float]]  # query id -> {doc id: score}; insertion order = rank order
 Rows = list[np.ndarray | None]

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lmeb.errors import LmebError
+from lmeb.files import atomic_path, atomic_write_text
 from lmeb.models.loading import default_device, display_name, loading_errors, resolve_source, source_identity
-from lmeb.results import atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -148,16 +146,8 @@ class DiskPassageCache:
     def put(self, key: str, value: torch.Tensor) -> None:
         from safetensors.torch import save_file
 
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file({"states": value.contiguous()}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(self._path(key)) as tmp:
+            save_file({"states": value.contiguous()}, str(tmp))
 
 
 class KalmReranker:
