@@ -267,3 +267,26 @@ def test_queries_without_candidates_are_a_counted_warning(tmp_path, sample_data,
     sub = obj["lmeb"]["subsets"]["open_domain"]
     assert sub["queries_without_candidates"] == sub["queries"] > 0
     assert obj["scores"]["test"][0]["ndcg_at_10"] == 0
+
+
+def test_bm25_on_every_real_dataset_present(tmp_path, real_data):
+    """CI covers every dataset in ../shared with BM25 (MiniLM runs one real subset above, for time)."""
+    from lmeb.data import present_tasks
+    from lmeb.report import table
+    from lmeb.tasks import get_tasks
+
+    out = tmp_path / "out"
+    assert run_cli("run", "--model", "bm25", "--all", "--data", real_data, "--output", out,
+                   "--no-cache", "--no-progress") == 0
+    present = present_tasks(real_data, get_tasks())
+    assert present, "no real dataset found"
+    for task in present:
+        obj = json.loads((out / "bm25" / "wo_inst" / f"{task.name}.json").read_text())
+        assert [s["hf_subset"] for s in obj["scores"]["test"]] == task.subset_names
+        assert all(0 < s["ndcg_at_10"] <= 1 and s["main_score"] == s["ndcg_at_10"] for s in obj["scores"]["test"])
+        assert (out / "bm25" / "wo_inst" / f"{task.name}.per_query.json").is_file()
+    # The report reads them back: every present dataset is complete, so it has a number.
+    view = table([out], view="datasets")
+    row = view.loc[("bm25", "wo_inst", "run")]
+    for task in present:
+        assert row[(task.memory_type, task.name)] > 0
