@@ -176,6 +176,8 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
     ids = subset.corpus.ids
     q = _as_matrix(query_emb, "query embeddings", len(subset.query_ids))
     d = _as_matrix(doc_emb, "document embeddings", len(ids))
+    if not len(q) or not len(d):  # no queries or no documents: encoders give (0, 0) for no texts
+        return {qid: {} for qid in subset.query_ids}
     if q.shape[1] != d.shape[1]:
         raise LmebError(f"query and document embeddings differ in size ({q.shape[1]} vs {d.shape[1]})")
     cosine = similarity == "cosine"

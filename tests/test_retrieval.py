@@ -195,3 +195,12 @@ def test_write_trec(tmp_path, tiny):
         write_trec({"q 1": {"a": 1.0}}, tmp_path / "bad.trec", "lmeb")
     with pytest.raises(LmebError, match="tag"):
         write_trec(run, tmp_path / "bad.trec", "two words")
+
+
+def test_dense_search_without_queries_or_documents():
+    """An empty side comes from the embedding store as (0, 0): an empty run, not a dimension error."""
+    no_queries = _subset([], ["s_a_1", "s_a_2"], None)
+    assert dense_search(np.zeros((0, 0), np.float32), np.ones((2, 3), np.float32), no_queries) == {}
+    no_docs = _subset(["s_a_q1", "s_b_q1"], [], {"s_a": ["ghost"]})
+    assert dense_search(np.ones((2, 3), np.float32), np.zeros((0, 0), np.float32), no_docs) == \
+        {"s_a_q1": {}, "s_b_q1": {}}
