@@ -77,6 +77,12 @@ def test_pad_batch_sides():
     assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
 
 
+def test_pad_batch_of_empty_texts_keeps_one_masked_column():
+    batch = pad_batch([[], []], {}, pad_id=0, side="left")
+    assert batch["input_ids"].tolist() == [[0], [0]]
+    assert batch["attention_mask"].tolist() == [[0], [0]]
+
+
 # --- instructions and the finiteness check -----------------------------------------------------------
 
 
@@ -291,3 +297,17 @@ def test_dense_layers_after_pooling_match_sentence_transformers(minilm_path, tmp
     got = enc.encode(TEXTS[:4], "document")
     assert got.shape == (4, 64) and enc.config()["dense_layers"] is True
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_hf_encodes_a_batch_of_only_empty_texts(hf, monkeypatch):
+    """A tokenizer that adds no special tokens (Qwen-style) gives an empty text no token at all; texts are
+    batched longest first, so the last batch can hold only empty texts: it must still encode."""
+
+    def no_special_tokens(texts):
+        out = hf.tokenizer(texts, truncation=True, max_length=hf.max_length, add_special_tokens=False)
+        return out["input_ids"], {}
+
+    monkeypatch.setattr(hf, "_tokenize", no_special_tokens)
+    vectors = hf.encode(["a real sentence"] + [""] * 4, "document")  # batch size 4: the second batch is [""]
+    assert vectors.shape == (5, 384)
+    assert np.isfinite(vectors).all()

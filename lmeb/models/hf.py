@@ -68,7 +68,7 @@ def pad_batch(features: list[list[int]], keys: dict[str, list[list[int]]], pad_i
     """Token lists -> padded ``input_ids``/``attention_mask`` (+ other tokenizer outputs) on ``side``."""
     import torch
 
-    width = max(len(f) for f in features)
+    width = max(1, max(len(f) for f in features))  # a batch of empty texts still gets one (masked) column
     batch = {"input_ids": torch.full((len(features), width), pad_id, dtype=torch.long)}
     batch["attention_mask"] = torch.zeros((len(features), width), dtype=torch.long)
     for name in keys:
