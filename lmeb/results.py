@@ -13,6 +13,7 @@ crash or Ctrl-C never leaves a half-written result.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,7 +66,8 @@ def result_path(output: Path, model: str, setting: str, task_name: str) -> Path:
     return Path(output) / model_dir_name(model) / setting / f"{task_name}.json"
 
 
-def to_mteb_json(result: DatasetResult, mteb_name: str, revision: str, languages: list[str]) -> dict:
+def to_mteb_json(result: DatasetResult, mteb_name: str, revision: str, languages: list[str],
+                 per_query_sha256: str | None = None) -> dict:
     """The mteb result object for ``result`` (plus the ``lmeb`` provenance block)."""
     scores = []
     for sub in result.subsets.values():
@@ -86,20 +88,26 @@ def to_mteb_json(result: DatasetResult, mteb_name: str, revision: str, languages
             "setting": result.setting,
             "memory_type": result.memory_type,
             "subsets": {s.subset: s.provenance for s in result.subsets.values()},
+            "per_query_sha256": per_query_sha256,
         },
     }
 
 
 def write_dataset_result(output: Path, result: DatasetResult, mteb_name: str, revision: str,
                          languages: list[str] | None = None) -> Path:
-    """Write the main JSON and the per-query sidecar atomically (sidecar first, so a main file implies both)."""
+    """Write the per-query sidecar, then the main JSON, each atomically.
+
+    The main file records the sidecar's sha256, so a kill between the two renames (new sidecar beside
+    an old main file) is detected on reading instead of pairing new per-query values with old scores.
+    """
     path = result_path(output, result.model, result.setting, result.task_name)
     per_query = {
         s.subset: {"query_ids": s.query_ids, "metrics": s.per_query} for s in result.subsets.values() if s.query_ids
     }
-    atomic_write_text(path.with_suffix(PER_QUERY_SUFFIX),
-                      json.dumps(per_query, ensure_ascii=False, allow_nan=False, separators=(",", ":")))
-    atomic_write_json(path, to_mteb_json(result, mteb_name, revision, languages or ["eng-Latn"]))
+    side = json.dumps(per_query, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    atomic_write_text(path.with_suffix(PER_QUERY_SUFFIX), side)
+    digest = hashlib.sha256(side.encode("utf-8")).hexdigest()
+    atomic_write_json(path, to_mteb_json(result, mteb_name, revision, languages or ["eng-Latn"], digest))
     result.path = path
     return path
 
@@ -123,11 +131,20 @@ def read_dataset_result(path: Path, per_query: bool = False) -> DatasetResult:
     if per_query:
         side = path.with_suffix(PER_QUERY_SUFFIX)
         if side.is_file():
-            for name, block in json.loads(side.read_text(encoding="utf-8")).items():
+            text = side.read_text(encoding="utf-8")
+            expected = meta.get("per_query_sha256")
+            if expected and hashlib.sha256(text.encode("utf-8")).hexdigest() != expected:
+                raise LmebError(f"{side}: does not match {path.name} (an interrupted write?); rerun with --overwrite")
+            try:
+                blocks = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise LmebError(f"{side}:{exc.lineno}: malformed per-query file ({exc.msg})") from None
+            for name, block in blocks.items():
                 if name in subsets:
                     subsets[name].query_ids = block["query_ids"]
                     subsets[name].per_query = block["metrics"]
-    provenance = {k: v for k, v in meta.items() if k not in ("subsets", "model_name", "setting", "memory_type")}
+    provenance = {k: v for k, v in meta.items()
+                  if k not in ("subsets", "model_name", "setting", "memory_type", "per_query_sha256")}
     return DatasetResult(
         model=meta.get("model_name", path.parent.parent.name),
         setting=meta.get("setting", path.parent.name),
