@@ -231,8 +231,10 @@ class Runner:
                     subset = reader.load(name)
                 fingerprint, files = data_fingerprint(subset, self.root)
                 old = done.get(name)
+                instruction = subset.instruction if self.options.setting == "w_inst" else None
                 if old is not None and not self.options.overwrite and \
-                        old.provenance.get("data_fingerprint") == fingerprint:
+                        old.provenance.get("data_fingerprint") == fingerprint and \
+                        old.provenance.get("instruction") == instruction:  # an edited task YAML re-runs
                     summary.subsets_skipped += 1
                     if bar is not None:
                         bar.update(1)

@@ -179,6 +179,16 @@ def test_w_inst_changes_query_texts_only(tmp_path, sample_data, monkeypatch):
         assert meta["setting"] == setting
         assert meta["subsets"]["gorilla_tensor"]["instruction"] == (instruction if setting == "w_inst" else None)
 
+    # Same command again: skipped. After an instruction edit (here: the recorded one differs): re-run.
+    assert run_cli(*base, "--setting", "w_inst") == 0
+    assert encoders[-1].calls == []
+    path = tmp_path / "out" / "fake" / "w_inst" / "Gorilla.json"
+    obj = json.loads(path.read_text())
+    obj["lmeb"]["subsets"]["gorilla_tensor"]["instruction"] = "an older instruction"
+    path.write_text(json.dumps(obj))
+    assert run_cli(*base, "--setting", "w_inst") == 0
+    assert [(k, i) for k, i, _ in encoders[-1].calls] == [("document", None), ("query", instruction)]
+
 
 def test_bad_input_is_one_line_exit_2(tmp_path, sample_data, capsys):
     assert run_cli("run", "--model", tmp_path / "no-such-model", "--all", "--data", sample_data,
