@@ -201,7 +201,12 @@ class JsonlReader:
 
 
 def _id(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value) if not isinstance(value, int) else str(value)
+    """An id as a string: a string as given, an integer (or bool) by ``str``, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)
 
 
 def _part(value: object) -> str:
