@@ -92,9 +92,17 @@ class EmbedStats:
     def __sub__(self, other: EmbedStats) -> EmbedStats:
         return EmbedStats(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)})
 
+    def __add__(self, other: EmbedStats) -> EmbedStats:
+        return EmbedStats(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
     def as_dict(self) -> dict[str, int]:
         return {"texts": self.requested, "encoded": self.encoded, "cached": self.cached,
                 "cached_memory": self.memory, "cached_disk": self.disk}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, int]) -> EmbedStats:
+        """The inverse of ``as_dict`` (results files store the counts that way)."""
+        return cls(d.get("texts", 0), d.get("encoded", 0), d.get("cached_memory", 0), d.get("cached_disk", 0))
 
 
 class VectorTable:

@@ -265,10 +265,7 @@ class Runner:
         run, texts, rows = self.search(subset, seconds)
         rerank_counts = {role: {k: v - counts_before.get(role, {}).get(k, 0) for k, v in stats.items()}
                          for role, stats in self.reranker_counts().items()}
-        summary.texts.requested += texts.requested
-        summary.texts.encoded += texts.encoded
-        summary.texts.memory += texts.memory
-        summary.texts.disk += texts.disk
+        summary.texts += texts
         no_candidates = sum(1 for r in rows if r is not None and r.shape[0] == 0)
         if no_candidates:
             where = f"{subset.task.name}/{subset.subset}"
@@ -328,13 +325,7 @@ class Runner:
     def _write(self, task: Task, done: dict[str, SubsetResult], path: Path) -> Path:
         order = {name: i for i, name in enumerate(task.subset_names)}
         subsets = dict(sorted(done.items(), key=lambda item: order.get(item[0], len(order))))
-        texts = EmbedStats()
-        for sub in subsets.values():
-            t = sub.provenance.get("texts", {})
-            texts.requested += t.get("texts", 0)
-            texts.encoded += t.get("encoded", 0)
-            texts.memory += t.get("cached_memory", 0)
-            texts.disk += t.get("cached_disk", 0)
+        texts = sum((EmbedStats.from_dict(s.provenance.get("texts", {})) for s in subsets.values()), EmbedStats())
         provenance = {
             **self.provenance(),
             "data_fingerprint": _hash({n: s.provenance.get("data_fingerprint") for n, s in subsets.items()}),
