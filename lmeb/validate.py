@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmeb.data import (
+    ERROR_KINDS,
     TaskReader,
     data_root,
     read_candidates,
@@ -28,11 +29,7 @@ from lmeb.errors import DataError
 from lmeb.tasks import Selection, Task, select
 
 ERRORS = (
-    "missing_file",
-    "malformed_line",
-    "missing_field",
-    "bad_score",
-    "duplicate_id",
+    *ERROR_KINDS,  # what the readers report
     "empty_subset",
     "query_without_qrels",
     "missing_dataset",
