@@ -41,7 +41,6 @@ class CrossEncoderReranker:
         name: str | None = None,
     ) -> None:
         from sentence_transformers import CrossEncoder
-        from transformers.utils import logging as hf_logging
 
         if instruction_template is not None and "{query}" not in instruction_template:
             raise LmebError(f"instruction_template {instruction_template!r} must contain '{{query}}'")
@@ -52,16 +51,10 @@ class CrossEncoderReranker:
         self.device = default_device(device)
         self.precision = normalize_precision(precision)
         spec = str(self.source.local_dir or self.source.spec)
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-        try:
-            with loading_errors(self.source):
-                self.model = CrossEncoder(spec, device=self.device, max_length=max_length, revision=revision,
-                                          local_files_only=self.source.local_dir is not None,
-                                          model_kwargs={"dtype": torch_dtype(self.precision)})
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
+        with loading_errors(self.source):
+            self.model = CrossEncoder(spec, device=self.device, max_length=max_length, revision=revision,
+                                      local_files_only=self.source.local_dir is not None,
+                                      model_kwargs={"dtype": torch_dtype(self.precision)})
         if self.model.num_labels != 1:
             raise LmebError(f"{self.name}: a reranker needs one output score, this cross-encoder has "
                             f"{self.model.num_labels} labels")

@@ -181,7 +181,6 @@ class KalmReranker:
     ) -> None:
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
             raise LmebError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
@@ -211,17 +210,11 @@ class KalmReranker:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
         where = str(source.local_dir) if source.local_dir is not None else source.spec
         local_only = source.local_dir is not None
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-        try:
-            with loading_errors(source):
-                self.tokenizer = AutoTokenizer.from_pretrained(where, revision=revision, local_files_only=local_only)
-                self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                    where, revision=revision, dtype=self.dtype, local_files_only=local_only
-                )
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
+        with loading_errors(source):
+            self.tokenizer = AutoTokenizer.from_pretrained(where, revision=revision, local_files_only=local_only)
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(
+                where, revision=revision, dtype=self.dtype, local_files_only=local_only
+            )
         if self.tokenizer.pad_token_id is None:
             if self.tokenizer.eos_token_id is None:
                 raise LmebError(f"{self.name}: the tokenizer has neither a pad nor an EOS token")
