@@ -159,9 +159,7 @@ def main(args: argparse.Namespace) -> int:
                              progress=not args.no_progress)
     runner = Runner(model, run_options, name, reranker=reranker)
     started = time.perf_counter()
-    summaries = []
-    for sel in selections:
-        summaries.append(runner.run_dataset(sel.task, sel.subsets))
+    summaries = runner.run(selections)
     print_summary(summaries, name, args.setting, time.perf_counter() - started)
     return 0
 
