@@ -221,12 +221,12 @@ class Comparison:
 
 def compare(task: Task, computed: Stats) -> Comparison:
     """Compare ``dataset_stats`` output with the published statistics, subset by subset."""
-    published = ((published_stats(task) or {}).get("test") or {}).get("hf_subset_descriptive_stats") or {}
+    pub_all = dict((published_stats(task) or {}).get("test") or {})
+    published = pub_all.get("hf_subset_descriptive_stats") or {}
     ours = computed["test"]["hf_subset_descriptive_stats"]
     subsets = {name: compare_subset(published.get(name), stats) for name, stats in ours.items()}
     aggregate = None
     if list(ours) == task.subset_names:
-        pub_all = dict((published_stats(task) or {}).get("test") or {})
         ours_all = dict(computed["test"])
         pub_all.pop("hf_subset_descriptive_stats", None)
         ours_all.pop("hf_subset_descriptive_stats", None)
