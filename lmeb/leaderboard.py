@@ -31,7 +31,7 @@ from typing import Any
 
 from lmeb import __version__, paper, report
 from lmeb.errors import LmebError
-from lmeb.results import DatasetResult, load_results
+from lmeb.results import DatasetResult
 from lmeb.tasks import MEMORY_TYPES, all_tasks
 
 METRICS = (("ndcg_at_10", "N@10"), ("R_cap_at_10", "R@10"))
@@ -380,8 +380,7 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
     ``results`` is a list of ``DatasetResult`` or of results directories. An existing ``out`` is
     replaced only if it is empty or looks like a leaderboard site (index.html + data.json).
     """
-    items = list(results)
-    loaded = load_results(items) if items and not isinstance(items[0], DatasetResult) else items
+    loaded = report.as_results(results)
     if not loaded and not with_paper:
         raise LmebError("no results files found (give results directories, or --with-paper for the paper's rows)")
     out = Path(out)
