@@ -272,7 +272,7 @@ def select(spec: str | list[str] | None = None, memory_types: list[str] | None =
             sub_name = task.subset(sub).name
             if task.name not in chosen or chosen[task.name] is not None:
                 chosen.setdefault(task.name, set()).add(sub_name)  # type: ignore[union-attr]
-    tasks = get_tasks(memory_types=memory_types) if (memory_types or not items) else all_tasks()
+    tasks = get_tasks(memory_types=memory_types)
     out = []
     for t in tasks:
         if items and t.name not in chosen:
