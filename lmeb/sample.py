@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lmeb.data import CANDIDATES, CORPUS, QRELS, QUERIES
+from lmeb.data import subset_paths
 from lmeb.errors import LmebError
 from lmeb.tasks import Task, all_tasks
 
@@ -51,10 +51,8 @@ class _Query:
 
 @dataclass
 class _CorpusPlan:
-    """One corpus file and every query (of every subset) that ranks against it."""
+    """The documents of one corpus file and their scenes, for every subset that ranks against it."""
 
-    folder: Path
-    prefix: str  # doc id prefix
     docs: list[tuple[str, str | None, str]] = field(default_factory=list)  # (id, title or None, text)
     scene_docs: dict[str, list[str]] = field(default_factory=dict)
 
@@ -70,31 +68,18 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def _corpus_folder(task: Task, base: Path, subset: str) -> Path:
-    if task.layout in ("flat", "corpus_at_dataset_root"):
-        return base
-    if task.layout == "corpus_at_scenario":
-        return base / subset.split("/", 1)[0]
-    return base / subset
-
-
-def _subset_folder(task: Task, base: Path, subset: str) -> Path:
-    return base if task.layout == "flat" else base / subset
-
-
 def _write_task(task: Task, out: Path, rng: random.Random, mult: int) -> tuple[int, int]:
-    base = out / task.path
-    groups: dict[Path, list[str]] = {}
+    groups: dict[Path, list[str]] = {}  # corpus file -> the subsets that share it
     for name in task.subset_names:
-        groups.setdefault(_corpus_folder(task, base, name), []).append(name)
+        groups.setdefault(subset_paths(task, out, name)["corpus"], []).append(name)  # type: ignore[arg-type]
     n_queries = n_docs = 0
-    for folder, subsets in groups.items():
+    for corpus_path, subsets in groups.items():
         shared = len(subsets) > 1
         words = rng.sample(_WORDS, len(_WORDS))  # a fresh topic pool per corpus
         pool = itertools.cycle(words)  # repeats only for large sizes
         scene_rule = task.scene_id
         n_scenes = 3 if scene_rule == "first_two_underscore_fields_of_query_id" else 0
-        plan = _CorpusPlan(folder, "synthetic")
+        plan = _CorpusPlan()
         per_subset: dict[str, list[_Query]] = {}
         doc_no = 0
 
@@ -128,7 +113,7 @@ def _write_task(task: Task, out: Path, rng: random.Random, mult: int) -> tuple[i
             new_doc([next(pool) for _ in range(3)], scenes[k % len(scenes)])
         rng.shuffle(plan.docs)
         _write_jsonl(
-            folder / CORPUS,
+            corpus_path,
             [
                 {"id": d, "text": t} if title is None else {"id": d, "title": title, "text": t}
                 for d, title, t in plan.docs
@@ -138,27 +123,28 @@ def _write_task(task: Task, out: Path, rng: random.Random, mult: int) -> tuple[i
         cand_rows: list[dict] = []
         for s_idx, name in enumerate(subsets):
             queries = per_subset[name]
-            sub = _subset_folder(task, base, name)
+            paths = subset_paths(task, out, name)
             _write_jsonl(
-                sub / QUERIES,
+                paths["queries"],  # type: ignore[arg-type]
                 [{"id": q.qid, "text": f"Synthetic question: what about the {' '.join(q.topic)}?"} for q in queries],
             )
             rows = [f"{q.qid}\t{d}\t1\n" for q in queries for d in q.relevant]
             if s_idx == 0:  # a judged-but-not-relevant row (score 0), as some official qrels have
                 other = next(d for d in all_doc_ids if d not in queries[0].relevant)
                 rows.append(f"{queries[0].qid}\t{other}\t0\n")
-            (sub / QRELS).write_text("".join(rows), encoding="utf-8")
+            paths["qrels"].write_text("".join(rows), encoding="utf-8")  # type: ignore[union-attr]
             if scene_rule == "query_id":
                 # one line per query: its relevant docs plus a few distractors; the last query has none
                 for q in queries[:-1]:
                     extra = rng.sample([d for d in all_doc_ids if d not in q.relevant], 3)
                     cand_rows.append({"scene_id": q.qid, "candidate_doc_ids": sorted(q.relevant + extra)})
             if task.candidates == "subset":
-                _write_candidates(sub / CANDIDATES, scene_rule, cand_rows, plan)
+                _write_candidates(paths["candidates"], scene_rule, cand_rows, plan)  # type: ignore[arg-type]
                 cand_rows = []
             n_queries += len(queries)
         if task.candidates == "dataset_root":
-            _write_candidates(base / CANDIDATES, scene_rule, cand_rows, plan)
+            # the dataset-root candidates path is the same for every subset
+            _write_candidates(paths["candidates"], scene_rule, cand_rows, plan)  # type: ignore[arg-type]
         n_docs += len(plan.docs)
     return n_queries, n_docs
 
