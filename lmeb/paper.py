@@ -16,7 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 from lmeb.errors import LmebError
-from lmeb.report import MEAN_DATASET, MEAN_TYPE, PAPER_METRICS, aggregate_datasets, registry_counts
+from lmeb.report import (
+    AGG_COLUMNS,
+    DATASET_COLUMNS,
+    MEAN_DATASET,
+    MEAN_TYPE,
+    PAPER_METRICS,
+    aggregate_datasets,
+    registry_counts,
+)
 from lmeb.results import SETTINGS
 from lmeb.tasks import MEMORY_TYPES, all_tasks
 
@@ -86,9 +94,9 @@ def published_frame(setting: str, metric: str = "ndcg_at_10") -> pd.DataFrame:
         n = sum(counts.values())
         rows.append((r.model, setting, "mean_dataset", "", MEAN_DATASET, r.mean_dataset[metric] / 100, n, n,
                      True, True))
-        rows.append((r.model, setting, "mean_type", "", MEAN_TYPE, r.mean_type[metric] / 100, 4, 4, True, True))
-    return pd.DataFrame(rows, columns=["model", "setting", "level", "memory_type", "group", "value", "n", "total",
-                                       "complete", "published"])
+        rows.append((r.model, setting, "mean_type", "", MEAN_TYPE, r.mean_type[metric] / 100, len(MEMORY_TYPES),
+                     len(MEMORY_TYPES), True, True))
+    return pd.DataFrame(rows, columns=AGG_COLUMNS)
 
 
 def recompute_means(row: PaperRow, metric: str) -> dict[str, float]:
@@ -100,8 +108,7 @@ def recompute_means(row: PaperRow, metric: str) -> dict[str, float]:
     """
     datasets = pd.DataFrame(
         [(row.model, row.setting, t.memory_type, t.name, row.types[t.memory_type][metric] / 100, 1, 1, True, True)
-         for t in all_tasks()],
-        columns=["model", "setting", "memory_type", "dataset", "value", "n", "total", "complete", "published"])
+         for t in all_tasks()], columns=DATASET_COLUMNS)
     agg = aggregate_datasets(datasets).set_index("level")
     return {level: float(agg.loc[level, "value"]) * 100 for level in LEVELS}
 

@@ -46,7 +46,9 @@ INCOMPLETE_MARK = "*"
 MISSING = "-"
 
 _SCORE_COLUMNS = ["model", "setting", "memory_type", "dataset", "subset", "value", "published"]
-_AGG_COLUMNS = ["model", "setting", "level", "memory_type", "group", "value", "n", "total", "complete", "published"]
+# the long shapes of ``dataset_scores`` and ``aggregate`` (``lmeb.paper`` builds published rows in them)
+DATASET_COLUMNS = ["model", "setting", "memory_type", "dataset", "value", "n", "total", "complete", "published"]
+AGG_COLUMNS = ["model", "setting", "level", "memory_type", "group", "value", "n", "total", "complete", "published"]
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -137,9 +139,8 @@ def dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
 
     Columns: model, setting, memory_type, dataset, value, n (subsets present), total, complete, published.
     """
-    cols = ["model", "setting", "memory_type", "dataset", "value", "n", "total", "complete", "published"]
     if frame.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=DATASET_COLUMNS)
     totals = {t.name: set(t.subset_names) for t in all_tasks()}
     g = frame.groupby(["model", "setting", "memory_type", "dataset"], sort=False)
     out = g.agg(value=("value", "mean"), subsets=("subset", lambda s: frozenset(s)),
@@ -148,7 +149,7 @@ def dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
     out["total"] = out["dataset"].map(lambda d: len(totals[d]))
     out["complete"] = [totals[d] <= s for d, s in zip(out["dataset"], out["subsets"], strict=True)]
     out["value"] = out["value"].where(out["complete"], math.nan)  # no mean over fewer subsets
-    return out[cols]
+    return out[DATASET_COLUMNS]
 
 
 def aggregate_datasets(datasets: pd.DataFrame) -> pd.DataFrame:
@@ -181,7 +182,7 @@ def aggregate_datasets(datasets: pd.DataFrame) -> pd.DataFrame:
         all_types = len(types) == len(MEMORY_TYPES)
         rows.append((model, setting, "mean_type", "", MEAN_TYPE, sum(types.values()) / len(types) if all_types
                      else math.nan, len(types), len(MEMORY_TYPES), all_types, published))
-    return pd.DataFrame(rows, columns=_AGG_COLUMNS)
+    return pd.DataFrame(rows, columns=AGG_COLUMNS)
 
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
@@ -194,8 +195,8 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     """
     ds = dataset_scores(frame)
     if ds.empty:
-        return pd.DataFrame(columns=_AGG_COLUMNS)
-    dataset_rows = ds.assign(level="dataset", group=ds["dataset"])[_AGG_COLUMNS]
+        return pd.DataFrame(columns=AGG_COLUMNS)
+    dataset_rows = ds.assign(level="dataset", group=ds["dataset"])[AGG_COLUMNS]
     return pd.concat([dataset_rows, aggregate_datasets(ds)], ignore_index=True)
 
 
@@ -308,7 +309,7 @@ def _paper_columns() -> list[tuple[str, str]]:
 def _paper_rows(with_paper: str | None, metric: str) -> pd.DataFrame:
     from lmeb.paper import published_frame
 
-    return published_frame(with_paper, metric) if with_paper else pd.DataFrame(columns=_AGG_COLUMNS)
+    return published_frame(with_paper, metric) if with_paper else pd.DataFrame(columns=AGG_COLUMNS)
 
 
 def _paper_view(results: list[DatasetResult], rows: list, with_paper: str | None) -> pd.DataFrame:
