@@ -27,7 +27,15 @@ import numpy as np
 
 from lmeb.errors import LmebError
 from lmeb.files import atomic_path, atomic_write_text
-from lmeb.models.loading import default_device, display_name, loading_errors, resolve_source, source_identity
+from lmeb.models.loading import (
+    default_device,
+    display_name,
+    loading_errors,
+    normalize_precision,
+    resolve_source,
+    source_identity,
+    torch_dtype,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -43,8 +51,6 @@ HUB_IDS = (
     "KaLM-Embedding/KaLM-Reranker-V1-Small",
     "KaLM-Embedding/KaLM-Reranker-V1-Large",
 )
-_DTYPES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16", "half": "fp16",
-           "float32": "fp32", "fp32": "fp32", "float": "fp32"}
 
 
 def decoder_prompt(system_instruction: str, instruction: str, query: str) -> str:
@@ -200,14 +206,11 @@ class KalmReranker:
         self.device = torch.device(default_device(device))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise LmebError(f"{self.name}: device {device!r} requested but CUDA is not available")
-        if dtype is not None and precision is not None and _DTYPES.get(str(dtype).lower()) != _DTYPES.get(precision):
+        if dtype is not None and precision is not None and normalize_precision(dtype) != normalize_precision(precision):
             raise LmebError(f"{self.name}: dtype {dtype!r} and precision {precision!r} disagree; give one")
-        dtype = dtype or precision or ("bf16" if self.device.type == "cuda" else "fp32")
-        precision = _DTYPES.get(str(dtype).lower().removeprefix("torch."))
-        if precision is None:
-            raise LmebError(f"{self.name}: unsupported dtype {dtype!r} (bf16, fp16 or fp32)")
+        precision = normalize_precision(dtype or precision or ("bf16" if self.device.type == "cuda" else "fp32"))
         self.precision = precision
-        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+        self.dtype = torch_dtype(precision)
         where = str(source.local_dir) if source.local_dir is not None else source.spec
         local_only = source.local_dir is not None
         with loading_errors(source):

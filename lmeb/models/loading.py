@@ -16,6 +16,7 @@ from typing import Any
 from lmeb.errors import LmebError
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+_PRECISION_ALIASES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf")
 _SMALL_SUFFIXES = (".json", ".txt", ".model", ".py")  # configs, vocabularies, sentencepiece, remote code
@@ -114,23 +115,21 @@ def source_identity(source: ModelSource) -> dict[str, Any]:
     return {"model": display_name(source), "revision": revision, "fingerprint": fingerprint}
 
 
+def normalize_precision(precision: str) -> str:
+    """``fp32|fp16|bf16`` or a torch dtype name (``bfloat16``, ``torch.float16``, ``half``, any case) -> lmeb's
+    short name; anything else is a one-line error."""
+    key = str(precision).lower().removeprefix("torch.")
+    key = _PRECISION_ALIASES.get(key, key)
+    if key not in PRECISIONS:
+        raise LmebError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return key
+
+
 def torch_dtype(precision: str) -> Any:
-    """``fp32|fp16|bf16`` -> torch dtype; anything else is a one-line error."""
+    """``fp32|fp16|bf16`` (or an alias ``normalize_precision`` takes) -> torch dtype."""
     import torch
 
-    table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-    aliases = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "half": "fp16", "float": "fp32"}
-    key = aliases.get(precision, precision)
-    if key not in table:
-        raise LmebError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    return table[key]
-
-
-def normalize_precision(precision: str) -> str:
-    torch_dtype(precision)
-    return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "half": "fp16", "float": "fp32"}.get(
-        precision, precision
-    )
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[normalize_precision(precision)]
 
 
 def default_device(device: str | None = None) -> str:
