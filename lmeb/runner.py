@@ -284,9 +284,8 @@ class Runner:
                 run_path = out.with_suffix(".runs") / f"{subset.subset.replace('/', '__')}.trec"
                 write_trec(run, run_path, _tag(self.name))
                 run_file = run_path.relative_to(out.parent).as_posix()
-        per_metric = evaluation.per_query
-        query_ids = list(per_metric.get(MAIN_SCORE, {}))
-        per_query = {m: [values.get(q) for q in query_ids] for m, values in per_metric.items()}
+        query_ids = list(evaluation.per_query.get(MAIN_SCORE, {}))
+        per_query = evaluation.columns(query_ids)
         total = round(sum(seconds.values()), 4)
         provenance = {
             "mteb_subset": subset.task.subset(subset.subset).mteb_name,
