@@ -46,11 +46,6 @@ DEFAULT_SYSTEM_INSTRUCTION = (
     'Note that the answer can only be "yes" or "no".'
 )
 DOCUMENT_PREFIX = "<Document>: "
-HUB_IDS = (
-    "KaLM-Embedding/KaLM-Reranker-V1-Nano",
-    "KaLM-Embedding/KaLM-Reranker-V1-Small",
-    "KaLM-Embedding/KaLM-Reranker-V1-Large",
-)
 
 
 def decoder_prompt(system_instruction: str, instruction: str, query: str) -> str:
