@@ -35,6 +35,7 @@ from lmeb.data import load_subset, present_tasks  # noqa: E402
 from lmeb.embeddings import encode_texts  # noqa: E402
 from lmeb.metrics import K_VALUES, evaluate  # noqa: E402
 from lmeb.results import read_dataset_result  # noqa: E402
+from lmeb.retrieval import id_rank as doc_id_rank  # noqa: E402
 from lmeb.runner import Runner, RunOptions  # noqa: E402
 from lmeb.tasks import Task, all_tasks  # noqa: E402
 
@@ -83,8 +84,7 @@ def baseline(model, task: Task, root: Path, subsets: tuple[str, ...]) -> tuple[d
     for name in subsets:
         subset = load_subset(task, root, name)  # every subset reads its files again
         ids = subset.corpus.ids
-        id_rank = np.empty(len(ids), dtype=np.int64)
-        id_rank[np.argsort(np.asarray(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+        id_rank = doc_id_rank(ids)  # the tie order (doc id descending) both sides must share
         if isinstance(model, BM25Searcher):
             searcher = BM25Searcher(**{k: model.config()[k] for k in ("k1", "b", "method", "delta")})
             retriever = searcher.index(subset.corpus)  # a fresh index per subset
