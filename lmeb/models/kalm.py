@@ -27,6 +27,7 @@ import numpy as np
 
 from lmeb.errors import LmebError
 from lmeb.files import atomic_path, atomic_write_text
+from lmeb.models.hf import pad_batch
 from lmeb.models.loading import (
     default_device,
     display_name,
@@ -267,19 +268,12 @@ class KalmReranker:
     # ----------------------------------------------------------------------------------------------
     def _encode(self, token_ids: list[list[int]]) -> list[torch.Tensor]:
         """Pooled encoder states of each tokenized passage (on the CPU, trimmed to its real chunks)."""
-        import torch
-
         out: list[torch.Tensor] = []
         encoder = self.model.get_encoder()
         for start in range(0, len(token_ids), self.batch_size):
             batch = token_ids[start:start + self.batch_size]
-            width = max(len(ids) for ids in batch)
-            ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, seq in enumerate(batch):
-                ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
-                mask[row, :len(seq)] = 1
-            ids, mask = ids.to(self.device), mask.to(self.device)
+            padded = pad_batch(batch, {}, self.pad_id, "right")
+            ids, mask = padded["input_ids"].to(self.device), padded["attention_mask"].to(self.device)
             hidden = encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
             pooled, _ = mep_pool(hidden, mask, self.chunk_size)
             r = self.chunk_size or 1
