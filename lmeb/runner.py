@@ -168,10 +168,14 @@ class Runner:
             "versions": _versions(),
         }
 
+    def instruction(self, subset: SubsetData) -> str | None:
+        """The subset's instruction in the w_inst setting (queries and rerankers get it), else None."""
+        return subset.instruction if self.options.setting == "w_inst" else None
+
     # ------------------------------------------------------------------------------------------ search
     def search(self, subset: SubsetData, seconds: dict[str, float]) -> tuple[dict, EmbedStats, list]:
         """The run of one subset (top ``search_k`` per query), timing each stage into ``seconds``."""
-        instruction = subset.instruction if self.options.setting == "w_inst" else None
+        instruction = self.instruction(subset)
         before = self.store.stats.copy() if self.store is not None else EmbedStats()
         with _timed(seconds, "search"):
             rows = candidate_rows(subset)
@@ -231,10 +235,9 @@ class Runner:
                     subset = reader.load(name)
                 fingerprint, files = data_fingerprint(subset, self.root)
                 old = done.get(name)
-                instruction = subset.instruction if self.options.setting == "w_inst" else None
                 if old is not None and not self.options.overwrite and \
                         old.provenance.get("data_fingerprint") == fingerprint and \
-                        old.provenance.get("instruction") == instruction:  # an edited task YAML re-runs
+                        old.provenance.get("instruction") == self.instruction(subset):  # an edited YAML re-runs
                     summary.subsets_skipped += 1
                     if bar is not None:
                         bar.update(1)
@@ -289,7 +292,7 @@ class Runner:
         total = round(sum(seconds.values()), 4)
         provenance = {
             "mteb_subset": subset.task.subset(subset.subset).mteb_name,
-            "instruction": subset.instruction if self.options.setting == "w_inst" else None,
+            "instruction": self.instruction(subset),
             "queries": len(subset.query_ids),
             "evaluated_queries": len(query_ids),
             "documents": len(subset.corpus),
