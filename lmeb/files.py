@@ -1,6 +1,6 @@
 """Atomic file writes: every file lmeb leaves behind is either the old one or the complete new one.
 
-Results, TREC runs, embedding shards, reranker caches and the leaderboard's data all go through
+Results, TREC runs, embedding shards and reranker caches all go through
 ``atomic_path``: write to a temporary file in the same folder, flush it to disk, then rename it over
 the target. A crash or Ctrl-C in between leaves no partial file (the temporary one is removed).
 """
