@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -109,14 +108,6 @@ def rerank(subset: SubsetData, first_stage: Run, reranker: Reranker, top_k: int 
     return run
 
 
-def _query_groups(rows: list[np.ndarray | None]) -> Iterator[tuple[np.ndarray | None, list[int]]]:
-    """Query indices grouped by the candidate array they share (one group per scene; None = whole corpus)."""
-    groups: dict[int, tuple[np.ndarray | None, list[int]]] = {}
-    for i, cand in enumerate(rows):
-        groups.setdefault(id(cand), (cand, []))[1].append(i)
-    yield from groups.values()
-
-
 def rerank_candidates(subset: SubsetData, reranker: Reranker, instruction: str | None = None,
                       k: int = DEFAULT_K) -> Run:
     """The reranker as the model: score every candidate of every query, keep the top ``k`` (tie rule).
@@ -134,7 +125,7 @@ def rerank_candidates(subset: SubsetData, reranker: Reranker, instruction: str |
                       "with --reranker", stacklevel=2)
     texts, ids = subset.corpus.texts, subset.corpus.ids
     results: list[dict[str, float]] = [{} for _ in rows]
-    for cand, members in _query_groups(rows):
+    for cand, members in retrieval._groups(rows):  # one group per scene, as dense_search
         docs = np.arange(n_docs) if cand is None else cand
         if docs.shape[0] == 0:
             continue
