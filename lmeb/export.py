@@ -23,7 +23,7 @@ from typing import Any
 
 from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json
-from lmeb.results import SETTINGS, DatasetResult
+from lmeb.results import DatasetResult, check_setting
 from lmeb.tasks import get_task
 
 MTEB_VERSION = "2.26.24"
@@ -98,8 +98,8 @@ def model_meta_json(result: DatasetResult, name: str, revision: str) -> dict[str
 def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str | None = None,
                 org: str | None = None, setting: str | None = None) -> list[Path]:
     """Write every result under ``out`` in mteb's layout; returns the files written (task files and metas)."""
-    if setting is not None and setting not in SETTINGS:
-        raise LmebError(f"unknown setting {setting!r} (choose from {', '.join(SETTINGS)})")
+    if setting is not None:
+        check_setting(setting)
     chosen = [r for r in results if setting is None or r.setting == setting]
     if not chosen:
         raise LmebError("no results to export" + (f" in setting {setting}" if setting else ""))

@@ -25,7 +25,7 @@ from lmeb.report import (
     aggregate_datasets,
     registry_counts,
 )
-from lmeb.results import SETTINGS
+from lmeb.results import SETTINGS, check_setting
 from lmeb.tasks import MEMORY_TYPES, all_tasks
 
 PAPER_FILE = Path(__file__).resolve().parent / "spec" / "paper_table2_table3.json"
@@ -63,8 +63,7 @@ def _load(path: Path = PAPER_FILE) -> dict[str, tuple[PaperRow, ...]]:
 
 def paper_rows(setting: str) -> list[PaperRow]:
     """The published rows of one setting, in the paper's order."""
-    if setting not in SETTINGS:
-        raise LmebError(f"unknown setting {setting!r} (choose from {', '.join(SETTINGS)})")
+    check_setting(setting)
     return list(_load()[setting])
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from lmeb.errors import LmebError
-from lmeb.results import SETTINGS, DatasetResult, load_results, model_dir_name
+from lmeb.results import SETTINGS, DatasetResult, check_setting, load_results, model_dir_name
 from lmeb.tasks import MEMORY_TYPES, Task, all_tasks, get_task
 
 PAPER_METRICS = ("ndcg_at_10", "R_cap_at_10")
@@ -204,8 +204,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
 def _filter(results: list[DatasetResult], setting: str | None) -> list[DatasetResult]:
     if setting is None:
         return results
-    if setting not in SETTINGS:
-        raise LmebError(f"unknown setting {setting!r} (choose from {', '.join(SETTINGS)})")
+    check_setting(setting)
     return [r for r in results if r.setting == setting]
 
 
@@ -280,8 +279,8 @@ def table(results_or_dirs: Any, view: str = "paper", metric: str = "ndcg_at_10",
     """
     if view not in VIEWS:
         raise LmebError(f"unknown view {view!r} (choose from {', '.join(VIEWS)})")
-    if with_paper is not None and with_paper not in SETTINGS:
-        raise LmebError(f"unknown paper setting {with_paper!r} (choose from {', '.join(SETTINGS)})")
+    if with_paper is not None:
+        check_setting(with_paper, "paper setting")
     results = _filter(as_results(results_or_dirs), setting)
     if not results and with_paper is None:
         raise LmebError("no results found" + (f" for setting {setting}" if setting else ""))

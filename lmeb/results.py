@@ -28,6 +28,13 @@ PER_QUERY_SUFFIX = ".per_query.json"
 _NOT_METRICS = ("hf_subset", "languages", "main_score", "evaluation_time")
 
 
+def check_setting(setting: str, what: str = "setting") -> str:
+    """``setting`` if it is ``wo_inst`` or ``w_inst``, else a one-line error."""
+    if setting not in SETTINGS:
+        raise LmebError(f"unknown {what} {setting!r} (choose from {', '.join(SETTINGS)})")
+    return setting
+
+
 def model_dir_name(name: str) -> str:
     """A model name as a folder name: hub ids ``org/model`` become ``org__model`` (mteb's convention)."""
     return name.strip().strip("/").replace("/", "__")

@@ -33,6 +33,7 @@ from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
 from lmeb.results import (
     DatasetResult,
     SubsetResult,
+    check_setting,
     read_dataset_result,
     result_path,
     write_dataset_result,
@@ -42,7 +43,6 @@ from lmeb.tasks import Selection, Task
 
 HARNESS = "lmeb"
 TIE_RULE = "score desc, doc id desc"
-SETTINGS = ("wo_inst", "w_inst")
 
 
 @dataclass
@@ -119,8 +119,7 @@ class Runner:
 
     def __init__(self, model: Any, options: RunOptions, name: str, reranker: Any | None = None,
                  log: Callable[[str], None] | None = None) -> None:
-        if options.setting not in SETTINGS:
-            raise LmebError(f"unknown setting {options.setting!r}; choose one of {', '.join(SETTINGS)}")
+        check_setting(options.setting)
         self.model = model
         self.kind = model_kind(model)
         self.reranker = reranker
