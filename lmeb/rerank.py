@@ -125,7 +125,7 @@ def rerank_candidates(subset: SubsetData, reranker: Reranker, instruction: str |
                       "with --reranker", stacklevel=2)
     texts, ids = subset.corpus.texts, subset.corpus.ids
     results: list[dict[str, float]] = [{} for _ in rows]
-    for cand, members in retrieval._groups(rows):  # one group per scene, as dense_search
+    for cand, members in retrieval.group_queries(rows):  # one group per scene, as dense_search
         docs = np.arange(n_docs) if cand is None else cand
         if docs.shape[0] == 0:
             continue

@@ -156,7 +156,7 @@ def _as_matrix(x: np.ndarray, name: str, rows: int) -> np.ndarray:
     return x
 
 
-def _groups(rows: Rows) -> list[tuple[np.ndarray | None, list[int]]]:
+def group_queries(rows: Rows) -> list[tuple[np.ndarray | None, list[int]]]:
     """Query indices grouped by the candidate array they share (None = whole corpus)."""
     groups: dict[int, tuple[np.ndarray | None, list[int]]] = {}
     for i, r in enumerate(rows):
@@ -187,7 +187,7 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
     if len(rows) != len(subset.query_ids):
         raise ValueError(f"got candidate rows for {len(rows)} queries, expected {len(subset.query_ids)}")
     results: list[dict[str, float] | None] = [None] * len(rows)
-    for cand, members in _groups(rows):
+    for cand, members in group_queries(rows):
         if cand is None:
             for qi, res in zip(members, _whole_corpus(q[members], d, ids, k, cosine), strict=True):
                 results[qi] = res
