@@ -93,10 +93,11 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
         return getattr(model, "name", "model")
     if spec.lower() == "bm25":
         return "bm25"
-    kind, sep, rest = spec.partition(":")
-    if kind == "preset" and sep:
-        return rest
-    raw = rest if sep and kind in ("hf", "kalm", "cross-encoder", "st") else spec
+    from lmeb.models import split_spec
+
+    kind, raw = split_spec(spec)
+    if kind == "preset":
+        return raw
     path = Path(raw).expanduser()
     if path.is_dir():
         named = getattr(model, "name", None)

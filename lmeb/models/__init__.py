@@ -54,7 +54,7 @@ def _options(target: Any, options: dict[str, Any], what: str, ignore: tuple[str,
     return given
 
 
-def _split(spec: str) -> tuple[str | None, str]:
+def split_spec(spec: str) -> tuple[str | None, str]:
     """``kind:rest`` / ``preset=rest`` -> (kind, rest); a plain spec -> (None, spec)."""
     for kind in ("preset", "hf", "st", "kalm", "cross-encoder"):
         for sep in (":", "="):
@@ -97,7 +97,7 @@ def load_model(
     if spec is None and preset is None:
         raise LmebError("no model given: pass a model path, a hub id, bm25, or --preset NAME")
     text = "" if spec is None else str(spec).strip()
-    kind, rest = _split(text)
+    kind, rest = split_spec(text)
     if preset is not None:  # --preset NAME [--model-path DIR], or load_model(DIR, preset=NAME)
         return _preset_encoder(preset, model_path or text or None, setting, options)
     if kind == "preset":
@@ -129,7 +129,7 @@ def load_reranker(spec: str | Path, cache_root: str | Path | None = None, **opti
     With ``cache_root`` a KaLM reranker keeps its pooled passage states in ``<cache_root>/kalm`` too,
     so a rerun encodes no passage it has seen (cross-encoders read query and passage together: no cache).
     """
-    kind, rest = _split(str(spec).strip())
+    kind, rest = split_spec(str(spec).strip())
     if kind == "kalm" or (kind is None and _is_kalm(rest)):
         from lmeb.models.kalm import KalmReranker
 
