@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser; with ``only``, import just that command's module (the others stay unloaded,
-    so ``lmeb tasks`` does not pay for pandas or torch)."""
+    so ``lmeb tasks`` does not pay for pandas or torch; ``only=""`` imports none, for the top-level help)."""
     parser = argparse.ArgumentParser(prog="lmeb", description="LMEB, the Long-horizon Memory Embedding Benchmark.")
     parser.add_argument("--version", action="version", version=f"lmeb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,7 +54,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
+    parser = build_parser(command if command in COMMANDS else "")  # top-level help: no command imported
     args = parser.parse_args(argv)
     if not getattr(args, "_main", None):
         parser.print_help()
