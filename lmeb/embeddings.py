@@ -5,12 +5,15 @@ Two layers sit in front of the encoder:
 - memory: every vector served while evaluating one dataset, so a corpus shared by several subsets (or
   the same query in two subsets) is encoded once; ``EmbeddingStore.new_scope()`` drops it between
   datasets to bound RAM.
-- disk (``DiskCache``): append-only shards per namespace, ``<cache>/embeddings/<namespace>/`` holding
-  ``<shard>.npy`` (float32 rows) and ``<shard>.keys.npy`` (one 16-byte text digest per row) plus
-  ``meta.json``. The namespace is a hash of (``encoder.config()``, kind, instruction), so anything that
-  changes the vectors changes the key. Shards are written atomically (temporary file + rename; the keys
-  file last, so a shard without keys is ignored), read memory-mapped and indexed in memory. A kill
-  never corrupts the cache; at worst the last unflushed rows are encoded again next time.
+- disk (``lmeb.embedding_cache.DiskCache``): checksummed, memory-mapped shards per namespace. The
+  namespace is a hash of (``encoder.config()``, kind, instruction), so anything that changes the vectors
+  changes the key. A kill never corrupts the cache; at worst the last unflushed rows are encoded again.
+
+What is still to encode is sorted by length (characters; longest first) across the whole call before it
+is cut into chunks, so each encoder call gets texts of similar length (less padding), and the vectors
+are put back in the caller's order. A chunk is ``encoder.encode_chunk`` texts when the encoder has that
+attribute (an API encoder's request batch; then every chunk is also flushed to the disk cache), else
+``ENCODE_CHUNK``, flushed every ``FLUSH_ROWS`` rows.
 
 ``encode_texts`` (texts -> vectors) is a side-effect-free function over plain lists and arrays, so
 encoding can later be spread over workers; ``EmbeddingStore`` only decides what needs encoding.
@@ -18,25 +21,24 @@ encoding can later be spread over workers; ``EmbeddingStore`` only decides what 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lmeb import embedding_cache
+from lmeb.embedding_cache import DIGEST_SIZE, DiskCache, VectorTable
 from lmeb.errors import LmebError
-from lmeb.files import atomic_path, atomic_write_json
 
-DIGEST_SIZE = 16
-ENCODE_CHUNK = 1024  # texts per encoder call (progress granularity)
-FLUSH_ROWS = 16384  # rows buffered before a shard is written
-COMPACT_SHARDS = 64  # a namespace with more shards than this is merged into one when opened
+__all__ = ["DIGEST_SIZE", "ENCODE_CHUNK", "DiskCache", "EmbedStats", "EmbeddingStore", "VectorTable",
+           "default_cache_dir", "encode_texts", "length_order", "namespace_key", "text_digest"]
+
+ENCODE_CHUNK = 1024  # texts per encoder call (progress granularity) unless the encoder sets encode_chunk
 
 
 def default_cache_dir() -> Path:
@@ -103,136 +105,6 @@ class EmbedStats:
     def from_dict(cls, d: dict[str, int]) -> EmbedStats:
         """The inverse of ``as_dict`` (results files store the counts that way)."""
         return cls(d.get("texts", 0), d.get("encoded", 0), d.get("cached_memory", 0), d.get("cached_disk", 0))
-
-
-class VectorTable:
-    """Rows of vectors in chunks (arrays or memory maps) with a digest -> row index."""
-
-    def __init__(self) -> None:
-        self.index: dict[bytes, int] = {}
-        self.chunks: list[np.ndarray] = []
-        self.starts: list[int] = []
-        self.size = 0
-
-    def add(self, keys: list[bytes], vectors: np.ndarray) -> None:
-        if not keys:
-            return
-        if len(keys) != len(vectors):
-            raise ValueError("keys and vectors differ in length")
-        self.starts.append(self.size)
-        self.chunks.append(vectors)
-        for offset, key in enumerate(keys):
-            self.index.setdefault(key, self.size + offset)
-        self.size += len(keys)
-
-    def gather(self, rows: np.ndarray, dim: int) -> np.ndarray:
-        """The vectors at global ``rows`` (a fresh float32 array)."""
-        out = np.empty((len(rows), dim), dtype=np.float32)
-        if not len(rows):
-            return out
-        starts = np.asarray(self.starts)
-        chunk_of = np.searchsorted(starts, rows, side="right") - 1
-        for c in np.unique(chunk_of):
-            mask = chunk_of == c
-            out[mask] = self.chunks[c][rows[mask] - starts[c]]
-        return out
-
-    def whole_chunk(self, rows: np.ndarray) -> np.ndarray | None:
-        """The chunk itself when ``rows`` are exactly all its rows in order (no copy), else None."""
-        if not len(rows):
-            return None
-        c = int(np.searchsorted(np.asarray(self.starts), rows[0], side="right") - 1)
-        chunk = self.chunks[c]
-        if len(rows) == len(chunk) and rows[0] == self.starts[c] and np.array_equal(
-                rows, np.arange(self.starts[c], self.starts[c] + len(chunk))):
-            return chunk
-        return None
-
-    @property
-    def dim(self) -> int | None:
-        return self.chunks[0].shape[1] if self.chunks else None
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
-
-
-class DiskCache:
-    """Append-only, memory-mapped vector shards under ``<root>/embeddings/<namespace>/``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root).expanduser() / "embeddings"
-        self._tables: dict[str, VectorTable] = {}
-
-    def _dir(self, namespace: str) -> Path:
-        return self.root / namespace
-
-    def table(self, namespace: str) -> VectorTable:
-        """The namespace's shards, indexed (loaded once per process; small shards merged when too many)."""
-        if namespace not in self._tables:
-            shards = self._read_shards(namespace)
-            small = [s for s in shards if len(s[2]) < FLUSH_ROWS]
-            if len(small) > COMPACT_SHARDS:
-                shards = [s for s in shards if len(s[2]) >= FLUSH_ROWS] + [self._merge(namespace, small)]
-            table = VectorTable()
-            for _, _, vectors, keys in shards:
-                if table.dim is None or vectors.shape[1] == table.dim:
-                    table.add([k.tobytes() for k in keys], vectors)
-            self._tables[namespace] = table
-        return self._tables[namespace]
-
-    def _read_shards(self, namespace: str) -> list[tuple[Path, Path, np.ndarray, np.ndarray]]:
-        """Complete shards (vectors memory-mapped, keys read); unreadable or inconsistent ones are ignored."""
-        folder = self._dir(namespace)
-        if not folder.is_dir():
-            return []
-        out = []
-        for keys_path in sorted(folder.glob("*.keys.npy")):
-            vec_path = keys_path.with_name(keys_path.name[: -len(".keys.npy")] + ".npy")
-            try:
-                vectors = np.load(vec_path, mmap_mode="r")
-                keys = np.load(keys_path)
-            except (OSError, ValueError):
-                continue  # e.g. a disk-full write: its texts are simply encoded again
-            if vectors.ndim == 2 and keys.shape == (len(vectors), DIGEST_SIZE):
-                out.append((vec_path, keys_path, vectors, keys))
-        return out
-
-    def _merge(self, namespace: str, shards: list) -> tuple[Path, Path, np.ndarray, np.ndarray]:
-        """Write ``shards`` as one new shard, then delete them (a kill in between only leaves duplicates)."""
-        dim = shards[0][2].shape[1]
-        shards = [s for s in shards if s[2].shape[1] == dim]
-        vectors = np.concatenate([np.asarray(s[2]) for s in shards])
-        keys = np.concatenate([s[3] for s in shards])
-        vec_path, keys_path = self._write_shard(namespace, [k.tobytes() for k in keys], vectors)
-        for old_vec, old_keys, _, _ in shards:  # keys first: a shard without keys is ignored
-            with contextlib.suppress(FileNotFoundError):
-                old_keys.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                old_vec.unlink()
-        return vec_path, keys_path, np.load(vec_path, mmap_mode="r"), keys
-
-    def _write_shard(self, namespace: str, keys: list[bytes], vectors: np.ndarray) -> tuple[Path, Path]:
-        folder = self._dir(namespace)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex}"
-        vec_path, keys_path = folder / f"{name}.npy", folder / f"{name}.keys.npy"
-        _atomic_save(vec_path, np.ascontiguousarray(vectors, dtype=np.float32))
-        key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), DIGEST_SIZE)
-        _atomic_save(keys_path, key_array)
-        return vec_path, keys_path
-
-    def append(self, namespace: str, keys: list[bytes], vectors: np.ndarray, meta: dict[str, Any]) -> None:
-        """Add rows as a new shard (atomically) and to the in-process index."""
-        if not keys:
-            return
-        table = self.table(namespace)
-        meta_path = self._dir(namespace) / "meta.json"
-        vec_path, _ = self._write_shard(namespace, keys, vectors)
-        if not meta_path.is_file():
-            atomic_write_json(meta_path, meta)
-        table.add(keys, np.load(vec_path, mmap_mode="r"))
 
 
 class EmbeddingStore:
@@ -309,35 +181,40 @@ class EmbeddingStore:
 
     def _encode_missing(self, namespace: str, kind: str, instruction: str | None,
                         keys: list[bytes], texts: list[str]) -> np.ndarray:
-        """Encode in chunks, flushing each ``FLUSH_ROWS`` rows to the disk cache as they are done."""
+        """Encode longest first in chunks, flushing finished rows to the disk cache as they are done;
+        the vectors come back in the order of ``texts``."""
         desc = "encode " + ("queries" if kind == "query" else "documents")
         bar = self.progress(total=len(texts), desc=desc, unit="text") if self.progress else None
         meta = {"config": self.config, "kind": kind, "instruction": instruction}
-        done: list[np.ndarray] = []
+        chunk_size = int(getattr(self.encoder, "encode_chunk", 0) or 0)
+        flush_rows = chunk_size or embedding_cache.FLUSH_ROWS
+        chunk_size = max(1, chunk_size or ENCODE_CHUNK)
+        order = length_order(texts)
+        out: np.ndarray | None = None
         flushed = 0
         try:
-            for start in range(0, len(texts), ENCODE_CHUNK):
-                chunk = texts[start: start + ENCODE_CHUNK]
-                done.append(encode_texts(self.encoder, chunk, kind, instruction))
-                self.stats.encoded += len(chunk)
+            for start in range(0, len(order), chunk_size):
+                rows = order[start: start + chunk_size]
+                vectors = encode_texts(self.encoder, [texts[i] for i in rows], kind, instruction)
+                if out is None:
+                    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+                out[rows] = vectors
+                self.stats.encoded += len(rows)
                 if bar is not None:
-                    bar.update(len(chunk))
-                end = start + len(chunk)
-                if self.disk is not None and (end - flushed >= FLUSH_ROWS or end == len(texts)):
-                    self.disk.append(namespace, keys[flushed:end], _rows(done, flushed, end), meta)
+                    bar.update(len(rows))
+                end = start + len(rows)
+                if self.disk is not None and (end - flushed >= flush_rows or end == len(texts)):
+                    done = order[flushed:end]
+                    self.disk.append(namespace, [keys[i] for i in done], out[done], meta)
                     flushed = end
         finally:
             if bar is not None:
                 bar.close()
-        return done[0] if len(done) == 1 else np.concatenate(done)
+        assert out is not None
+        return out
 
 
-def _rows(chunks: Iterable[np.ndarray], start: int, end: int) -> np.ndarray:
-    """Rows ``start:end`` of the concatenation of ``chunks``."""
-    out, offset = [], 0
-    for c in chunks:
-        lo, hi = max(start - offset, 0), min(end - offset, len(c))
-        if lo < hi:
-            out.append(c[lo:hi])
-        offset += len(c)
-    return out[0] if len(out) == 1 else np.concatenate(out)
+def length_order(texts: list[str]) -> np.ndarray:
+    """Positions of ``texts`` longest first (characters; ties keep their order): chunks of similar length."""
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    return np.argsort(-lengths, kind="stable")

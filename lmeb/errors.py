@@ -18,3 +18,7 @@ class DataError(LmebError):
         self.reason = message
         where = f"{path}:{line}" if line is not None else f"{path}"
         super().__init__(f"{where}: {message}")
+
+
+class LmebWarning(UserWarning):
+    """Something the user should know that does not stop the run (the CLI prints it as one line)."""

@@ -7,7 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from lmeb import embeddings
+from lmeb import embedding_cache, embeddings
+from lmeb.embedding_cache import CacheWarning
 from lmeb.embeddings import DiskCache, EmbeddingStore, namespace_key
 
 
@@ -76,7 +77,7 @@ def test_new_scope_drops_memory_but_disk_cache_serves(tmp_path):
 
 def test_kill_during_encoding_keeps_cache_readable(tmp_path, monkeypatch):
     monkeypatch.setattr(embeddings, "ENCODE_CHUNK", 2)
-    monkeypatch.setattr(embeddings, "FLUSH_ROWS", 2)
+    monkeypatch.setattr(embedding_cache, "FLUSH_ROWS", 2)
     texts = [f"t{i}" for i in range(7)]
 
     class Dies(HashEncoder):
@@ -94,13 +95,14 @@ def test_kill_during_encoding_keeps_cache_readable(tmp_path, monkeypatch):
     (folder / ".x.npy.tmp").write_bytes(b"")
     enc = HashEncoder()
     store = EmbeddingStore(enc, cache_dir=tmp_path)
-    got = store.embed(texts, "document")
+    with pytest.warns(CacheWarning, match="junk.npy: unreadable cache shard"):
+        got = store.embed(texts, "document")
     assert store.stats.disk == 4 and store.stats.encoded == 3
     np.testing.assert_array_equal(got, enc.encode(texts, "document"))
 
 
 def test_fragmented_namespace_is_compacted(tmp_path, monkeypatch):
-    monkeypatch.setattr(embeddings, "COMPACT_SHARDS", 3)
+    monkeypatch.setattr(embedding_cache, "COMPACT_SHARDS", 3)
     enc = HashEncoder()
     store = EmbeddingStore(enc, cache_dir=tmp_path)
     for i in range(5):
@@ -113,3 +115,29 @@ def test_fragmented_namespace_is_compacted(tmp_path, monkeypatch):
     np.testing.assert_array_equal(rerun.embed([f"doc{i}" for i in range(5)], "document"),
                                   enc.encode([f"doc{i}" for i in range(5)], "document"))
     assert rerun.stats.encoded == 0
+
+
+def test_texts_are_encoded_longest_first_across_chunks_and_returned_in_order(monkeypatch):
+    monkeypatch.setattr(embeddings, "ENCODE_CHUNK", 3)
+    texts = ["a" * n + str(i) for i, n in enumerate([3, 40, 1, 25, 7, 40, 12, 2])]
+    enc = HashEncoder()
+    calls: list[list[str]] = []
+    original = enc.encode
+    enc.encode = lambda batch, kind="query", instruction=None: (calls.append(list(batch)), original(batch, kind))[1]
+    got = EmbeddingStore(enc).embed(texts, "document")
+    np.testing.assert_array_equal(got, HashEncoder().encode(texts, "document"))  # caller's order, same vectors
+    assert [len(c) for c in calls] == [3, 3, 2]
+    flat = [len(t) for c in calls for t in c]
+    assert flat == sorted(flat, reverse=True)  # sorted over the whole call, not inside each chunk
+
+
+def test_encoder_encode_chunk_sets_call_and_flush_size(tmp_path):
+    class Api(HashEncoder):
+        encode_chunk = 4
+
+    enc = Api()
+    texts = [f"t{i}" for i in range(10)]
+    EmbeddingStore(enc, cache_dir=tmp_path).embed(texts, "document")
+    folder = next((tmp_path / "embeddings").iterdir())
+    sizes = sorted(len(np.load(p)) for p in folder.glob("*.keys.npy"))
+    assert sizes == [2, 4, 4]  # every request batch reached the disk on its own

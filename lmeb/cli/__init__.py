@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+from typing import Any
 
 from lmeb import __version__
-from lmeb.errors import LmebError
+from lmeb.errors import LmebError, LmebWarning
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("lmeb.cli.compare", "paired per-query comparison of two models"),
     "leaderboard": ("lmeb.cli.leaderboard", "write the static leaderboard site"),
     "export-mteb": ("lmeb.cli.export_mteb", "write results in the mteb results-repository layout"),
+    "cache": ("lmeb.cli.cache", "see, verify and repair the embedding cache"),
 }
 
 
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_main", None):
         parser.print_help()
         return 2
+    _one_line_warnings(args.command)
     try:
         return int(args._main(args) or 0)
     except LmebError as exc:
@@ -69,6 +73,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _one_line_warnings(command: str) -> None:
+    """Print lmeb's own warnings as ``lmeb COMMAND: warning: ...`` (no source line); others as usual."""
+    default = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if issubclass(category, LmebWarning):
+            print(f"lmeb {command}: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 if __name__ == "__main__":
