@@ -2,6 +2,8 @@
 
 The YAML files are the source of truth (generated once by ``scripts/make_task_yaml.py`` from the
 LMEB spec, then reviewed by hand). A malformed file fails with the file name and the field.
+Where they are (``tasks_dir``): ``$LMEB_TASKS_DIR`` if set; in an installed wheel the package data
+``lmeb/registry/`` (the repository's ``tasks/`` folder, shipped by setup.py); in a checkout ``tasks/``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,20 @@ LAYOUTS = ("flat", "corpus_at_dataset_root", "corpus_at_scenario", "corpus_per_s
 CANDIDATES = (None, "dataset_root", "subset")
 SCENE_IDS = (None, "query_id", "first_two_underscore_fields_of_query_id")
 
-TASKS_DIR = Path(os.environ.get("LMEB_TASKS_DIR") or Path(__file__).resolve().parent.parent / "tasks")
+
+
+def tasks_dir() -> Path:
+    """The registry folder: ``$LMEB_TASKS_DIR``, else the wheel's ``lmeb/registry``, else the checkout's ``tasks/``."""
+    override = os.environ.get("LMEB_TASKS_DIR")
+    if override:
+        return Path(override).expanduser()
+    packaged = resources.files("lmeb").joinpath("registry")
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "tasks"
+
+
+TASKS_DIR = tasks_dir()
 
 
 @dataclass(frozen=True)
