@@ -81,9 +81,12 @@ class Task:
         return [s.name for s in self.subsets]
 
     def subset(self, name: str) -> Subset:
-        """The subset called ``name`` (official or mteb spelling); unknown names list close matches."""
+        """The subset called ``name`` (official or mteb spelling, any case); unknown names list close matches."""
         for s in self.subsets:
             if name in (s.name, s.mteb_name):
+                return s
+        for s in self.subsets:
+            if name.lower() in (s.name.lower(), s.mteb_name.lower()):
                 return s
         raise LmebError(f"unknown subset {name!r} of {self.name}{_did_you_mean(name, self.subset_names)}")
 
@@ -275,7 +278,8 @@ def select(spec: str | list[str] | None = None, memory_types: list[str] | None =
     """Parse ``"LoCoMo,Gorilla/gorilla_tensor,EPBench/default_claude_long/Times"`` into selections.
 
     A bare dataset name selects all its subsets; ``Dataset/subset`` selects one (subset names may
-    themselves contain '/'). Order follows the registry; repeated names are merged.
+    themselves contain '/'; both match any case). Order follows the registry; repeated names are merged.
+    Datasets named here that are not of ``memory_types`` are an error, not an empty selection.
     """
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec or []) if s.strip()]
     chosen: dict[str, set[str] | None] = {}
@@ -295,4 +299,6 @@ def select(spec: str | list[str] | None = None, memory_types: list[str] | None =
             continue
         wanted = chosen.get(t.name)
         out.append(Selection(t, tuple(n for n in t.subset_names if wanted is None or n in wanted)))
+    if items and memory_types and not out:
+        raise LmebError(f"none of {', '.join(chosen)} is of memory type {', '.join(memory_types)}")
     return out

@@ -251,7 +251,7 @@ def format_report(report: Report, max_per_kind: int | None = 5) -> list[str]:
         else:
             hidden[key] += 1
     for (dataset, kind), n in hidden.items():
-        lines.append(f"warning: {dataset}: {n} more {kind} warnings (--all shows them)")
+        lines.append(f"warning: {dataset}: {n} more {kind} warnings (--all-warnings shows them)")
     if lines:
         lines.append("")
     width = max((len(d.name) for d in report.datasets), default=10)

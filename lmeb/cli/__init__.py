@@ -1,7 +1,9 @@
 """The ``lmeb`` command line: one sub-command per step of the flow, each in its own module.
 
 Each module under ``lmeb.cli`` exposes ``add_arguments(parser)`` and ``main(args) -> int`` and imports
-heavy libraries (torch, transformers) only inside ``main``, so ``lmeb tasks`` starts instantly.
+heavy libraries (torch, transformers) only inside ``main``, so ``lmeb tasks`` starts instantly. Its module
+docstring, whole, is the command's ``--help`` description. Options shared by several commands (what to
+select, progress bars) come from ``lmeb.cli.options``.
 Errors the user can fix (``LmebError``) print as one line on stderr with exit code 2.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 import warnings
 from typing import Any
@@ -22,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("lmeb.cli.validate", "check data files in the official layout"),
     "stats": ("lmeb.cli.stats", "per-subset statistics, optionally against the published ones"),
     "sample": ("lmeb.cli.sample", "write a small synthetic dataset tree in the official layout"),
+    "presets": ("lmeb.cli.presets", "list the paper models' official settings (--preset NAME) and their aliases"),
     "run": ("lmeb.cli.run", "evaluate a model on LMEB and write results files"),
     "table": ("lmeb.cli.table", "tables from results files (paper layout, per dataset, per subset)"),
     "diff": ("lmeb.cli.diff", "cell-by-cell deltas between a run and a published model"),
@@ -48,10 +52,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             if exc.name != module:
                 raise
             continue  # a command not built yet is simply not offered
-        cmd = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().splitlines()[0])
+        cmd = sub.add_parser(name, help=help_text, description=describe(mod.__doc__ or help_text),
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(cmd)
         cmd.set_defaults(_main=mod.main)
     return parser
+
+
+def describe(doc: str) -> str:
+    """A module docstring as a ``--help`` description: all of it (never cut mid-sentence), without the
+    reStructuredText double backticks."""
+    return inspect.cleandoc(doc).replace("``", "")
 
 
 def main(argv: list[str] | None = None) -> int:

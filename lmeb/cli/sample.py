@@ -12,7 +12,9 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="folder to write (created; sample files in it are overwritten)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
-    parser.add_argument("--size", choices=("small", "medium"), default="small", help="small: 3-6 queries per subset")
+    parser.add_argument("--size", choices=("small", "medium"), default="small",
+                        help="small (default): 3-6 queries per subset, a whole tree in well under a second; "
+                             "medium: 4 times the queries (and their documents), for timing and demos")
 
 
 def main(args: argparse.Namespace) -> int:

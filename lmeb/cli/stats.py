@@ -11,11 +11,12 @@ import sys
 import time
 from typing import Any
 
+from lmeb.cli.options import add_selection, selection
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="data root (default $LMEB_DATA)")
-    parser.add_argument("--tasks", metavar="A,B/sub", help="datasets or Dataset/subset, comma-separated (default all)")
-    parser.add_argument("--type", action="append", metavar="T", help="memory type (repeatable)")
+    add_selection(parser, all_help="all LMEB datasets present under --data (the default)")
     parser.add_argument("--compare", action="store_true", help="published vs computed, subset by subset")
     parser.add_argument("--json", action="store_true", help="print the computed statistics as JSON")
 
@@ -30,10 +31,9 @@ def main(args: argparse.Namespace) -> int:
     from lmeb.data import data_root, present_tasks
     from lmeb.errors import LmebError
     from lmeb.stats import compare, compute
-    from lmeb.tasks import select
 
     root = data_root(args.data)
-    selections = select(args.tasks, args.type)
+    selections = selection(args)
     present = {t.name for t in present_tasks(root, [s.task for s in selections])}
     if args.tasks:
         missing = [s.task.name for s in selections if s.task.name not in present]

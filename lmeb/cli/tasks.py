@@ -1,6 +1,7 @@
 """List the LMEB datasets: memory type, granularity, subsets, on-disk layout and candidates rule.
 
-``--json`` prints one JSON object per dataset (JSON lines) with its subsets, for scripts.
+``--json`` prints one JSON object per dataset (JSON lines) with its subsets and instructions, for
+scripts. ``--tasks``/``--type`` narrow the list the way they narrow ``lmeb run``.
 """
 
 from __future__ import annotations
@@ -9,17 +10,19 @@ import argparse
 import json
 from collections import defaultdict
 
-from lmeb.tasks import MEMORY_TYPES, Task, get_tasks
+from lmeb.cli.options import add_selection, selection
+from lmeb.tasks import MEMORY_TYPES, Task
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--type", action="append", metavar="T", help="memory type (repeatable)")
-    parser.add_argument("--dataset", action="append", metavar="D", help="dataset name (repeatable)")
+    add_selection(parser, extra_tasks_flags=("--dataset",))
     parser.add_argument("--json", action="store_true", help="one JSON object per dataset (JSON lines)")
 
 
-def task_record(task: Task) -> dict:
-    """Everything the registry knows about a dataset, as plain JSON values (subsets last)."""
+def task_record(task: Task, subsets: tuple[str, ...] | None = None) -> dict:
+    """Everything the registry knows about a dataset, as plain JSON values (subsets last; only ``subsets``
+    when given)."""
+    chosen = [s for s in task.subsets if subsets is None or s.name in subsets]
     return {
         "name": task.name,
         "memory_type": task.memory_type,
@@ -41,23 +44,25 @@ def task_record(task: Task) -> dict:
         "license": task.license,
         "citation": task.citation,
         "num_subsets": len(task.subsets),
-        "subsets": [{"name": s.name, "mteb_name": s.mteb_name, "instruction": s.instruction} for s in task.subsets],
+        "subsets": [{"name": s.name, "mteb_name": s.mteb_name, "instruction": s.instruction} for s in chosen],
     }
 
 
 def main(args: argparse.Namespace) -> int:
-    tasks = get_tasks(args.dataset, args.type)
+    selections = selection(args)
     if args.json:
-        for task in tasks:
-            print(json.dumps(task_record(task), ensure_ascii=False))
+        for sel in selections:
+            print(json.dumps(task_record(sel.task, sel.subsets), ensure_ascii=False))
         return 0
+    tasks = [sel.task for sel in selections]
+    count = {sel.task.name: len(sel.subsets) for sel in selections}
     header = ("dataset", "memory type", "granularity", "subsets", "layout", "candidates")
     rows = [
         (
             t.name,
             t.memory_type,
             t.granularity,
-            str(len(t.subsets)),
+            str(count[t.name]) if count[t.name] == len(t.subsets) else f"{count[t.name]}/{len(t.subsets)}",
             t.layout,
             f"{t.candidates} by {t.scene_id}" if t.candidates else "-",
         )
@@ -77,6 +82,6 @@ def main(args: argparse.Namespace) -> int:
     for memory_type in MEMORY_TYPES:
         if per_type[memory_type]:
             group = per_type[memory_type]
-            print(f"{memory_type}: {len(group)} datasets, {sum(len(t.subsets) for t in group)} tasks")
-    print(f"all: {len(tasks)} datasets, {sum(len(t.subsets) for t in tasks)} tasks")
+            print(f"{memory_type}: {len(group)} datasets, {sum(count[t.name] for t in group)} tasks")
+    print(f"all: {len(tasks)} datasets, {sum(count.values())} tasks")
     return 0

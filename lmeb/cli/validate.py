@@ -1,6 +1,8 @@
 """Check LMEB data files in the official layout: errors fail (exit 1), warnings are counted.
 
-Every problem is one line ``path:line: message``; datasets absent under the data root are skipped.
+Every problem is one line ``path:line: message``; datasets absent under the data root are skipped
+unless named in ``--tasks``. Only the first 5 warnings of each kind are printed per dataset;
+``--all-warnings`` prints every one (``--all`` selects all datasets, as everywhere).
 """
 
 from __future__ import annotations
@@ -8,12 +10,16 @@ from __future__ import annotations
 import argparse
 import time
 
+from lmeb.cli.options import add_selection
+
+WARNINGS_SHOWN = 5
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="data root (default $LMEB_DATA)")
-    parser.add_argument("--tasks", metavar="A,B/sub", help="datasets or Dataset/subset, comma-separated (default all)")
-    parser.add_argument("--type", action="append", metavar="T", help="memory type (repeatable)")
-    parser.add_argument("--all", action="store_true", help="print every warning, not the first 5 of each kind")
+    add_selection(parser)
+    parser.add_argument("--all-warnings", action="store_true",
+                        help=f"print every warning, not the first {WARNINGS_SHOWN} of each kind per dataset")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -21,7 +27,10 @@ def main(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     report = validate(args.data, args.tasks, args.type)
-    for line in format_report(report, max_per_kind=None if args.all else 5):
+    lines = format_report(report, max_per_kind=None if args.all_warnings else WARNINGS_SHOWN)
+    for line in lines:
         print(line)
+    if args.all and not args.all_warnings and any("--all-warnings shows them" in line for line in lines):
+        print("note: --all selects all datasets; --all-warnings prints every warning")
     print(f"checked in {time.perf_counter() - start:.1f} s: {'OK' if report.ok else 'FAILED'}")
     return 0 if report.ok else 1

@@ -4,8 +4,8 @@ Specs (``load_model``):
 
 * ``bm25`` -> ``BM25Searcher`` (mteb's bm25s baseline);
 * ``preset=NAME`` (or ``preset:NAME``, or ``preset=NAME`` as a keyword, or a bare paper-model name such as
-  ``Qwen3-Embedding-0.6B``) -> ``HFEncoder`` with the official settings of that paper model; the weights
-  come from ``model_path`` when given, else the preset's hub id;
+  ``Qwen3-Embedding-0.6B`` or its paper spelling ``bge-m3 (Dense)``) -> ``HFEncoder`` with the official
+  settings of that paper model; the weights come from ``model_path`` when given, else the preset's hub id;
 * ``hf:PATH`` -> ``HFEncoder`` (raw transformers, explicit ``pooling``/``normalize``/... options);
 * ``kalm:PATH`` or a ``KaLM-Embedding/KaLM-Reranker-V1-*`` hub id -> ``lmeb.models.kalm.KalmReranker``;
 * ``cross-encoder:PATH`` -> ``lmeb.models.cross_encoder.CrossEncoderReranker``;
@@ -113,9 +113,9 @@ def load_model(
 
         return HFEncoder(rest, **_options(HFEncoder, options, "an HF encoder"))
     if kind is None and not Path(text).expanduser().exists():
-        from lmeb.models.presets import presets
+        from lmeb.models.presets import find_preset
 
-        if text in presets():  # a bare paper-model name
+        if find_preset(text, hub_ids=False):  # a bare paper-model name or its paper spelling (a hub id stays ST)
             return _preset_encoder(text, model_path, setting, options)
     from lmeb.models.sentence_transformer import SentenceTransformerEncoder
 
