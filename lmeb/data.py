@@ -149,12 +149,35 @@ def _report(on_error: ErrorHandler, error: DataError) -> None:
     on_error(error)
 
 
+def _not_readable(path: Path) -> str:
+    """Why ``path`` is not a readable file, in words (a directory, a broken or looping link, ...)."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "symbolic link loop"
+        except OSError as exc:
+            if exc.errno == 40:  # ELOOP
+                return "symbolic link loop"
+            return f"broken symbolic link (to {os.readlink(path)})"
+    if path.is_dir():
+        return "is a directory, not a file"
+    if path.exists():
+        return "not a regular file"
+    return "file not found"
+
+
 def _lines(path: Path, digest: hashlib._Hash, on_error: ErrorHandler) -> Iterator[tuple[int, bytes]]:
     """Non-blank lines with their numbers, hashing every byte; a missing file is one error, no lines."""
-    if not path.is_file():
-        _report(on_error, data_error(path, "missing_file", "file not found"))
+    try:
+        fh = path.open("rb") if path.is_file() else None
+    except OSError as exc:  # e.g. permission denied
+        _report(on_error, data_error(path, "missing_file", f"cannot read: {exc.strerror or exc}"))
         return
-    with path.open("rb") as fh:
+    if fh is None:
+        _report(on_error, data_error(path, "missing_file", _not_readable(path)))
+        return
+    with fh:
         for number, raw in enumerate(fh, start=1):
             digest.update(raw)
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -170,9 +193,17 @@ def read_jsonl(path: Path, required: tuple[str, ...], on_error: ErrorHandler = N
     """
     digest = hashlib.sha256()
     for number, raw in _lines(path, digest, on_error):
+        if b"\0" in raw:
+            message = "NUL bytes in the line (a binary file, or text in UTF-16/UTF-32 instead of UTF-8?)"
+            _report(on_error, data_error(path, "malformed_line", message, number))
+            continue
         try:
-            obj = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            _report(on_error, data_error(path, "malformed_line", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                         number))
+            continue
+        except json.JSONDecodeError as exc:
             _report(
                 on_error, data_error(path, "malformed_line", f"malformed JSON ({getattr(exc, 'msg', exc)})", number)
             )
@@ -184,6 +215,11 @@ def read_jsonl(path: Path, required: tuple[str, ...], on_error: ErrorHandler = N
         if missing:
             names = ", ".join(repr(m) for m in missing)
             _report(on_error, data_error(path, "missing_field", f"missing field {names}", number))
+            continue
+        wrong = next((k for k in required if k in ID_FIELDS and not _is_id(obj[k])), None)
+        if wrong is not None:
+            message = f"field {wrong!r} must be a string or an integer, found {_json_type(obj[wrong])}"
+            _report(on_error, data_error(path, "missing_field", message, number))
             continue
         yield number, obj
     return digest.hexdigest()
@@ -200,13 +236,33 @@ class JsonlReader:
         self.sha256 = yield from self._gen
 
 
+ID_FIELDS = ("id", "scene_id")  # checked by read_jsonl: a string or an integer
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _json_type(value: object) -> str:
+    """How a JSON value's type reads in a message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    names = {str: "a string", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
 def _id(value: object) -> str:
-    """An id as a string: a string as given, an integer (or bool) by ``str``, anything else as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    return json.dumps(value)
+    """An id as a string: a string as given, an integer by ``str`` (``read_jsonl`` rejects anything else)."""
+    return value if isinstance(value, str) else str(value)
+
+
+def _text_problem(obj: dict, name: str, nullable: bool = False) -> str | None:
+    """Why ``obj[name]`` is not usable text (None if it is, or is absent): it must be a string."""
+    if name not in obj or isinstance(obj[name], str) or (nullable and obj[name] is None):
+        return None
+    return f"field {name!r} must be a string, found {_json_type(obj[name])}"
 
 
 def _part(value: object) -> str:
@@ -227,6 +283,10 @@ def read_corpus(path: Path, on_error: ErrorHandler = None) -> Corpus:
         if "title" not in obj and "text" not in obj:
             _report(on_error, data_error(path, "missing_field", "missing field 'text'", number))
             continue
+        problem = _text_problem(obj, "text") or _text_problem(obj, "title", nullable=True)
+        if problem:
+            _report(on_error, data_error(path, "missing_field", problem, number))
+            continue
         seen.add(doc_id)
         ids.append(doc_id)
         texts.append((_part(obj.get("title")) + " " + _part(obj.get("text"))).strip())
@@ -245,6 +305,10 @@ def read_queries(
     seen: dict[str, int] = {} if lines is None else lines
     reader = JsonlReader(path, ("id", "text"), on_error)
     for number, obj in reader:
+        problem = _text_problem(obj, "text")
+        if problem:
+            _report(on_error, data_error(path, "missing_field", problem, number))
+            continue
         query_id = _id(obj["id"])
         if query_id in seen:
             _report(on_error, data_error(path, "duplicate_id", f"duplicate query id {query_id!r}", number))
@@ -265,6 +329,10 @@ def read_qrels(
     qrels: dict[str, dict[str, int]] = {}
     digest = hashlib.sha256()
     for number, raw in _lines(path, digest, on_error):
+        if b"\0" in raw:
+            message = "NUL bytes in the line (a binary file, or text in UTF-16/UTF-32 instead of UTF-8?)"
+            _report(on_error, data_error(path, "malformed_line", message, number))
+            continue
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
@@ -308,8 +376,9 @@ def read_candidates(
     for number, obj in reader:
         scene = _id(obj["scene_id"])
         docs = obj["candidate_doc_ids"]
-        if not isinstance(docs, list):
-            _report(on_error, data_error(path, "missing_field", "field 'candidate_doc_ids' must be a list", number))
+        if not isinstance(docs, list) or not all(_is_id(d) for d in docs):
+            message = "field 'candidate_doc_ids' must be a list of string or integer ids"
+            _report(on_error, data_error(path, "missing_field", message, number))
             continue
         if scene in scenes:
             _report(on_error, data_error(path, "duplicate_id", f"duplicate scene id {scene!r}", number))

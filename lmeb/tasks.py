@@ -282,6 +282,8 @@ def select(spec: str | list[str] | None = None, memory_types: list[str] | None =
     Datasets named here that are not of ``memory_types`` are an error, not an empty selection.
     """
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec or []) if s.strip()]
+    if spec and not items:  # ",," or [""]: not "everything"
+        raise LmebError(f"the task selection {spec!r} names no dataset; give e.g. LoCoMo,Gorilla/gorilla_tensor")
     chosen: dict[str, set[str] | None] = {}
     for item in items:
         name, _, sub = item.partition("/")

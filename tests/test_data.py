@@ -57,7 +57,7 @@ def test_document_text_rule(tmp_path: Path) -> None:
         {"id": "c", "title": None, "text": "body"},
         {"id": "d", "text": "only text"},
         {"id": "e", "title": "only title"},
-        {"id": 7, "title": "T", "text": None},
+        {"id": 7, "title": "T"},
     ]
     path = tmp_path / "corpus.jsonl"
     path.write_text("\ufeff" + "\n".join(json.dumps(r) for r in rows) + "\n\n")

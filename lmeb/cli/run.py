@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--preset", metavar="NAME", help="a paper model's official settings (pooling, template...)")
     model.add_argument("--model-path", metavar="DIR", help="local weights for --preset")
     model.add_argument("--batch-size", type=int, metavar="N", help="texts per forward pass")
+    model.add_argument("--max-batch-tokens", type=int, metavar="N",
+                       help="hf: models: batches of at most N padded tokens instead of --batch-size texts")
     model.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     model.add_argument("--pooling", choices=POOLINGS, help="hf: models: how token states become one vector")
     model.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
@@ -78,7 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     """The model options the user gave (unset ones are left to the adapter's defaults)."""
     pairs = {
-        "batch_size": args.batch_size, "device": args.device, "pooling": args.pooling, "normalize": args.normalize,
+        "batch_size": args.batch_size, "max_batch_tokens": args.max_batch_tokens, "device": args.device,
+        "pooling": args.pooling, "normalize": args.normalize,
         "max_length": args.max_length, "precision": args.precision, "padding_side": args.padding_side,
         "trust_remote_code": args.trust_remote_code, "instruction_template": args.instruction_template,
     }

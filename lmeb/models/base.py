@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -45,6 +46,26 @@ class Reranker(Protocol):
 
 
 DEFAULT_INSTRUCTION_TEMPLATE = "Instruct: {}\nQuery:"  # the official LMEB scripts' template
+
+
+def check_instruction_template(template: str) -> str:
+    """``template`` if it formats with the instruction in its one ``{}`` slot; else a one-line error (a
+    template without ``{}`` would silently drop the instruction)."""
+    hint = "use '{}' where the instruction goes, e.g. 'Instruct: {}\\nQuery:'"
+    try:
+        slots = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise LmebError(f"instruction template {template!r} does not format ({exc}); {hint} "
+                        "and '{{'/'}}' for literal braces") from None
+    if not slots:
+        raise LmebError(f"instruction template {template!r} has no '{{}}': the instruction would be dropped; {hint}")
+    if any(name not in ("", "0") for name in slots):
+        raise LmebError(f"instruction template {template!r} names fields other than the instruction; {hint}")
+    try:
+        template.format("instruction")
+    except (IndexError, KeyError, ValueError) as exc:
+        raise LmebError(f"instruction template {template!r} does not format ({exc}); {hint}") from None
+    return template
 
 
 def with_instruction(

@@ -15,14 +15,27 @@ import numpy as np
 
 from lmeb.errors import LmebError
 from lmeb.models.loading import (
+    check_max_length,
     default_device,
     display_name,
     loading_errors,
     normalize_precision,
     resolve_source,
     source_identity,
+    token_limit,
     torch_dtype,
 )
+
+
+def _check_template(template: str) -> None:
+    """A cross-encoder template must hold ``{query}`` and format with ``instruction`` and ``query``."""
+    if "{query}" not in template:
+        raise LmebError(f"instruction_template {template!r} must contain '{{query}}'")
+    try:
+        template.format(instruction="instruction", query="query")
+    except (IndexError, KeyError, ValueError) as exc:
+        raise LmebError(f"instruction_template {template!r} does not format ({exc!r}); "
+                        "use '{instruction}' and '{query}', and '{{'/'}}' for literal braces") from None
 
 
 class CrossEncoderReranker:
@@ -42,9 +55,10 @@ class CrossEncoderReranker:
     ) -> None:
         from sentence_transformers import CrossEncoder
 
-        if instruction_template is not None and "{query}" not in instruction_template:
-            raise LmebError(f"instruction_template {instruction_template!r} must contain '{{query}}'")
+        if instruction_template is not None:
+            _check_template(instruction_template)
         self.source = resolve_source(path_or_id, revision)
+        check_max_length(max_length, None, self.source.spec)  # 0 or -1: before loading anything
         self.name = name or display_name(self.source)
         self.batch_size = int(batch_size)
         self.instruction_template = instruction_template
@@ -58,6 +72,8 @@ class CrossEncoderReranker:
         if self.model.num_labels != 1:
             raise LmebError(f"{self.name}: a reranker needs one output score, this cross-encoder has "
                             f"{self.model.num_labels} labels")
+        limit = token_limit(getattr(getattr(self.model, "transformers_model", None), "config", None))
+        check_max_length(max_length, limit, self.source.spec)
         self.max_length = self.model.max_seq_length
         self.identity = source_identity(self.source)
 

@@ -16,14 +16,22 @@ from typing import Any, Literal
 import numpy as np
 
 from lmeb.errors import LmebError
-from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
+from lmeb.models.base import (
+    DEFAULT_INSTRUCTION_TEMPLATE,
+    Kind,
+    check_finite,
+    check_instruction_template,
+    with_instruction,
+)
 from lmeb.models.loading import (
     ModelSource,
+    check_max_length,
     default_device,
     loading_errors,
     normalize_precision,
     resolve_source,
     source_identity,
+    token_limit,
     torch_dtype,
 )
 
@@ -82,6 +90,21 @@ def pad_batch(features: list[list[int]], keys: dict[str, list[list[int]]], pad_i
     return batch
 
 
+def batches(lengths: list[int], batch_size: int, max_tokens: int | None = None) -> list[range]:
+    """Batches (ranges of positions) over token ``lengths`` sorted longest first: ``batch_size`` texts
+    each, or with ``max_tokens`` as many as fit ``count x longest <= max_tokens`` padded tokens (at
+    least one), so short texts go in large batches and long ones in small batches."""
+    if not max_tokens:
+        return [range(b, min(b + batch_size, len(lengths))) for b in range(0, len(lengths), batch_size)]
+    out, start = [], 0
+    while start < len(lengths):
+        longest = max(1, lengths[start])
+        end = min(len(lengths), start + max(1, max_tokens // longest))
+        out.append(range(start, end))
+        start = end
+    return out
+
+
 def _dense_modules(source: ModelSource, revision: str | None, trust_remote_code: bool) -> list[Any]:
     """The sentence-transformers Dense layers listed in the model's ``modules.json``, in order."""
     from sentence_transformers.base.modules.dense import Dense
@@ -120,6 +143,8 @@ class HFEncoder:
     ``sentence_embeddings``); a 2-D output is already pooled, a 3-D one is pooled with ``pooling``.
     ``forward_mask_as`` passes the attention mask a second time under that name (NV-Embed-v2's
     ``pool_mask``). ``dense_layers`` applies the Dense modules of the model's ``modules.json`` after pooling.
+    ``max_batch_tokens`` replaces the fixed ``batch_size`` by a budget of padded tokens per batch
+    (``batches``); it changes speed and memory, not the vectors, so it is not part of ``config()``.
     """
 
     def __init__(
@@ -134,6 +159,7 @@ class HFEncoder:
         trust_remote_code: bool = False,
         attn_implementation: str | None = None,
         batch_size: int = 32,
+        max_batch_tokens: int | None = None,
         device: str | None = None,
         instruction_template: str = DEFAULT_INSTRUCTION_TEMPLATE,
         revision: str | None = None,
@@ -154,6 +180,7 @@ class HFEncoder:
         if similarity not in ("cosine", "dot"):
             raise LmebError(f"unknown similarity {similarity!r}; choose cosine or dot")
         self.source = resolve_source(path_or_id, revision)
+        check_max_length(max_length, None, self.source.spec)  # 0 or -1: before loading anything
         self.pooling = pooling
         self.normalize = bool(normalize)
         self.padding_side = padding_side
@@ -161,8 +188,11 @@ class HFEncoder:
         self.trust_remote_code = bool(trust_remote_code)
         self.attn_implementation = attn_implementation
         self.batch_size = int(batch_size)
+        if max_batch_tokens is not None and int(max_batch_tokens) < 1:
+            raise LmebError(f"--max-batch-tokens must be at least 1 (got {max_batch_tokens})")
+        self.max_batch_tokens = int(max_batch_tokens) if max_batch_tokens else None
         self.device = default_device(device)
-        self.instruction_template = instruction_template
+        self.instruction_template = check_instruction_template(instruction_template)
         self.dense_layers = bool(dense_layers)
         self.output_key = output_key
         self.forward_mask_as = forward_mask_as
@@ -194,7 +224,7 @@ class HFEncoder:
 
     def _max_length(self, requested: int | None) -> int:
         if requested is not None:
-            return int(requested)
+            return int(check_max_length(requested, token_limit(self.model.config), self.source.spec))  # type: ignore[arg-type]
         limits = [self.tokenizer.model_max_length, getattr(self.model.config, "max_position_embeddings", None)]
         usable = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
         return min(usable) if usable else 512
@@ -229,14 +259,14 @@ class HFEncoder:
         inputs = with_instruction(texts, kind, instruction, self.instruction_template)
         out: np.ndarray | None = None
         by_chars = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
-        chunk = self.batch_size * _CHUNK_BATCHES
+        chunk = self.batch_size * _CHUNK_BATCHES if not self.max_batch_tokens else max(4096, self.batch_size)
         with self._torch.inference_mode():
             for start in range(0, len(by_chars), chunk):
                 rows = by_chars[start : start + chunk]
                 ids, extra = self._tokenize([inputs[i] for i in rows])
                 order = sorted(range(len(rows)), key=lambda j: -len(ids[j]))
-                for b in range(0, len(order), self.batch_size):
-                    part = order[b : b + self.batch_size]
+                for part in batches([len(ids[j]) for j in order], self.batch_size, self.max_batch_tokens):
+                    part = [order[j] for j in part]
                     part_extra = {k: [v[j] for j in part] for k, v in extra.items()}
                     batch = pad_batch([ids[j] for j in part], part_extra, self.pad_id, self.padding_side)
                     vectors = self._forward(batch)

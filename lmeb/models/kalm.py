@@ -199,9 +199,7 @@ class KalmReranker:
         self.batch_size = int(batch_size)
         self.share_passages = share_passages
         self.progress = progress
-        self.device = torch.device(default_device(device))
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise LmebError(f"{self.name}: device {device!r} requested but CUDA is not available")
+        self.device = torch.device(default_device(device))  # one device check for every adapter
         if dtype is not None and precision is not None and normalize_precision(dtype) != normalize_precision(precision):
             raise LmebError(f"{self.name}: dtype {dtype!r} and precision {precision!r} disagree; give one")
         precision = normalize_precision(dtype or precision or ("bf16" if self.device.type == "cuda" else "fp32"))

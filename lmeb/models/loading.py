@@ -133,16 +133,51 @@ def torch_dtype(precision: str) -> Any:
 
 
 def default_device(device: str | None = None) -> str:
-    """The given device, else CUDA when present, else Apple MPS, else CPU."""
-    if device:
-        return device
+    """The given device once checked (one line if it is unknown or absent), else CUDA when present, else
+    Apple MPS, else CPU. Every adapter resolves its device here, so ``--device cuda`` fails the same way."""
     import torch
 
+    if device:
+        try:
+            parsed = torch.device(device)
+        except (RuntimeError, ValueError):
+            raise LmebError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+        if parsed.type == "cuda":
+            if not torch.cuda.is_available():
+                build = " (this torch is a CPU-only build)" if torch.version.cuda is None else ""
+                raise LmebError(f"device {device!r} requested but CUDA is not available{build}; use --device cpu")
+            if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+                raise LmebError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) "
+                                "are visible")
+        if parsed.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise LmebError(f"device {device!r} requested but Apple MPS is not available; use --device cpu")
+        return device
     if torch.cuda.is_available():
         return "cuda"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def token_limit(config: Any) -> int | None:
+    """The most tokens a model can take: its ``max_position_embeddings`` (less RoBERTa's two offset
+    positions); None when the config does not say."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    return limit - 2 if "roberta" in str(getattr(config, "model_type", "")) else limit
+
+
+def check_max_length(requested: int | None, limit: int | None, model: str) -> int | None:
+    """``requested`` if it is a usable max length for ``model`` (at least 1, at most its ``limit``)."""
+    if requested is None:
+        return None
+    if int(requested) < 1:
+        raise LmebError(f"--max-length must be at least 1 token (got {requested})")
+    if limit is not None and int(requested) > limit:
+        raise LmebError(f"--max-length {requested} is past the limit of model {model!r} ({limit} tokens); "
+                        f"use at most {limit}")
+    return int(requested)
 
 
 @contextlib.contextmanager

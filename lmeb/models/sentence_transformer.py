@@ -12,13 +12,21 @@ from typing import Any, Literal
 import numpy as np
 
 from lmeb.errors import LmebError
-from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
+from lmeb.models.base import (
+    DEFAULT_INSTRUCTION_TEMPLATE,
+    Kind,
+    check_finite,
+    check_instruction_template,
+    with_instruction,
+)
 from lmeb.models.loading import (
+    check_max_length,
     default_device,
     loading_errors,
     normalize_precision,
     resolve_source,
     source_identity,
+    token_limit,
     torch_dtype,
 )
 
@@ -49,9 +57,10 @@ class SentenceTransformerEncoder:
         from sentence_transformers import SentenceTransformer
 
         self.source = resolve_source(path_or_id, revision)
+        check_max_length(max_length, None, self.source.spec)  # 0 or -1: before loading anything
         self.precision = normalize_precision(precision)
         self.batch_size = int(batch_size)
-        self.instruction_template = instruction_template
+        self.instruction_template = check_instruction_template(instruction_template)
         self.use_model_prompts = use_model_prompts
         self.trust_remote_code = trust_remote_code
         self.device = default_device(device)
@@ -66,7 +75,8 @@ class SentenceTransformerEncoder:
                 model_kwargs={"dtype": torch_dtype(self.precision)},
             )
         if max_length is not None:
-            self.model.max_seq_length = int(max_length)
+            limit = token_limit(getattr(getattr(self.model, "transformers_model", None), "config", None))
+            self.model.max_seq_length = check_max_length(max_length, limit, self.source.spec)
         self.max_length = self.model.max_seq_length
         similarity = self.model.similarity_fn_name
         if similarity not in ("cosine", "dot"):
