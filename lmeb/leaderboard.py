@@ -17,12 +17,11 @@ import html
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -30,12 +29,13 @@ from string import Template
 from typing import Any
 
 from lmeb import __version__, paper, report
+from lmeb.aggregate import as_results, available_metrics, by_run, ignores_instructions, missing_note, scores_frame
 from lmeb.errors import LmebError
+from lmeb.leaderboard_figures import METRICS, SETTING_LABELS, row_label, write_figures
 from lmeb.results import DatasetResult
-from lmeb.tasks import MEMORY_TYPES, all_tasks
+from lmeb.table_value import Table
+from lmeb.tasks import MEMORY_TYPES, all_tasks, get_task
 
-METRICS = (("ndcg_at_10", "N@10"), ("R_cap_at_10", "R@10"))
-SETTING_LABELS = {"wo_inst": "w/o inst.", "w_inst": "w/ inst."}
 GROUPS = (*((t, t) for t in MEMORY_TYPES), ("mean_dataset", "Mean (Dataset)"), ("mean_type", "Mean (Type)"))
 PAPER_CHOICES = ("wo_inst", "w_inst", "both")
 DEFAULT_TITLE = "LMEB leaderboard"
@@ -49,6 +49,7 @@ class Site:
     out: Path
     rows: int
     figures: list[Path]
+    missing: dict[str, str] = field(default_factory=dict)  # run label -> what keeps it from the means
 
     @property
     def index(self) -> Path:
@@ -116,57 +117,56 @@ def _provenance(results: Sequence[DatasetResult]) -> tuple[dict, dict, dict, dic
     return config, common, counts, varying
 
 
-def _group_key(level: str, group: str) -> str:
-    return group if level == "type" else level
+_GROUP_KEYS = {"Dataset": ("mean_dataset", "datasets"), "Type": ("mean_type", "types")}
 
 
-def _unit(level: str) -> str:
-    return {"dataset": "subsets", "mean_type": "types"}.get(level, "datasets")
+def _put_table(rows: dict[tuple, dict], t: Table, metric: str, source: str) -> None:
+    """Fill rows' type/mean cells and per-dataset cells from a datasets-view ``Table`` (``lmeb.report``).
 
-
-def _put_aggregates(rows: dict[tuple, dict], agg: Any, metric: str) -> None:
-    """Fill rows' type/mean cells (and per-dataset cells) from a ``report.aggregate``-shaped frame.
-
-    Incomplete groups get ``None`` (report gives NaN: no mean over fewer parts) and, for types and
-    means, ``incomplete[key] = "n/N datasets"`` (or types); a dataset carries ``done``/``total`` subsets.
+    Incomplete groups get ``None`` (no mean over fewer parts) and, for types and means,
+    ``incomplete[key] = "n/N datasets"`` (or types); a dataset carries ``done``/``total`` subsets.
     """
-    for rec in agg.itertuples(index=False):
-        row = rows[(rec.model, rec.setting)]
-        value = _num(rec.value * 100)
-        if rec.level == "dataset":
-            ds = row["datasets"].setdefault(rec.group, {"scores": {}, "complete": bool(rec.complete),
-                                                        "done": int(rec.n), "total": int(rec.total), "subsets": {}})
-            ds["scores"][metric] = value
+    for trow in t.rows:
+        if trow.labels[2] != source:
             continue
-        key = _group_key(rec.level, rec.group)
-        row["scores"].setdefault(key, {})[metric] = value
-        if not rec.complete:
-            row["incomplete"][key] = f"{rec.n}/{rec.total} {_unit(rec.level)}"
+        row = rows[trow.labels[:2]]
+        for (group, name), cell in trow.cells.items():
+            value = _num(cell.value) if cell.complete else None
+            if group == "Mean" or name == "Mean":
+                key, unit = _GROUP_KEYS[name] if group == "Mean" else (group, "datasets")
+                row["scores"].setdefault(key, {})[metric] = value
+                if not cell.complete:
+                    row["incomplete"][key] = f"{cell.parts} {unit}"
+                continue
+            total = len(get_task(name).subset_names)
+            done = int(cell.parts.split("/")[0]) if cell.parts else total
+            ds = row["datasets"].setdefault(name, {"scores": {}, "complete": cell.complete, "done": done,
+                                                   "total": total, "subsets": {}})
+            ds["scores"][metric] = value
 
 
 def _run_rows(results: Sequence[DatasetResult]) -> list[dict]:
-    """One row per (model, setting) of the runs, every number from ``lmeb.report``."""
+    """One row per (model, setting) of the runs, every number from ``lmeb.report``'s datasets table."""
     if not results:
         return []
-    by_row: dict[tuple[str, str], list[DatasetResult]] = {}
-    for r in results:
-        by_row.setdefault((r.model, r.setting), []).append(r)
-    order = sorted(by_row, key=lambda k: (k[0].lower(), list(SETTING_LABELS).index(k[1])
-                                          if k[1] in SETTING_LABELS else 9))
+    runs = by_run(results)
+    order = sorted(runs, key=lambda k: (k[0].lower(), list(SETTING_LABELS).index(k[1])
+                                        if k[1] in SETTING_LABELS else 9))
     rows: dict[tuple, dict] = {}
     for key in order:
-        config, common, counts, per_dataset = _provenance(by_row[key])
+        config, common, counts, per_dataset = _provenance(runs[key])
         rows[key] = {"model": key[0], "setting": key[1], "published": False, "source": "run", "scores": {},
                      "incomplete": {}, "datasets": {}, "config": config, "provenance": common, "counts": counts,
-                     "files": len(by_row[key])}
+                     "files": len(runs[key]), "missing": missing_note(runs[key])}
+        if key[1] == "w_inst" and ignores_instructions(runs[key]):
+            rows[key]["note"] = report.NO_INSTRUCTIONS_NOTE.lstrip(report.NO_INSTRUCTIONS_MARK + " ")
         rows[key]["_prov"] = per_dataset
-    present = set(report.available_metrics(results))
+    present = set(available_metrics(results))
     for metric, _ in METRICS:
         if metric not in present:
             continue
-        frame = report.scores_frame(results, metric)
-        _put_aggregates(rows, report.aggregate(frame), metric)
-        for rec in frame.itertuples(index=False):
+        _put_table(rows, report.datasets_table(list(results), metric), metric, "run")
+        for rec in scores_frame(results, metric).itertuples(index=False):
             subsets = rows[(rec.model, rec.setting)]["datasets"][rec.dataset]["subsets"]
             subsets.setdefault(rec.subset, {})[metric] = _num(rec.value * 100)
     for row in rows.values():
@@ -188,7 +188,7 @@ def _paper_rows(with_paper: str) -> list[dict]:
                 "source": f"LMEB paper, Table {2 if setting == 'wo_inst' else 3}", "scores": {}, "incomplete": {},
                 "datasets": {}, "info": {"size": p.size, "dim": p.dim}, "has_incomplete": False}
         for metric, _ in METRICS:
-            _put_aggregates(rows, paper.published_frame(setting, metric), metric)
+            _put_table(rows, report.datasets_table([], metric, with_paper=setting), metric, "published")
     return list(rows.values())
 
 
@@ -251,121 +251,6 @@ def render_html(data: dict) -> str:
         css=_asset("leaderboard.css"), js=_asset("leaderboard.js"), data=_inline_json(data))
 
 
-# -------------------------------------------------------------------------------------------- figures
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
-
-
-def _row_label(row: dict) -> str:
-    return f"{row['model']} · {SETTING_LABELS.get(row['setting'], row['setting'])}" + (" (paper)" * row["published"])
-
-
-def _short(text: str, width: int = 56) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def write_figures(data: dict, folder: Path) -> list[dict]:
-    """A bar chart per memory type (N@10 of every row) and a w/o-vs-w/ inst. slope chart per model with both."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    folder.mkdir(parents=True, exist_ok=True)
-    metric, label = METRICS[0]
-    figures: list[dict] = []
-
-    def save(fig: Figure, name: str, caption: str) -> None:
-        FigureCanvasAgg(fig)
-        fig.savefig(folder / name, dpi=100)
-        figures.append({"file": f"{folder.name}/{name}", "caption": caption})
-
-    for mtype in MEMORY_TYPES:
-        scored = [(r, (r["scores"].get(mtype) or {}).get(metric)) for r in data["rows"]]
-        numbers = sorted([(r, v) for r, v in scored if v is not None], key=lambda x: x[1])
-        incomplete = [(r, 0.0) for r, v in scored if v is None and mtype in r["incomplete"]]
-        if not numbers:
-            continue
-        shown = incomplete + numbers  # barh draws bottom-up: incomplete rows (no bar, no mean) at the bottom
-        fig = Figure(figsize=(6.4, 1.0 + 0.28 * len(shown)), layout="constrained")
-        ax = fig.add_subplot()
-        colors = ["#c9b88a" if r["published"] else "#2f5fb3" for r, _ in shown]
-        bars = ax.barh([_short(_row_label(r)) for r, _ in shown], [v for _, v in shown], color=colors)
-        ax.bar_label(bars, labels=[f"{r['incomplete'][mtype]} complete*, no mean" if i < len(incomplete)
-                                   else f"{v:.2f}" for i, (r, v) in enumerate(shown)], padding=2, fontsize=7)
-        for tick in ax.get_yticklabels()[:len(incomplete)]:
-            tick.set_color("#8a8f99")
-        ax.set_xlabel(f"{mtype} {label} (%)")
-        ax.set_title(f"{mtype}: mean {label} over its datasets", fontsize=10)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.set_xlim(0, max(100.0, max(v for _, v in numbers) * 1.1))
-        ax.margins(y=0.01)
-        save(fig, f"bar_{mtype.lower()}.png", f"{mtype}: {label} per run (blue: your runs, beige: published"
-             + ("; n/N*: incomplete, no mean" if incomplete else "") + ")")
-
-    pairs: dict[tuple[str, bool], dict[str, dict]] = {}
-    for r in data["rows"]:
-        pairs.setdefault((r["model"], r["published"]), {})[r["setting"]] = r
-    for (model, published), by_setting in pairs.items():
-        if set(by_setting) == {"wo_inst", "w_inst"} and any(_slope_pair(by_setting, k, metric)
-                                                             for k, _ in _SLOPE_LINES):
-            name = f"slope_{_slug(model)}{'_paper' * published}_{len(figures)}.png"
-            caption = f"{model}{' (paper)' * published}: {label} without vs with task instructions"
-            save(_slope_figure(model + " (paper)" * published, by_setting, metric, label), name, caption)
-    return figures
-
-
-_SLOPE_LINES = (("Episodic", "#d1603d"), ("Dialogue", "#3b8a5a"), ("Semantic", "#2f5fb3"),
-                ("Procedural", "#8a5ab0"), ("mean_type", "#222222"))
-
-
-def _slope_pair(by_setting: dict[str, dict], key: str, metric: str) -> tuple[float, float] | None:
-    """(w/o, w/ inst.) of one group, or None when either setting has no number (not run or incomplete)."""
-    a = (by_setting["wo_inst"]["scores"].get(key) or {}).get(metric)
-    b = (by_setting["w_inst"]["scores"].get(key) or {}).get(metric)
-    return (a, b) if a is not None and b is not None else None
-
-
-def _slope_figure(title: str, by_setting: dict[str, dict], metric: str, label: str) -> Any:
-    """The paper's w/o-vs-w/ inst. slope chart: a line per memory type and Mean (Type), labels kept apart.
-
-    A group without a number in either setting (incomplete: no mean) has no line; a footnote names it.
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4.6, 3.4))
-    fig.subplots_adjust(left=0.14, right=0.97, top=0.9, bottom=0.1)
-    ax = fig.add_subplot()
-    lines, left_out = [], []
-    for key, color in _SLOPE_LINES:
-        name = "Mean (Type)" if key == "mean_type" else key
-        pair = _slope_pair(by_setting, key, metric)
-        if pair:
-            lines.append((name, *pair, color, key == "mean_type"))
-        elif any(key in r["incomplete"] for r in by_setting.values()):
-            left_out.append(name)
-    values = [v for _, a, b, _, _ in lines for v in (a, b)] or [0.0, 1.0]
-    gap = max(max(values) - min(values), 1.0) * 0.08
-    placed: list[float] = []  # label heights, spread apart where the w/ inst. ends are close
-    for _, _, b, _, _ in sorted(lines, key=lambda x: x[2]):
-        placed.append(max(b, placed[-1] + gap) if placed else b)
-    ax.set_ylim(min(values) - gap, max([*values, *placed]) + gap)
-    for (name, a, b, color, bold), y in zip(sorted(lines, key=lambda x: x[2]), placed, strict=True):
-        ax.plot([0, 1], [a, b], marker="o", color=color, linewidth=2.6 if bold else 1.6)
-        ax.annotate(f"{name} {b - a:+.2f}", (1, b), xytext=(1.07, y), textcoords="data", va="center",
-                    fontsize=8, color=color, fontweight="bold" if bold else "normal")
-    ax.set_xticks([0, 1], [SETTING_LABELS["wo_inst"], SETTING_LABELS["w_inst"]])
-    ax.set_xlim(-0.12, 1.85)
-    ax.set_ylabel(f"{label} (%)")
-    ax.set_title(title, fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
-    if left_out:
-        fig.subplots_adjust(bottom=0.16)
-        fig.text(0.02, 0.02, f"not shown (incomplete, no mean): {', '.join(left_out)}", fontsize=7, color="#5d6778")
-    return fig
-
-
 # ------------------------------------------------------------------------------------------ the site
 
 
@@ -380,7 +265,7 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
     ``results`` is a list of ``DatasetResult`` or of results directories. An existing ``out`` is
     replaced only if it is empty or looks like a leaderboard site (index.html + data.json).
     """
-    loaded = report.as_results(results)
+    loaded = as_results(results)
     if not loaded and not with_paper:
         raise LmebError("no results files found (give results directories, or --with-paper for the paper's rows)")
     out = Path(out)
@@ -402,7 +287,8 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Site(out, len(data["rows"]), sorted((out / "figures").glob("*.png")) if figures else [])
+    missing = {row_label(r): r["missing"] for r in data["rows"] if r.get("missing")}
+    return Site(out, len(data["rows"]), sorted((out / "figures").glob("*.png")) if figures else [], missing)
 
 
 def _remove_stale(out: Path, age_s: float = 3600.0) -> None:

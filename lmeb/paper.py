@@ -2,29 +2,36 @@
 
 The paper publishes, per model and setting (w/o and w/ instructions), N@10 and R@10 per memory type
 and the two means, in percent with 2 decimals (``lmeb/spec/paper_table2_table3.json``). Frames here
-use the same long shape as ``lmeb.report.aggregate`` (values as fractions, ``published`` True).
+use the same long shape as ``lmeb.aggregate.aggregate`` (values as fractions, ``published`` True).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
-from lmeb.errors import LmebError
-from lmeb.report import (
+from lmeb.aggregate import (
     AGG_COLUMNS,
     DATASET_COLUMNS,
     MEAN_DATASET,
     MEAN_TYPE,
+    METRIC_LABELS,
     PAPER_METRICS,
+    aggregate,
     aggregate_datasets,
+    available_metrics,
+    missing_note,
     registry_counts,
+    resolve_model,
+    scores_frame,
 )
+from lmeb.errors import LmebError
 from lmeb.results import SETTINGS, check_setting
 from lmeb.tasks import MEMORY_TYPES, all_tasks
 
@@ -82,7 +89,7 @@ def paper_model(name: str, setting: str) -> PaperRow:
 
 
 def published_frame(setting: str, metric: str = "ndcg_at_10") -> pd.DataFrame:
-    """The published type and mean cells of one setting, in ``lmeb.report.aggregate``'s long shape."""
+    """The published type and mean cells of one setting, in ``lmeb.aggregate.aggregate``'s long shape."""
     if metric not in PAPER_METRICS:
         raise LmebError(f"the paper publishes only {', '.join(PAPER_METRICS)}, not {metric}")
     counts = registry_counts()
@@ -103,7 +110,7 @@ def recompute_means(row: PaperRow, metric: str) -> dict[str, float]:
 
     The paper publishes only type scores, so each type score stands for each of that type's registry
     datasets (a type score is the mean of its datasets, so this weights types by their dataset counts
-    2/6/8/6), and ``lmeb.report.aggregate_datasets`` — the code that aggregates runs — does the rest.
+    2/6/8/6), and ``lmeb.aggregate.aggregate_datasets`` — the code that aggregates runs — does the rest.
     """
     datasets = pd.DataFrame(
         [(row.model, row.setting, t.memory_type, t.name, row.types[t.memory_type][metric] / 100, 1, 1, True, True)
@@ -137,24 +144,34 @@ def diff_frame(results: list, run_model: str, paper_name: str, setting: str = "w
     Columns: group (memory type or mean), metric ("N@10"/"R@10"), run, paper, delta, complete, parts.
     A run cell of an incomplete group has no value (run and delta NaN, complete False, parts "n/N" =
     parts complete / required): it is listed, never compared as a mean over fewer datasets.
+    ``attrs``: model, paper_model, setting, and ``missing`` (what keeps the run from the means, or "").
     """
-    from lmeb.report import resolve_model, table
-
     row = paper_model(paper_name, setting)
     run = [r for r in results if r.setting == setting]
     model = resolve_model(run or results, run_model)
     if not run:
         raise LmebError(f"no results in setting {setting} (use --setting)")
-    wide = table([r for r in run if r.model == model], view="paper", with_paper=setting)
-    run_key, pub_key = (model, setting, "run"), (row.model, setting, "published")
-    if run_key not in wide.index:
+    mine = [r for r in run if r.model == model]
+    if not mine:
         raise LmebError(f"no results for {model} in setting {setting}")
+    cells: dict[tuple[str, str], tuple[float, float, str]] = {}  # (group, label) -> run, paper, parts
+    present = set(available_metrics(mine))
+    for metric in PAPER_METRICS:
+        label = METRIC_LABELS[metric]
+        pub = published_frame(setting, metric)
+        pub = pub[pub["model"] == row.model].set_index("group")["value"]
+        if metric not in present:
+            continue
+        for rec in aggregate(scores_frame(mine, metric)).itertuples(index=False):
+            if rec.level != "dataset":
+                parts = "" if rec.complete else f"{rec.n}/{rec.total}"
+                cells[(rec.group, label)] = (rec.value * 100.0, pub[rec.group] * 100.0, parts)
     out = []
-    for col in wide.columns:
-        a, b = wide.at[run_key, col], wide.at[pub_key, col]
-        parts = wide.attrs["incomplete"].get((run_key, col), "")
-        if b == b and (a == a or parts):  # the paper's cell and the run's number or its incomplete count
-            out.append((col[0], col[1], a, b, a - b, not parts, parts))
+    for group in [*MEMORY_TYPES, MEAN_DATASET, MEAN_TYPE]:
+        for metric in PAPER_METRICS:
+            a, b, parts = cells.get((group, METRIC_LABELS[metric]), (math.nan, math.nan, ""))
+            if b == b and (a == a or parts):  # the paper's cell and the run's number or its incomplete count
+                out.append((group, METRIC_LABELS[metric], a, b, a - b, not parts, parts))
     frame = pd.DataFrame(out, columns=["group", "metric", "run", "paper", "delta", "complete", "parts"])
-    frame.attrs.update(model=model, paper_model=row.model, setting=setting)
+    frame.attrs.update(model=model, paper_model=row.model, setting=setting, missing=missing_note(mine))
     return frame

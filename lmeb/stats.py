@@ -207,7 +207,7 @@ def compare_subset(published: Stats | None, computed: Stats) -> list[Difference]
 
 
 @dataclass
-class Comparison:
+class StatsComparison:
     """Per-subset differences of one dataset; a subset matches when it has none."""
 
     task: Task
@@ -219,7 +219,7 @@ class Comparison:
         return [name for name, diffs in self.subsets.items() if not diffs]
 
 
-def compare(task: Task, computed: Stats) -> Comparison:
+def compare_stats(task: Task, computed: Stats) -> StatsComparison:
     """Compare ``dataset_stats`` output with the published statistics, subset by subset."""
     pub_all = dict((published_stats(task) or {}).get("test") or {})
     published = pub_all.get("hf_subset_descriptive_stats") or {}
@@ -231,7 +231,7 @@ def compare(task: Task, computed: Stats) -> Comparison:
         pub_all.pop("hf_subset_descriptive_stats", None)
         ours_all.pop("hf_subset_descriptive_stats", None)
         aggregate = compare_subset(pub_all or None, ours_all)
-    return Comparison(task, subsets, aggregate)
+    return StatsComparison(task, subsets, aggregate)
 
 
 def compute(selections: list[Selection], root: Path) -> dict[str, Stats]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.stats import compare, dataset_stats, published_stats
+from lmeb.stats import compare_stats, dataset_stats, published_stats
 from lmeb.tasks import get_task
 
 
@@ -84,7 +84,7 @@ def test_no_candidates_rule_gives_null_top_ranked(sample_data: Path) -> None:
 )  # fmt: skip
 def test_real_data_matches_published_exactly(real_data: Path, name: str, expected: list[str] | None) -> None:
     task = get_task(name)
-    comparison = compare(task, dataset_stats(task, real_data))
+    comparison = compare_stats(task, dataset_stats(task, real_data))
     assert sorted(comparison.matching) == sorted(expected or task.subset_names)
     if expected is None:
         assert comparison.dataset == []  # the dataset-level block matches too

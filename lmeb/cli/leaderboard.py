@@ -33,4 +33,6 @@ def main(args: argparse.Namespace) -> int:
     site = write_site(dirs, args.out, with_paper=args.with_paper, title=args.title, figures=not args.no_figures)
     print(f"wrote {site.index} ({site.rows} rows, {len(site.figures)} figures) in {time.perf_counter() - start:.1f} s; "
           f"open file://{site.index.resolve()}")
+    for run, missing in site.missing.items():  # incomplete runs: no mean over an incomplete group
+        print(f"incomplete: {run}: {missing}")
     return 0

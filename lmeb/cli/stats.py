@@ -30,7 +30,7 @@ def _fmt(value: Any) -> str:
 def main(args: argparse.Namespace) -> int:
     from lmeb.data import data_root, present_tasks
     from lmeb.errors import LmebError
-    from lmeb.stats import compare, compute
+    from lmeb.stats import compare_stats, compute
 
     root = data_root(args.data)
     selections = selection(args)
@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     total = matching = 0
     for name, stats in computed.items():
-        comparison = compare(next(s.task for s in selections if s.task.name == name), stats)
+        comparison = compare_stats(next(s.task for s in selections if s.task.name == name), stats)
         for sub, diffs in comparison.subsets.items():
             total += 1
             if not diffs:
