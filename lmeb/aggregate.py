@@ -229,16 +229,17 @@ def missing_note(results: Sequence[DatasetResult]) -> str:
         return ""
     have = {s.dataset for s in statuses}
     not_run = [t.name for t in all_tasks() if t.name not in have]
-    partial = [f"{s.dataset} {s.parts} subsets (missing {_listed(s.missing)})" for s in statuses if not s.complete]
+    partial = [f"{s.dataset} {s.parts} subsets (missing {listed(s.missing)})" for s in statuses if not s.complete]
     parts = [f"{len(done)}/{len(all_tasks())} datasets complete"]
     if not_run:
-        parts.append(f"not run: {_listed(not_run)}")
+        parts.append(f"not run: {listed(not_run)}")
     if partial:
         parts.append(f"incomplete: {'; '.join(partial)}")
     return "; ".join(parts)
 
 
-def _listed(names: Sequence[str], limit: int = 6) -> str:
+def listed(names: Sequence[str], limit: int = 6) -> str:
+    """Names joined by commas, the ones past ``limit`` counted ("a, b and 3 more")."""
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 

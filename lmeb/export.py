@@ -12,7 +12,9 @@ revision. lmeb's own provenance block is not exported (mteb's schema has no plac
 
 ``mteb_version`` is the mteb release whose retrieval scores lmeb reproduces (``MTEB_VERSION``);
 mteb has no instruction setting, so one setting per model is exported (``--setting`` when a model
-has both). Every file is written atomically.
+has both). mteb reads a task result as the dataset's score, so a dataset missing registry subsets
+is refused (``allow_incomplete`` exports it anyway; ``incomplete_datasets`` names them). Every file is
+written atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lmeb.aggregate import dataset_status, listed
 from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json
 from lmeb.results import DatasetResult, check_setting
@@ -95,9 +98,21 @@ def model_meta_json(result: DatasetResult, name: str, revision: str) -> dict[str
     }
 
 
+def incomplete_datasets(results: Sequence[DatasetResult]) -> list[str]:
+    """One line per result missing registry subsets: ``model (setting): Dataset 3/54 subsets (missing ...)``."""
+    out = []
+    for st in (dataset_status(r) for r in results):
+        if not st.complete:
+            out.append(f"{st.model} ({st.setting}): {st.dataset} {st.parts} subsets (missing {listed(st.missing, 4)})")
+    return out
+
+
 def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str | None = None,
-                org: str | None = None, setting: str | None = None) -> list[Path]:
-    """Write every result under ``out`` in mteb's layout; returns the files written (task files and metas)."""
+                org: str | None = None, setting: str | None = None, allow_incomplete: bool = False) -> list[Path]:
+    """Write every result under ``out`` in mteb's layout; returns the files written (task files and metas).
+
+    A dataset missing registry subsets is an error naming it, unless ``allow_incomplete``.
+    """
     if setting is not None:
         check_setting(setting)
     chosen = [r for r in results if setting is None or r.setting == setting]
@@ -109,6 +124,10 @@ def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str
     both = sorted(m for m, s in by_model.items() if len(s) > 1)
     if both:
         raise LmebError(f"{', '.join(both)}: results in both settings; mteb has no setting, choose one with --setting")
+    incomplete = incomplete_datasets(chosen)
+    if incomplete and not allow_incomplete:
+        raise LmebError(f"incomplete dataset(s), which mteb would read as the dataset's score: {'; '.join(incomplete)}"
+                        " (run the missing subsets, or --allow-incomplete to export them anyway)")
     out = Path(out)
     written: list[Path] = []
     seen: dict[Path, Path | None] = {}

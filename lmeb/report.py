@@ -231,6 +231,30 @@ def _subsets_view(results: list[DatasetResult], metric: str, task: Task) -> Tabl
     return t
 
 
+def summary_cells(path: Any, metrics: tuple[str, ...] = PAPER_METRICS) -> tuple[list[str], bool]:
+    """The run summary's score cells of one results file: the dataset score per metric (percent, 2
+    decimals) when the file has every registry subset, else ``n/N*`` (no mean over fewer subsets, as in
+    the tables); "-" without a file. Returns the cells and whether the dataset is complete."""
+    if path is None:
+        return ["-"] * len(metrics), True
+    from lmeb.aggregate import dataset_status
+    from lmeb.results import read_dataset_result
+
+    result = read_dataset_result(path)
+    status = dataset_status(result)
+    if not status.complete:
+        return [status.parts + "*"] * len(metrics), False
+    cells = []
+    for m in metrics:
+        ds = dataset_scores(scores_frame([result], m)) if m in available_metrics([result]) else None
+        cells.append(f"{100 * ds['value'].iloc[0]:.2f}" if ds is not None and bool(ds["complete"].iloc[0]) else "-")
+    return cells, True
+
+
+SUMMARY_LEGEND = ("n/N* = the results file has n of the dataset's N subsets: no dataset score "
+                  "(lmeb table --view subsets shows them)")
+
+
 def _instructions_view(results: list[DatasetResult], with_paper: bool) -> Table:
     """w_inst - wo_inst per paper-view cell, a row per model with both settings (the paper's Table 3 - 2).
 

@@ -7,7 +7,9 @@ from there and write only to pytest's temporary directories.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +52,41 @@ def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     write_sample(out, seed=0)
     return out
+
+
+def _write_results(root: Path, model: str, setting: str = "wo_inst", *, scores: Callable[..., dict[str, float]],
+                   datasets: list[str] | None = None, skip: str | None = None,
+                   subsets: Callable[[Any], list[str]] | None = None,
+                   per_query: Callable[[Any, str], dict[str, float]] | None = None,
+                   provenance: dict | Callable[[Any], dict] | None = None, subset_provenance: dict | None = None,
+                   eval_time: float = 0.1) -> list[Path]:
+    """Write one results file per registry dataset (``datasets``, default all; ``skip`` one) with the real writer.
+
+    ``scores(task, i, subset)`` gives subset ``i``'s metrics (``ndcg_at_10`` is the main score);
+    ``subsets(task)`` the subsets to write (default all); ``per_query(task, subset)`` {query id: ndcg_at_10};
+    ``provenance`` the results provenance (a dict, or a function of the task).
+    """
+    from lmeb import get_tasks
+    from lmeb.results import DatasetResult, SubsetResult, write_dataset_result
+
+    written = []
+    for task in get_tasks(datasets):
+        if task.name == skip:
+            continue
+        subs = {}
+        for i, name in enumerate(subsets(task) if subsets else task.subset_names):
+            values = scores(task, i, name)
+            pq = per_query(task, name) if per_query else {}
+            subs[name] = SubsetResult(name, values, values["ndcg_at_10"], eval_time,
+                                      per_query={"ndcg_at_10": list(pq.values())} if pq else {}, query_ids=list(pq),
+                                      provenance=dict(subset_provenance or {}))
+        prov = provenance(task) if callable(provenance) else dict(provenance or {})
+        written.append(write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subs,
+                                                                prov), task.mteb_name, task.mteb_revision))
+    return written
+
+
+@pytest.fixture(scope="session")
+def write_results() -> Callable[..., list[Path]]:
+    """The one factory for results files in tests (see ``_write_results``)."""
+    return _write_results

@@ -14,8 +14,7 @@ from scipy import stats
 from lmeb.cli import main as cli
 from lmeb.compare import bootstrap_means, compare, percentile_ci, sign_flip_test
 from lmeb.errors import LmebError
-from lmeb.results import DatasetResult, SubsetResult, load_results, write_dataset_result
-from lmeb.tasks import get_task
+from lmeb.results import load_results
 
 
 def test_sign_flip_by_hand() -> None:
@@ -73,22 +72,24 @@ def test_bootstrap_matches_scipy_percentile() -> None:
     assert hi[0] == pytest.approx(ref.confidence_interval.high, abs=0.003)
 
 
-def _write(root: Path, model: str, values: dict[str, dict[str, float]], setting: str = "wo_inst") -> None:
-    task = get_task("LoCoMo")
-    subsets = {}
-    for name, per_q in values.items():
-        v = list(per_q.values())
-        subsets[name] = SubsetResult(name, {"ndcg_at_10": float(np.mean(v))}, float(np.mean(v)), 0.1,
-                                     per_query={"ndcg_at_10": v}, query_ids=list(per_q))
-    write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets),
-                         task.mteb_name, task.mteb_revision)
+@pytest.fixture(scope="session")
+def write_per_query(write_results):
+    """LoCoMo results with per-query values: {subset: {query id: ndcg_at_10}}; the score is their mean."""
+
+    def write(root: Path, model: str, values: dict[str, dict[str, float]], setting: str = "wo_inst") -> None:
+        write_results(root, model, setting, datasets=["LoCoMo"], subsets=lambda task: list(values),
+                      scores=lambda task, i, name: {"ndcg_at_10": float(np.mean(list(values[name].values())))},
+                      per_query=lambda task, name: values[name])
+
+    return write
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Path:
+def pair(tmp_path: Path, write_per_query) -> Path:
     # single_hop: 1 query (A +0.4); multi_hop: 4 queries, one only in A, B's ids in another order
-    _write(tmp_path, "org/A", {"single_hop": {"q1": 0.9}, "multi_hop": {"m1": 0.5, "m2": 0.5, "m3": 0.2, "mx": 1.0}})
-    _write(tmp_path, "B", {"single_hop": {"q1": 0.5}, "multi_hop": {"m3": 0.4, "m2": 0.4, "m1": 0.4}})
+    write_per_query(tmp_path, "org/A", {"single_hop": {"q1": 0.9},
+                                        "multi_hop": {"m1": 0.5, "m2": 0.5, "m3": 0.2, "mx": 1.0}})
+    write_per_query(tmp_path, "B", {"single_hop": {"q1": 0.5}, "multi_hop": {"m3": 0.4, "m2": 0.4, "m1": 0.4}})
     return tmp_path
 
 
@@ -110,10 +111,10 @@ def test_compare_pools_subsets_equally_and_aligns_ids(pair: Path) -> None:
     assert ds.loc["LoCoMo", "delta_lo"] <= 0.2 <= ds.loc["LoCoMo", "delta_hi"]
 
 
-def test_compare_is_deterministic(tmp_path: Path) -> None:
+def test_compare_is_deterministic(tmp_path: Path, write_per_query) -> None:
     rng = np.random.default_rng(0)
     for model in ("A", "B"):
-        _write(tmp_path, model, {"single_hop": {f"q{i}": float(rng.random()) for i in range(60)},
+        write_per_query(tmp_path, model, {"single_hop": {f"q{i}": float(rng.random()) for i in range(60)},
                                  "adversarial": {f"a{i}": float(rng.random()) for i in range(25)}})
     results = load_results([tmp_path], per_query=True)
     one = compare(results, "A", "B", resamples=500, seed=4)
@@ -133,6 +134,7 @@ def test_compare_errors_and_cli(pair: Path, capsys: pytest.CaptureFixture[str]) 
     assert cli(["compare", "A", "B", "--results", str(pair), "--resamples", "200", "--format", "json"]) == 0
     obj = json.loads(capsys.readouterr().out)
     assert obj["summary"]["wins"] == 1 and obj["rows"][0]["dataset"] == "LoCoMo"
-    assert cli(["compare", "A", "B", "--results", str(pair), "--subsets", "--resamples", "200"]) == 0
+    assert cli(["compare", "A", "B", str(pair), "--subsets", "--resamples", "200"]) == 0
     out = capsys.readouterr().out
-    assert "single_hop" in out and "A wins 1, ties 1, losses 0" in out and "+20.00" in out
+    # LoCoMo is compared on 2 of its 5 subsets: the dataset row is a count (no mean), its subsets are numbers
+    assert "single_hop" in out and "A wins 1, ties 1, losses 0" in out and "+40.00" in out and "2/5*" in out

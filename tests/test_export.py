@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 from pathlib import Path
 
@@ -11,40 +12,53 @@ import pytest
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
 from lmeb.export import export_mteb
-from lmeb.results import DatasetResult, SubsetResult, load_results, write_dataset_result
+from lmeb.results import load_results
 from lmeb.tasks import get_task
 
-MTEB_TASK_RESULT = Path("/tmp/ref/mteb_src/mteb/results/task_result.py")
+
+def _mteb_task_result() -> Path | None:
+    """mteb's ``results/task_result.py`` in the installed mteb package (no import: mteb pulls in a lot)."""
+    spec = importlib.util.find_spec("mteb")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "results" / "task_result.py"
+    return path if path.is_file() else None
+
+
+MTEB_TASK_RESULT = _mteb_task_result()
 TASK_RESULT_FIELDS = {"dataset_revision", "task_name", "mteb_version", "scores", "evaluation_time",
                       "kg_co2_emissions", "date", "evaluation_phases"}
 
 
-def _write(root: Path, model: str, datasets: list[str], setting: str = "wo_inst", revision: str | None = "abc123",
-           subsets_of: int | None = None) -> None:
-    for name in datasets:
-        task = get_task(name)
-        subsets = {}
-        for i, sub in enumerate(task.subset_names[:subsets_of]):
+@pytest.fixture(scope="session")
+def write(write_results):
+    """Results of ``datasets`` (their first ``subsets_of`` subsets), with a sentence-transformers provenance."""
+
+    def write_(root: Path, model: str, datasets: list[str], setting: str = "wo_inst", revision: str | None = "abc123",
+               subsets_of: int | None = None) -> None:
+        def scores(task, i, name):
             v = 0.1 + 0.01 * i
-            subsets[sub] = SubsetResult(sub, {"ndcg_at_10": v, "R_cap_at_10": 0.123456789, "map_at_10": v / 2},
-                                        v, 1.5)
+            return {"ndcg_at_10": v, "R_cap_at_10": 0.123456789, "map_at_10": v / 2}
+
         prov = {"model_config": {"class": "SentenceTransformerEncoder", "revision": revision, "similarity": "cosine",
                                  "max_length": 256}, "model_kind": "encoder", "similarity": "cosine"}
-        write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets, prov),
-                             task.mteb_name, task.mteb_revision)
+        write_results(root, model, setting, datasets=datasets, scores=scores, provenance=prov, eval_time=1.5,
+                      subsets=lambda t: t.subset_names[:subsets_of])
+
+    return write_
 
 
 @pytest.fixture
-def results(tmp_path: Path) -> Path:
+def results(tmp_path: Path, write) -> Path:
     root = tmp_path / "results"
-    _write(root, "sentence-transformers/all-MiniLM-L6-v2", ["MLDR", "Proced_mem_bench", "EPBench"], subsets_of=3)
-    _write(root, "my-model", ["LoCoMo"], revision=None)
+    write(root, "sentence-transformers/all-MiniLM-L6-v2", ["MLDR", "Proced_mem_bench", "EPBench"], subsets_of=3)
+    write(root, "my-model", ["LoCoMo"], revision=None)
     return root
 
 
 def test_layout_names_and_fields(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "mteb"
-    written = export_mteb(load_results([results]), out, org="myorg")
+    written = export_mteb(load_results([results]), out, org="myorg", allow_incomplete=True)  # EPBench: 3/54
     model_dir = out / "sentence-transformers__all-MiniLM-L6-v2" / "abc123"
     assert sorted(p.name for p in model_dir.iterdir()) == [
         "EPBench.json", "LMEBMLDR.json", "ProceduralMemBench.json", "model_meta.json"]
@@ -75,26 +89,35 @@ def test_layout_names_and_fields(results: Path, tmp_path: Path) -> None:
     assert json.loads((local / "model_meta.json").read_text())["name"] == "myorg/my-model"
 
 
-@pytest.mark.skipif(not MTEB_TASK_RESULT.is_file(), reason="mteb reference source not present")
+@pytest.mark.skipif(MTEB_TASK_RESULT is None, reason="mteb is not installed")
 def test_fields_are_mteb_task_result_fields() -> None:
     """The exported top-level keys are exactly the fields of mteb's TaskResult model (read from its source)."""
+    assert MTEB_TASK_RESULT is not None
     tree = ast.parse(MTEB_TASK_RESULT.read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TaskResult")
     fields = {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
     assert fields == TASK_RESULT_FIELDS
 
 
-def test_revision_setting_and_cli(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_revision_setting_and_cli(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], write) -> None:
     out = tmp_path / "mteb"
-    assert cli(["export-mteb", str(results), str(out), "--revision", "r1"]) == 0
-    assert "wrote 4 task results and 2 model_meta.json" in capsys.readouterr().out
+    # EPBench has 3 of its 54 subsets: refused (mteb would read it as EPBench's score), nothing written
+    assert cli(["export-mteb", str(results), str(out), "--revision", "r1"]) == 2
+    err = capsys.readouterr().err
+    assert "incomplete dataset(s)" in err and "EPBench 3/54 subsets (missing default_claude_long/Other_entities" in err
+    assert "--allow-incomplete" in err and not out.exists()
+    assert cli(["export-mteb", str(results), str(out), "--revision", "r1", "--allow-incomplete"]) == 0
+    captured = capsys.readouterr()
+    assert "wrote 4 task results and 2 model_meta.json" in captured.out
+    assert "warning: exported an incomplete dataset: sentence-transformers/all-MiniLM-L6-v2 (wo_inst): EPBench 3/54" \
+        in captured.err and "MLDR" not in captured.err
     assert (out / "my-model" / "r1" / "LoCoMo.json").is_file()
     assert (out / "sentence-transformers__all-MiniLM-L6-v2" / "r1" / "LMEBMLDR.json").is_file()
 
-    _write(results, "my-model", ["LoCoMo"], setting="w_inst", revision=None)
+    write(results, "my-model", ["LoCoMo"], setting="w_inst", revision=None)
     with pytest.raises(LmebError, match="both settings"):
         export_mteb(load_results([results]), out)
-    export_mteb(load_results([results]), tmp_path / "w", setting="w_inst")
+    export_mteb(load_results([results]), tmp_path / "w", setting="w_inst")  # LoCoMo complete: no flag needed
     meta = json.loads((tmp_path / "w" / "my-model" / "no_revision_available" / "model_meta.json").read_text())
     assert meta["use_instructions"] is True
     assert cli(["export-mteb", str(tmp_path / "missing"), str(out)]) == 2

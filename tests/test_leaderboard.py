@@ -18,7 +18,7 @@ import pytest
 from lmeb import get_tasks
 from lmeb.errors import LmebError
 from lmeb.leaderboard import build_data, write_site
-from lmeb.results import DatasetResult, SubsetResult, load_results, write_dataset_result
+from lmeb.results import load_results
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -34,31 +34,34 @@ def _score(base: float, task_pos: int, memory_type: str, model: str, i: int) -> 
     return round(min(0.99, base + bump + 0.01 * (task_pos % 7) + 0.004 * (i % 3)), 4)
 
 
-def _write(root: Path, model: str, setting: str, base: float, skip_dataset: str | None = None,
-           drop_subset_of: str | None = None) -> None:
-    for task in get_tasks():
-        if task.name == skip_dataset:
-            continue
-        names = task.subset_names[:-1] if task.name == drop_subset_of else task.subset_names
-        subsets = {}
-        for i, name in enumerate(names):
+@pytest.fixture(scope="session")
+def write(write_results):
+    """Every registry subset of ``model`` (``skip_dataset`` left out, ``drop_subset_of``'s last subset too)."""
+
+    def write_(root: Path, model: str, setting: str, base: float, skip_dataset: str | None = None,
+               drop_subset_of: str | None = None) -> None:
+        def scores(task, i, name):
             n = _score(base, task.paper_position, task.memory_type, model, i)
-            subsets[name] = SubsetResult(name, {"ndcg_at_10": n, "R_cap_at_10": round(min(1.0, n + 0.1), 4)}, n, 0.1,
-                                         provenance={"encoded": {"queries": 3, "documents": 10}, "cached": 2})
-        prov = {"harness_version": "0.1.0", "model_config": {"name": model, "pooling": "mean", "max_length": 512},
-                "data_fingerprint": f"sha256:{task.name.lower()}"}
-        write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets, prov),
-                             task.mteb_name, task.mteb_revision)
+            return {"ndcg_at_10": n, "R_cap_at_10": round(min(1.0, n + 0.1), 4)}
+
+        write_results(root, model, setting, scores=scores, skip=skip_dataset,
+                      subsets=lambda t: t.subset_names[:-1] if t.name == drop_subset_of else t.subset_names,
+                      subset_provenance={"encoded": {"queries": 3, "documents": 10}, "cached": 2},
+                      provenance=lambda t: {"harness_version": "0.1.0", "model_config": {
+                          "name": model, "pooling": "mean", "max_length": 512},
+                          "data_fingerprint": f"sha256:{t.name.lower()}"})
+
+    return write_
 
 
 @pytest.fixture(scope="module")
-def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def results_dir(tmp_path_factory: pytest.TempPathFactory, write) -> Path:
     root = tmp_path_factory.mktemp("results")
     for model, settings in MODELS.items():
         for setting, base in settings.items():
-            _write(root, model, setting, base)
+            write(root, model, setting, base)
     # incomplete: one Semantic dataset missing, one Dialogue dataset missing a subset
-    _write(root, PARTIAL, "wo_inst", 0.30, skip_dataset="QASPER", drop_subset_of="LoCoMo")
+    write(root, PARTIAL, "wo_inst", 0.30, skip_dataset="QASPER", drop_subset_of="LoCoMo")
     return root
 
 
@@ -121,10 +124,10 @@ def test_data_rows_numbers_and_provenance(results_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(results_dir: Path, tmp_path_factory: pytest.TempPathFactory, write) -> Path:
     """The site built once (with figures) from the runs, a model with a hostile name and the paper's Table 2."""
     tmp = tmp_path_factory.mktemp("site")
-    _write(tmp / "evil", EVIL, "wo_inst", 0.2)
+    write(tmp / "evil", EVIL, "wo_inst", 0.2)
     out = tmp / "site"
     built = write_site([results_dir, tmp / "evil"], out, with_paper="wo_inst")
     assert built.out == out and built.rows == 5 + 15

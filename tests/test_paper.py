@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lmeb import get_tasks
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
 from lmeb.paper import PAPER_FILE, check_published_means, diff_frame, paper_model, paper_rows
 from lmeb.report import registry_counts, table
-from lmeb.results import DatasetResult, SubsetResult, load_results, write_dataset_result
+from lmeb.results import load_results
 from lmeb.tasks import MEMORY_TYPES
 
 
@@ -46,22 +45,21 @@ def test_paper_model_lookup() -> None:
         paper_model("Qwen3-Embedding-8", "wo_inst")
 
 
-def _write_flat(root: Path, model: str, per_type: dict[str, float], setting: str = "wo_inst",
-                skip: str | None = None) -> None:
+def _write_flat(write_results, root: Path, model: str, per_type: dict[str, float],
+                setting: str = "wo_inst", skip: str | None = None) -> None:
     """Every subset of a type gets the same score, so type scores are exactly ``per_type``."""
-    for task in get_tasks():
-        if task.name == skip:
-            continue
+
+    def scores(task, i, name):
         v = per_type[task.memory_type]
-        subsets = {n: SubsetResult(n, {"ndcg_at_10": v, "R_cap_at_10": v + 0.05}, v, 0.1) for n in task.subset_names}
-        write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets),
-                             task.mteb_name, task.mteb_revision)
+        return {"ndcg_at_10": v, "R_cap_at_10": v + 0.05}
+
+    write_results(root, model, setting, scores=scores, skip=skip)
 
 
-def test_with_paper_rows_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_with_paper_rows_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str], write_results) -> None:
     row = paper_model("Qwen3-Embedding-0.6B", "wo_inst")
     per_type = {m: row.types[m]["ndcg_at_10"] / 100 + 0.01 for m in MEMORY_TYPES}  # one point above the paper
-    _write_flat(tmp_path, "Qwen/Qwen3-Embedding-0.6B", per_type)
+    _write_flat(write_results, tmp_path, "Qwen/Qwen3-Embedding-0.6B", per_type)
 
     df = table(tmp_path, with_paper="wo_inst")
     pub = df.loc[("Qwen3-Embedding-0.6B", "wo_inst", "published")]
@@ -86,9 +84,11 @@ def test_with_paper_rows_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "no results in setting w_inst" in capsys.readouterr().err
 
 
-def test_diff_lists_incomplete_run_cells_without_a_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_lists_incomplete_run_cells_without_a_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        write_results) -> None:
     row = paper_model("Qwen3-Embedding-0.6B", "wo_inst")
-    _write_flat(tmp_path, "qwen", {m: row.types[m]["ndcg_at_10"] / 100 for m in MEMORY_TYPES}, skip="QASPER")
+    per_type = {m: row.types[m]["ndcg_at_10"] / 100 for m in MEMORY_TYPES}
+    _write_flat(write_results, tmp_path, "qwen", per_type, skip="QASPER")
     diff = diff_frame(load_results([tmp_path]), "qwen", "Qwen3-Embedding-0.6B").set_index(["group", "metric"])
     assert len(diff) == 12 and list(diff.index[~diff["complete"]].get_level_values(0).unique()) == [
         "Semantic", "Mean (Dataset)", "Mean (Type)"]

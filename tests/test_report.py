@@ -17,7 +17,7 @@ from lmeb import get_tasks
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
 from lmeb.report import aggregate, best_marks, render, resolve_model, scores_frame, table
-from lmeb.results import DatasetResult, SubsetResult, write_dataset_result
+from lmeb.results import DatasetResult
 from lmeb.tasks import MEMORY_TYPES
 
 BASE = {"org/alpha": 0.30, "beta": 0.20}
@@ -28,22 +28,24 @@ def value(model: str, pos: int, i: int) -> float:
     return round(BASE[model] + pos / 100 + 0.002 * (i % 4), 6)
 
 
-def write(root: Path, model: str, setting: str = "wo_inst", skip: str | None = None, drop_last_of: str | None = None,
-          datasets: list[str] | None = None, values=value) -> None:  # type: ignore[no-untyped-def]
-    for task in get_tasks(datasets):
-        if task.name == skip:
-            continue
-        names = task.subset_names[:-1] if task.name == drop_last_of else task.subset_names
-        subsets = {}
-        for i, name in enumerate(names):
+@pytest.fixture(scope="module")
+def write(write_results):
+    """This module's results: ``value`` per subset (R@10 = N@10 + 0.1); ``drop_last_of`` a dataset's last subset."""
+
+    def write_(root: Path, model: str, setting: str = "wo_inst", skip: str | None = None,
+               drop_last_of: str | None = None, datasets: list[str] | None = None, values=value) -> None:
+        def scores(task, i, name):
             n = values(model, task.paper_position, i)
-            subsets[name] = SubsetResult(name, {"ndcg_at_10": n, "R_cap_at_10": round(n + 0.1, 6)}, n, 0.5)
-        write_dataset_result(root, DatasetResult(model, setting, task.name, task.memory_type, subsets),
-                             task.mteb_name, task.mteb_revision)
+            return {"ndcg_at_10": n, "R_cap_at_10": round(n + 0.1, 6)}
+
+        write_results(root, model, setting, scores=scores, datasets=datasets, skip=skip, eval_time=0.5,
+                      subsets=lambda t: t.subset_names[:-1] if t.name == drop_last_of else t.subset_names)
+
+    return write_
 
 
 @pytest.fixture(scope="module")
-def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def results_dir(tmp_path_factory: pytest.TempPathFactory, write) -> Path:
     root = tmp_path_factory.mktemp("results")
     write(root, "org/alpha")
     write(root, "beta", skip="QASPER", drop_last_of="LoCoMo")
@@ -137,7 +139,7 @@ def test_paper_view_layout(results_dir: Path) -> None:
         assert delta.dropna().round(9).eq(10).all() and delta.isna().sum() == (group not in ("Episodic", "Procedural"))
 
 
-def test_incomplete_model_keeps_complete_parts_only(results_dir: Path, tmp_path: Path) -> None:
+def test_incomplete_model_keeps_complete_parts_only(results_dir: Path, tmp_path: Path, write) -> None:
     expect = hand_aggregates("beta", "QASPER", "LoCoMo")
     wide = table(results_dir, view="datasets")
     beta, cols = wide.loc[("beta", "wo_inst", "run")], list(wide.columns)
@@ -156,14 +158,14 @@ def test_incomplete_model_keeps_complete_parts_only(results_dir: Path, tmp_path:
     assert md[2].startswith("| beta |") and "| 4/5\\* |" in md[2] and "| 5/6\\* |" in md[2]
     assert md[2].endswith("| 20/22\\* | 2/4\\* | 20/22 |") and "| <u>21.79</u> |" in md[2]  # a number: second
     # a model with one dataset only: its type is 1/6 complete, a type never run is '-', the means are counts
-    paper = table(three_models(tmp_path), setting="wo_inst")
+    paper = table(three_models(tmp_path, write), setting="wo_inst")
     a = render(paper, "text").splitlines()[4].split()
     assert a[:2] == ["a", "wo_inst"] and a[2:] == ["-", "-", "1/6*", "1/6*", "-", "-", "-", "-", "1/22*", "1/22*",
                                                    "0/4*", "0/4*", "1/22"]
     assert paper.isna().all().all() and not best_marks(paper)
 
 
-def three_models(root: Path) -> Path:
+def three_models(root: Path, write) -> Path:
     vals = {"a": [0.5, 0.4, 0.3, 0.2, 0.1], "b": [0.6, 0.4, 0.2, 0.25, 0.1], "c": [0.6, 0.3, 0.25, 0.2]}
     for model, v in vals.items():
         write(root, model, datasets=["LoCoMo"], values=lambda m, pos, i, v=v: v[i],
@@ -171,8 +173,8 @@ def three_models(root: Path) -> Path:
     return root
 
 
-def test_subsets_view_exact_md_csv_latex(tmp_path: Path) -> None:
-    df = table(three_models(tmp_path), view="subsets", dataset="locomo")
+def test_subsets_view_exact_md_csv_latex(tmp_path: Path, write) -> None:
+    df = table(three_models(tmp_path, write), view="subsets", dataset="locomo")
     # by hand: single_hop 50/60/60, multi_hop 40/40/30, temporal 30/20/25, open_domain 20/25/20, adversarial
     # 10/10/-, Mean 30/31/4/5* (c incomplete: its subsets shown, no mean). Ties share a mark; second = next
     # distinct value.
@@ -227,7 +229,7 @@ def test_json_format_and_datasets_view(results_dir: Path) -> None:
     assert beta["cells"]["Dialogue LongMemEval"] == {"value": pytest.approx(expect, abs=1e-6), "complete": True}
 
 
-def test_errors_are_one_line(results_dir: Path, tmp_path: Path) -> None:
+def test_errors_are_one_line(results_dir: Path, tmp_path: Path, write) -> None:
     with pytest.raises(LmebError, match=r"unknown metric 'ndcg@10'.*available: R_cap_at_10, ndcg_at_10"):
         table(results_dir, view="datasets", metric="ndcg@10")
     with pytest.raises(LmebError, match="does not exist"):

@@ -34,8 +34,11 @@ def format_diff(frame: pd.DataFrame, fmt: str = "text") -> str:
     if fmt == "json":
         return frame.to_json(orient="records", indent=2, double_precision=6) + "\n"
     a = frame.attrs
-    lines = [f"{a['model']} ({a['setting']}) - paper {a['paper_model']}, percentage points",
-             f"{'cell':<22}{'run':>9}{'paper':>9}{'delta':>9}"]
+    lines = [f"{a['model']} ({a['setting']}) - paper {a['paper_model']}, percentage points"]
+    if a.get("missing"):  # say why up front: cells of incomplete groups have no mean and no delta
+        lines.append(f"incomplete run: {a['missing']}; its types and means without all their datasets show "
+                     "n/N* and no delta")
+    lines.append(f"{'cell':<22}{'run':>9}{'paper':>9}{'delta':>9}")
     for r in frame.itertuples(index=False):
         run, delta = (f"{r.run:.2f}", f"{r.delta:+.2f}") if r.complete else (f"{r.parts}*", "-")
         lines.append(f"{r.group + ' ' + r.metric:<22}{run:>9}{r.paper:>9.2f}{delta:>9}")

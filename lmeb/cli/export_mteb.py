@@ -7,8 +7,9 @@ mteb's TaskResult JSON with mteb's task and subset names (e.g. LMEBMLDR, Procedu
 from __future__ import annotations
 
 import argparse
+import sys
 
-from lmeb.export import export_mteb
+from lmeb.export import export_mteb, incomplete_datasets
 from lmeb.results import SETTINGS, load_results
 
 
@@ -19,11 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "else no_revision_available)")
     parser.add_argument("--org", help="organisation for model names without one (my-model -> ORG__my-model)")
     parser.add_argument("--setting", choices=SETTINGS, help="the setting to export when a model has both")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="export datasets missing some subsets too (warned; refused by default)")
 
 
 def main(args: argparse.Namespace) -> int:
-    written = export_mteb(load_results([args.results]), args.out, revision=args.revision, org=args.org,
-                          setting=args.setting)
+    results = load_results([args.results])
+    written = export_mteb(results, args.out, revision=args.revision, org=args.org, setting=args.setting,
+                          allow_incomplete=args.allow_incomplete)
+    for line in incomplete_datasets([r for r in results if args.setting in (None, r.setting)]):
+        print(f"lmeb export-mteb: warning: exported an incomplete dataset: {line}", file=sys.stderr)
     tasks = sum(p.name != "model_meta.json" for p in written)
     print(f"wrote {tasks} task results and {len(written) - tasks} model_meta.json under {args.out}")
     return 0

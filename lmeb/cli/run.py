@@ -169,14 +169,20 @@ def main(args: argparse.Namespace) -> int:
 
 
 def print_summary(summaries: list, name: str, setting: str, seconds: float, file: Any = None) -> None:
-    """A short per-dataset table: subsets run/skipped, ndcg_at_10, R_cap_at_10, texts, seconds."""
+    """A short per-dataset table: subsets run/skipped, ndcg_at_10, R_cap_at_10, texts, seconds.
+
+    A dataset score is shown only when its results file has every subset, else ``n/N*`` (the tables' rule).
+    """
+    from lmeb.report import SUMMARY_LEGEND, summary_cells
+
     file = file or sys.stdout
     head = ("dataset", "subsets", "ndcg@10", "Rcap@10", "encoded", "cached", "seconds")
-    rows = []
+    rows, partial = [], False
     for s in summaries:
         subsets = f"{s.subsets_run}/{s.subsets_total}" + (f" ({s.subsets_skipped} kept)" if s.subsets_skipped else "")
-        rows.append((s.dataset, subsets, _pct(s.ndcg_at_10), _pct(s.r_cap_at_10), str(s.texts.encoded),
-                     str(s.texts.cached), f"{s.seconds:.1f}"))
+        scores, complete = summary_cells(s.path)
+        partial |= not complete
+        rows.append((s.dataset, subsets, *scores, str(s.texts.encoded), str(s.texts.cached), f"{s.seconds:.1f}"))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     print(f"{name} ({setting})", file=file)
     for r in [head, *rows]:
@@ -189,7 +195,5 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     print(f"{len(summaries)} dataset(s) in {seconds:.1f}s; {encoded} texts encoded, {cached} from the cache"
           + (f"; {warnings} warning(s)" if warnings else "")
           + (f"; results in {', '.join(sorted(out_dirs))}" if out_dirs else ""), file=file)
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
+    if partial:
+        print(SUMMARY_LEGEND, file=file)
