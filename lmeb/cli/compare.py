@@ -22,8 +22,6 @@ from lmeb.results import SETTINGS, load_results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.description = __doc__
     parser.add_argument("model_a", metavar="A", help="model name in the results (full or short), "
                         "optionally MODEL@w_inst or MODEL@wo_inst")
     parser.add_argument("model_b", metavar="B", help="model (or MODEL@SETTING) to compare against")
@@ -36,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=int, default=10_000,
                         help="bootstrap resamples and random sign flips (default: 10000)")
     parser.add_argument("--subsets", action="store_true", help="also print a row per subset")
-    parser.add_argument("--format", choices=COMPARE_FORMATS, default="text")
+    parser.add_argument("--format", choices=COMPARE_FORMATS, default="text",
+                        help="output format, percent in all (default: text)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="results directories (default: results)")
     parser.add_argument("--setting", choices=SETTINGS, default="wo_inst",
                         help="wo_inst = Table 2, w_inst = Table 3 (default: wo_inst)")
-    parser.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "csv", "json"), default="text",
+                        help="output format (default: text)")
 
 
 def format_diff(frame: pd.DataFrame, fmt: str = "text") -> str:
