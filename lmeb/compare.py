@@ -1,17 +1,21 @@
-"""Paired per-query comparison of two models: mean deltas, sign-flip randomization tests, bootstrap CIs.
+"""Paired per-query comparison of two runs: mean deltas, sign-flip randomization tests, bootstrap CIs.
 
-Inputs are the per-query sidecars of the results files. Queries are aligned by query id within each
-subset both models have (a query missing from one side, or with a NaN value on either side, is left
-out; the row says how many queries were compared).
+A side is a model in a setting; ``MODEL@w_inst`` vs ``MODEL@wo_inst`` compares one model's two
+settings (the instruction effect) with the same tests. Inputs are the per-query sidecars of the results
+files. Queries are aligned by query id within each subset both sides have (a query missing from one
+side, or with a NaN value on either side, is left out; the row says how many queries were compared).
 
 Pooling rule, matching "dataset = mean of its subsets": a dataset's score is the mean over its common
 subsets of the per-query mean in each subset, so the dataset delta is the weighted sum of per-query
 deltas with weight ``1 / (S * n_s)`` for a query of subset ``s`` (``S`` subsets, ``n_s`` queries in
-``s``): every subset weighs the same however many queries it has. The overall row (Mean (Dataset))
-weighs every common dataset the same: weight ``1 / (D * S_d * n_s)``.
+``s``): every subset weighs the same however many queries it has. A memory type and Mean (Dataset)
+weigh their common datasets the same: weight ``1 / (D * S_d * n_s)``; Mean (Type) weighs the types
+the same. Rows carry ``complete``/``parts``: ``lmeb.compare_table`` shows an incomplete group as
+``n/N*`` (no mean over fewer parts, the tables' rule).
 
-- Test: paired randomization (sign flip). Under H0 the two models' values of a query are exchangeable,
-  so each per-query delta's sign is flipped at random; the statistic is the weighted delta above;
+- Test (``lmeb.resampling``): paired randomization (sign flip). Under H0 the two sides' values of a
+  query are exchangeable, so each per-query delta's sign is flipped at random; the statistic is the
+  weighted delta above;
   two-sided p = share of flips with ``|T*| >= |T|`` (relative tolerance 100 machine epsilons, as
   scipy). With ``2**n <= resamples`` all ``2**n`` flips are enumerated (exact p, as
   ``scipy.stats.permutation_test(permutation_type="samples")``); otherwise ``resamples`` random flips

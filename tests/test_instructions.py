@@ -85,3 +85,12 @@ def test_compare_one_models_two_settings(results: Path, capsys) -> None:
     assert "compare its settings with m@w_inst m@wo_inst" in capsys.readouterr().err
     assert cli(["compare", "m@w_inst", "m@wo_inst", str(results), "--resamples", "64"]) == 0
     assert capsys.readouterr().out.startswith("org/m@w_inst (A) vs org/m@wo_inst (B), w_inst vs wo_inst")
+
+
+def test_leaderboard_notes_a_model_that_ignores_instructions(results: Path, tmp_path: Path) -> None:
+    assert cli(["leaderboard", str(results), "--out", str(tmp_path / "site"), "--no-figures"]) == 0
+    data = json.loads((tmp_path / "site" / "data.json").read_text(encoding="utf-8"))
+    bm25 = {r["setting"]: r for r in data["rows"] if r["model"] == "bm25"}
+    assert bm25["w_inst"]["note"] == "the model ignores instructions (uses_instructions: false): its w_inst equals " \
+                                     "its wo_inst"
+    assert "note" not in bm25["wo_inst"] and all("note" not in r for r in data["rows"] if r["model"] == "org/m")
