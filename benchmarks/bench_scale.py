@@ -343,7 +343,9 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
         "growth": dict(meter.growth),
         "total": round(total, 3),
         "rss_before": rss_before,
-        "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        # resetting the high-water mark per stage resets ru_maxrss too: the process peak is the stages' max
+        "maxrss": max([*meter.peak.values(), _status("VmHWM"),
+                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024]),
         "per_stage_peak": meter.per_stage_peak,
         "subsets": summary.subsets_run,
         "ndcg_at_10": summary.ndcg_at_10,

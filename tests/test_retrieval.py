@@ -204,3 +204,35 @@ def test_dense_search_without_queries_or_documents():
     no_docs = _subset(["s_a_q1", "s_b_q1"], [], {"s_a": ["ghost"]})
     assert dense_search(np.ones((2, 3), np.float32), np.zeros((0, 0), np.float32), no_docs) == \
         {"s_a_q1": {}, "s_b_q1": {}}
+
+
+@pytest.mark.parametrize("scenes", [{"s_a": [f"d{j}" for j in range(0, 4000, 2)]}, None])
+def test_scores_computed_one_bounded_block_at_a_time(monkeypatch, scenes):
+    """Many queries sharing one large candidate set (or the whole corpus) never get a dense queries x
+    documents matrix: at most ``_MAX_BLOCK`` similarity cells exist at once (traced numpy allocations)."""
+    import tracemalloc
+
+    import lmeb.retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "_MAX_BLOCK", 1 << 14)  # 64 KiB of float32 per block
+    rng = np.random.default_rng(0)
+    n_q, n_d, dim = 1500, 4000, 8
+    sub = _subset([f"s_a_q{i}" for i in range(n_q)], [f"d{j}" for j in range(n_d)], scenes)
+    q = rng.standard_normal((n_q, dim)).astype(np.float32)
+    d = rng.standard_normal((n_d, dim)).astype(np.float32)
+    rows = candidate_rows(sub)
+    retrieval.id_rank(sub.corpus.ids)  # the per-corpus tie-break index is built once per run, not per block
+    tracemalloc.start()
+    try:
+        run = retrieval.dense_search(q, d, sub, k=5, rows=rows)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    full_matrix = n_q * (n_d // 2 if scenes else n_d) * 4  # 12-24 MB
+    assert peak < full_matrix / 4, peak  # blocks, normalised copies and the run itself
+    first = sub.query_ids[0]
+    expected = top_k(q[0] / np.linalg.norm(q[0]) @ (d / np.linalg.norm(d, axis=1)[:, None]).T
+                     if scenes is None else
+                     (d[rows[0]] / np.linalg.norm(d[rows[0]], axis=1)[:, None]) @ (q[0] / np.linalg.norm(q[0])),
+                     None if scenes is None else rows[0], sub.corpus.ids, 5)
+    assert list(run[first]) == list(expected)
