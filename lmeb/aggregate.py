@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,33 @@ MEAN_TYPE = "Mean (Type)"
 SCORE_COLUMNS = ["model", "setting", "memory_type", "dataset", "subset", "value", "published"]
 # the long shapes of ``dataset_scores`` and ``aggregate`` (``lmeb.paper`` builds published rows in them)
 DATASET_COLUMNS = ["model", "setting", "memory_type", "dataset", "value", "n", "total", "complete", "published"]
-AGG_COLUMNS = ["model", "setting", "level", "memory_type", "group", "value", "n", "total", "complete", "published"]
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """One aggregate of one run: a dataset, a memory type or a mean (a row of ``aggregate``'s frame).
+
+    ``value`` is a fraction, NaN when incomplete; ``n``/``total`` = parts complete / parts required.
+    """
+
+    model: str
+    setting: str
+    level: str  # "dataset" | "type" | "mean_dataset" | "mean_type"
+    memory_type: str
+    group: str  # dataset name, type name, "Mean (Dataset)" or "Mean (Type)"
+    value: float
+    n: int
+    total: int
+    complete: bool
+    published: bool
+
+
+AGG_COLUMNS = [f.name for f in fields(GroupScore)]
+
+
+def groups_frame(rows: Iterable[GroupScore]) -> pd.DataFrame:
+    """GroupScores as ``aggregate``'s long frame."""
+    return pd.DataFrame([astuple(r) for r in rows], columns=AGG_COLUMNS)
 
 
 def as_results(results_or_dirs: Any) -> list[DatasetResult]:
@@ -160,16 +186,18 @@ def aggregate_datasets(datasets: pd.DataFrame) -> pd.DataFrame:
             complete = len(part) == counts[m]
             if complete:
                 types[m] = part["value"].mean()
-            rows.append((model, setting, "type", m, m, types.get(m, math.nan), len(part), counts[m], complete,
-                         published))
+            rows.append(GroupScore(model, setting, level="type", memory_type=m, group=m,
+                                   value=types.get(m, math.nan), n=len(part), total=counts[m], complete=complete,
+                                   published=published))
         total = sum(counts.values())
-        rows.append((model, setting, "mean_dataset", "", MEAN_DATASET,
-                     done["value"].mean() if len(done) == total else math.nan, len(done), total, len(done) == total,
-                     published))
+        rows.append(GroupScore(model, setting, level="mean_dataset", memory_type="", group=MEAN_DATASET,
+                               value=done["value"].mean() if len(done) == total else math.nan, n=len(done),
+                               total=total, complete=len(done) == total, published=published))
         all_types = len(types) == len(MEMORY_TYPES)
-        rows.append((model, setting, "mean_type", "", MEAN_TYPE, sum(types.values()) / len(types) if all_types
-                     else math.nan, len(types), len(MEMORY_TYPES), all_types, published))
-    return pd.DataFrame(rows, columns=AGG_COLUMNS)
+        rows.append(GroupScore(model, setting, level="mean_type", memory_type="", group=MEAN_TYPE,
+                               value=sum(types.values()) / len(types) if all_types else math.nan, n=len(types),
+                               total=len(MEMORY_TYPES), complete=all_types, published=published))
+    return groups_frame(rows)
 
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:

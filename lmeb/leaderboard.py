@@ -145,7 +145,7 @@ def _put_table(rows: dict[tuple, dict], t: Table, metric: str, source: str) -> N
             ds["scores"][metric] = value
 
 
-def _run_rows(results: Sequence[DatasetResult]) -> list[dict]:
+def _run_entries(results: Sequence[DatasetResult]) -> list[dict]:
     """One row per (model, setting) of the runs, every number from ``lmeb.report``'s datasets table."""
     if not results:
         return []
@@ -177,7 +177,7 @@ def _run_rows(results: Sequence[DatasetResult]) -> list[dict]:
     return list(rows.values())
 
 
-def _paper_rows(with_paper: str) -> list[dict]:
+def _paper_entries(with_paper: str) -> list[dict]:
     """The LMEB paper's published rows (type scores and means only), marked published."""
     settings = ("wo_inst", "w_inst") if with_paper == "both" else (with_paper,)
     rows: dict[tuple, dict] = {}
@@ -197,7 +197,7 @@ def build_data(results: Sequence[DatasetResult], with_paper: str | None = None, 
     if with_paper not in (None, *PAPER_CHOICES):
         raise LmebError(f"--with-paper must be one of {', '.join(PAPER_CHOICES)}, not {with_paper!r}")
     tasks = all_tasks()
-    rows = _run_rows(results) + (_paper_rows(with_paper) if with_paper else [])
+    rows = _run_entries(results) + (_paper_entries(with_paper) if with_paper else [])
     for i, row in enumerate(rows):
         row["id"] = f"r{i}"
     n_runs = sum(not r["published"] for r in rows)

@@ -17,15 +17,16 @@ from pathlib import Path
 import pandas as pd
 
 from lmeb.aggregate import (
-    AGG_COLUMNS,
     DATASET_COLUMNS,
     MEAN_DATASET,
     MEAN_TYPE,
     METRIC_LABELS,
     PAPER_METRICS,
+    GroupScore,
     aggregate,
     aggregate_datasets,
     available_metrics,
+    groups_frame,
     missing_note,
     registry_counts,
     resolve_model,
@@ -96,13 +97,16 @@ def published_frame(setting: str, metric: str = "ndcg_at_10") -> pd.DataFrame:
     rows = []
     for r in paper_rows(setting):
         for m in MEMORY_TYPES:
-            rows.append((r.model, setting, "type", m, m, r.types[m][metric] / 100, counts[m], counts[m], True, True))
+            rows.append(GroupScore(r.model, setting, level="type", memory_type=m, group=m,
+                                   value=r.types[m][metric] / 100, n=counts[m], total=counts[m], complete=True,
+                                   published=True))
         n = sum(counts.values())
-        rows.append((r.model, setting, "mean_dataset", "", MEAN_DATASET, r.mean_dataset[metric] / 100, n, n,
-                     True, True))
-        rows.append((r.model, setting, "mean_type", "", MEAN_TYPE, r.mean_type[metric] / 100, len(MEMORY_TYPES),
-                     len(MEMORY_TYPES), True, True))
-    return pd.DataFrame(rows, columns=AGG_COLUMNS)
+        rows.append(GroupScore(r.model, setting, level="mean_dataset", memory_type="", group=MEAN_DATASET,
+                               value=r.mean_dataset[metric] / 100, n=n, total=n, complete=True, published=True))
+        rows.append(GroupScore(r.model, setting, level="mean_type", memory_type="", group=MEAN_TYPE,
+                               value=r.mean_type[metric] / 100, n=len(MEMORY_TYPES), total=len(MEMORY_TYPES),
+                               complete=True, published=True))
+    return groups_frame(rows)
 
 
 def recompute_means(row: PaperRow, metric: str) -> dict[str, float]:

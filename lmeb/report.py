@@ -268,17 +268,18 @@ def _instructions_view(results: list[DatasetResult], with_paper: bool) -> Table:
     t = Table(paper_columns(), title="LMEB: instruction effect, w_inst - wo_inst (percentage points), "
               "N@10 and R@10 per memory type", view="instructions", metric="ndcg_at_10", ranked=False)
     t.formats = {c: "+.2f" for c in t.columns}
+    mine = [r for r in results if r.model in both]
+    present = set(available_metrics(mine))
+    aggs = {m: aggregate(scores_frame(mine, m)) for m in PAPER_METRICS if m in present}
     for model in both:
         row = t.row((model, EFFECT, "run"))
         if ignores_instructions(runs[(model, "w_inst")]):
             row.marks = NO_INSTRUCTIONS_MARK
-        mine = [r for r in results if r.model == model]
-        counts = [_run_table(runs[(model, s)], []).rows[0].complete or "0/0" for s in SETTINGS]
-        row.complete = min(counts, key=lambda c: int(c.split("/")[0]))
-        present = set(available_metrics(mine))
-        for m in PAPER_METRICS:
-            if m in present:
-                _put_effect(row, aggregate(scores_frame(mine, m)), METRIC_LABELS[m])
+        for m, agg in aggs.items():
+            part = agg[agg["model"] == model]
+            _put_effect(row, part, METRIC_LABELS[m])
+            done = part[part["level"] == "mean_dataset"]  # n = complete datasets of each setting
+            row.complete = f"{int(done['n'].min())}/{len(all_tasks())}"
     if with_paper:
         for m in PAPER_METRICS:
             wo, w = published("wo_inst", m), published("w_inst", m)

@@ -73,6 +73,7 @@ def test_export_mteb_names_the_incomplete_dataset(partial: Path, tmp_path: Path,
     assert "LoCoMo" not in err and not (tmp_path / "mteb").exists()
 
 
+@pytest.mark.slow
 def test_leaderboard_draws_complete_datasets_when_no_type_is_complete(partial: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "site"
     assert cli(["leaderboard", str(partial), "--out", str(out)]) == 0
