@@ -87,7 +87,7 @@ def baseline(model, task: Task, root: Path, subsets: tuple[str, ...]) -> tuple[d
         id_rank = doc_id_rank(ids)  # the tie order (doc id descending) both sides must share
         if isinstance(model, BM25Searcher):
             searcher = BM25Searcher(**{k: model.config()[k] for k in ("k1", "b", "method", "delta")})
-            retriever = searcher.index(subset.corpus)  # a fresh index per subset
+            retriever = searcher.index(subset.corpus.texts)  # a fresh index per subset
             tokens = searcher.query_tokens(list(subset.query_texts))
             score_rows = [np.asarray(searcher.scores(retriever, t), dtype=np.float64) for t in tokens]
         else:

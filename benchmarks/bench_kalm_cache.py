@@ -42,13 +42,13 @@ def main() -> None:
     from lmeb.models import load_model
     from lmeb.models.kalm import KalmReranker
     from lmeb.rerank import rerank
-    from lmeb.retrieval import ranking
+    from lmeb.retrieval import ranking, search_subset
     from lmeb.tasks import get_task
 
     torch.set_num_threads(args.threads)
     subset = load_subset(get_task(args.task), args.data, args.subset)
     subset.query_ids, subset.query_texts = subset.query_ids[:args.queries], subset.query_texts[:args.queries]
-    stage1 = load_model("bm25").search(subset, args.top_k)
+    stage1 = search_subset(load_model("bm25"), subset, args.top_k)
     heads = [d for q in subset.query_ids for d, _ in ranking(stage1[q])[:args.top_k]]
     pairs, unique = len(heads), len(set(heads))
     print(f"{args.task}/{args.subset}: {len(subset.query_ids)} queries, BM25 top {args.top_k}: {pairs} pairs over "

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-
 from lmeb.errors import DataError, LmebError
 from lmeb.tasks import Task
 
@@ -104,27 +102,6 @@ class SubsetData:
         if self.scenes is None:
             return None
         return self.scenes.get(self.task.scene_of(query_id))
-
-    def candidate_rows(self, query_id: str) -> np.ndarray | None:
-        """``candidates(query_id)`` as sorted unique corpus row indices (int64); None means the whole corpus.
-
-        Candidate ids that are not in the corpus are dropped (they can never be retrieved). Computed
-        once per scene, so the queries of a scene share one array; do not modify it.
-        """
-        if self.scenes is None:
-            return None
-        scene = self.task.scene_of(query_id)
-        cache = self.__dict__.setdefault("_rows_by_scene", {})
-        if scene not in cache:
-            ids = self.scenes.get(scene)
-            if ids is None:
-                cache[scene] = None
-            else:
-                row = self.corpus.row
-                rows = np.unique(np.fromiter((row[d] for d in ids if d in row), dtype=np.int64))
-                rows.flags.writeable = False
-                cache[scene] = rows
-        return cache[scene]
 
 
 def subset_paths(task: Task, root: Path, subset: str) -> dict[str, Path | None]:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from lmeb.digest import DIGEST_SIZE
 from lmeb.errors import LmebWarning
 from lmeb.files import (
     STALE_SECONDS,
@@ -44,7 +45,6 @@ from lmeb.files import (
     pid_alive,
 )
 
-DIGEST_SIZE = 16
 FLUSH_ROWS = 16384  # rows buffered before a shard is written
 COMPACT_SHARDS = 64  # a namespace with more shards than this is merged into one when opened
 INDEX, LOCK = "index.json", ".lock"

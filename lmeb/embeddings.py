@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from lmeb import embedding_cache
+from lmeb.digest import text_digest
 from lmeb.embedding_cache import DIGEST_SIZE, DiskCache, VectorTable
 from lmeb.errors import LmebError
 
@@ -44,11 +45,6 @@ ENCODE_CHUNK = 1024  # texts per encoder call (progress granularity) unless the 
 def default_cache_dir() -> Path:
     """``$LMEB_CACHE`` if set, else ``~/.cache/lmeb``."""
     return Path(os.environ.get("LMEB_CACHE") or Path.home() / ".cache" / "lmeb").expanduser()
-
-
-def text_digest(text: str) -> bytes:
-    """A 16-byte content hash of one text (blake2b): the cache key of its vector."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_SIZE).digest()
 
 
 def config_hash(config: dict[str, Any]) -> str:

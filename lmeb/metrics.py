@@ -32,11 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytrec_eval
 
+from lmeb.retrieval import Run
+
 K_VALUES = (1, 3, 5, 10, 20, 25, 50, 100, 1000)
 MAIN_SCORE = "ndcg_at_10"
 ROUND = 5  # mteb rounds the pytrec_eval means (ndcg, map, recall, precision, hit rate) to 5 digits
 
-Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
 
 _PYTREC = (("ndcg_at", "ndcg_cut"), ("map_at", "map_cut"), ("recall_at", "recall"), ("precision_at", "P"),

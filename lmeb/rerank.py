@@ -9,7 +9,7 @@ Which instruction a reranker gets (the caller passes it; ``lmeb run`` does this)
   ``<Instruct>`` slot with its default, "Given a query, retrieve documents that answer the query."
   (exactly what mteb gives it on LMEB, whose tasks carry no instruction column).
 * w/ inst. (``w_inst``): the subset's own task instruction (``subset.instruction``), which is how the
-  KaLM-Reranker-V1 paper runs LMEB. ``reranker_instruction`` gives the rule in one place.
+  KaLM-Reranker-V1 paper runs LMEB. ``lmeb.settings.setting_instruction`` gives the rule in one place.
 
 Cross-encoders ignore the instruction unless built with an ``instruction_template``
 (``lmeb.models.cross_encoder``). The instruction never reaches the first-stage run: that one follows
@@ -27,17 +27,10 @@ from lmeb import retrieval
 from lmeb.data import SubsetData
 from lmeb.errors import LmebError
 from lmeb.models.base import Reranker
-from lmeb.retrieval import DEFAULT_K, Run, candidate_rows, ranking
+from lmeb.retrieval import DEFAULT_K, Rows, Run, candidate_rows, ranking
 
 MAX_PAIRS_PER_CALL = 1 << 20  # pairs handed to the reranker at once (the KaLM passage cache spans calls)
 HUGE_PAIRS = 2_000_000  # rerank_candidates warns above this many pairs in one subset
-
-
-def reranker_instruction(subset: SubsetData, setting: str) -> str | None:
-    """The instruction a reranker gets: the task's own in ``w_inst``, None (the model's default) in ``wo_inst``."""
-    if setting not in ("wo_inst", "w_inst"):
-        raise LmebError(f"unknown setting {setting!r} (expected wo_inst or w_inst)")
-    return subset.instruction if setting == "w_inst" else None
 
 
 def _doc_text(subset: SubsetData, doc_id: str) -> str:
@@ -109,21 +102,21 @@ def rerank(subset: SubsetData, first_stage: Run, reranker: Reranker, top_k: int 
 
 
 def rerank_candidates(subset: SubsetData, reranker: Reranker, instruction: str | None = None,
-                      k: int = DEFAULT_K) -> Run:
+                      k: int = DEFAULT_K, rows: Rows | None = None) -> Run:
     """The reranker as the model: score every candidate of every query, keep the top ``k`` (tie rule).
 
     Candidates follow ``SubsetData.candidates`` (the query's scene; the whole corpus where there are
     none). Queries of one scene are scored together so their shared passages can be reused; the
     scores in the run are the reranker's own.
     """
-    rows = candidate_rows(subset)
+    rows = candidate_rows(subset) if rows is None else rows
     n_docs = len(subset.corpus)
     total = sum(n_docs if cand is None else cand.shape[0] for cand in rows)
     if total > HUGE_PAIRS:
         warnings.warn(f"{subset.task.name}/{subset.subset}: the reranker scores {total:,} (query, document) pairs "
                       f"({len(rows)} queries over up to {n_docs:,} documents); consider a first-stage retriever "
                       "with --reranker", stacklevel=2)
-    texts, ids = subset.corpus.texts, subset.corpus.ids
+    texts, ids = subset.corpus.texts, retrieval.DocIndex.of(subset.corpus.ids)
     results: list[dict[str, float]] = [{} for _ in rows]
     for cand, members in retrieval.group_queries(rows):  # one group per scene, as dense_search
         docs = np.arange(n_docs) if cand is None else cand

@@ -22,17 +22,11 @@ from typing import Any
 
 from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json, atomic_write_text
+from lmeb.settings import SETTINGS
+from lmeb.settings import check_setting as check_setting  # re-exported: callers check settings through here too
 
-SETTINGS = ("wo_inst", "w_inst")
 PER_QUERY_SUFFIX = ".per_query.json"
 _NOT_METRICS = ("hf_subset", "languages", "main_score", "evaluation_time")
-
-
-def check_setting(setting: str, what: str = "setting") -> str:
-    """``setting`` if it is ``wo_inst`` or ``w_inst``, else a one-line error."""
-    if setting not in SETTINGS:
-        raise LmebError(f"unknown {what} {setting!r} (choose from {', '.join(SETTINGS)})")
-    return setting
 
 
 def model_dir_name(name: str) -> str:
@@ -130,8 +124,10 @@ def read_dataset_result(path: Path, per_query: bool = False) -> DatasetResult:
         raise LmebError(f"{path}: not an lmeb/mteb results file ({exc.__class__.__name__}: {exc})") from None
     sub_meta = meta.get("subsets", {})
     subsets: dict[str, SubsetResult] = {}
-    for entry in test:
-        name = entry["hf_subset"]
+    for number, entry in enumerate(test if isinstance(test, list) else [test]):
+        name = entry.get("hf_subset") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            raise LmebError(f"{path}: scores.test entry {number} has no 'hf_subset' (a damaged or hand-edited file)")
         scores = {k: v for k, v in entry.items() if k not in _NOT_METRICS and isinstance(v, (int, float))}
         subsets[name] = SubsetResult(name, scores, entry.get("main_score", scores.get("ndcg_at_10", float("nan"))),
                                      entry.get("evaluation_time", 0.0), provenance=sub_meta.get(name, {}))

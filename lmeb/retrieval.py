@@ -32,16 +32,21 @@ What the official harness and mteb 2.26.24 do, and what this module reproduces:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lmeb.data import SubsetData
 from lmeb.errors import LmebError
 from lmeb.files import atomic_write_text
 
+if TYPE_CHECKING:
+    from lmeb.data import SubsetData
+
 Run = dict[str, dict[str, float]]  # query id -> {doc id: score}; insertion order = rank order
-Rows = list[np.ndarray | None]
+Ranking = dict[str, float]  # one query's {doc id: score} in rank order
+Rows = list[np.ndarray | None]  # per query: corpus rows of its candidates, None = the whole corpus
 ScoreFn = Callable[[int, np.ndarray | None], np.ndarray]
 
 DEFAULT_K = 1000  # = max(lmeb.metrics.K_VALUES)
@@ -49,53 +54,59 @@ _EPS = 1e-12  # torch.nn.functional.normalize's eps
 _MAX_BLOCK = 1 << 25  # similarity-matrix cells computed at once (128 MiB of float32)
 _DOC_CHUNK = 1 << 16  # whole-corpus search: documents normalised and scored per step (bounded memory)
 
-_index_cache: list[tuple[Sequence[str], np.ndarray, np.ndarray]] = []
 
-
-def _corpus_index(doc_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(rank of each id in ascending string order, ids as an object array), cached per id list.
-
-    The rank breaks score ties (larger id first); the object array turns row indices into ids fast.
-    Kept for the last few id lists (one per corpus), so a corpus is sorted once per run.
-    """
-    for ids, ranks, names in _index_cache:
-        if ids is doc_ids:
-            return ranks, names
+def id_rank(doc_ids: Sequence[str]) -> np.ndarray:
+    """Position of each document id in ascending string order: the tie breaker (larger id first)."""
     order = sorted(range(len(doc_ids)), key=doc_ids.__getitem__)
     ranks = np.empty(len(doc_ids), dtype=np.int64)
     ranks[np.asarray(order, dtype=np.int64)] = np.arange(len(doc_ids), dtype=np.int64)
-    names = np.empty(len(doc_ids), dtype=object)
-    names[:] = list(doc_ids)
-    _index_cache.insert(0, (doc_ids, ranks, names))
-    del _index_cache[4:]
-    return ranks, names
+    return ranks
 
 
-def id_rank(doc_ids: Sequence[str]) -> np.ndarray:
-    """Position of each document id in ascending string order (cached per id list)."""
-    return _corpus_index(doc_ids)[0]
+@dataclass(frozen=True)
+class DocIndex:
+    """A corpus's ids as ranking needs them: tie ranks (``id_rank``) and an object array (rows -> ids fast).
+
+    Built once per search call and passed down, so a corpus is sorted once per subset.
+    """
+
+    ranks: np.ndarray
+    names: np.ndarray
+
+    @classmethod
+    def of(cls, doc_ids: Sequence[str] | DocIndex) -> DocIndex:
+        if isinstance(doc_ids, DocIndex):
+            return doc_ids
+        names = np.empty(len(doc_ids), dtype=object)
+        names[:] = list(doc_ids)
+        return cls(id_rank(doc_ids), names)
+
+    def __len__(self) -> int:
+        return self.names.shape[0]
 
 
 def candidate_rows(subset: SubsetData) -> Rows:
     """Per query (``subset.query_ids`` order): int64 corpus rows of its candidates, or None = whole corpus.
 
-    Queries of one scene share one array object (``dense_search`` groups them into one matmul).
+    Rows keep the candidates file's order; ids missing from the corpus are dropped (they can never be
+    retrieved) and a repeated id counts once. The queries of one scene share one read-only array
+    (``dense_search`` groups them into one matmul).
     """
+    if subset.scenes is None:
+        return [None] * len(subset.query_ids)
     row = subset.corpus.row
-    by_scene: dict[int, np.ndarray] = {}
-    keep: list[list[str]] = []  # hold the lists so their id() stays unique while caching
+    by_scene: dict[str, np.ndarray | None] = {}
     out: Rows = []
     for qid in subset.query_ids:
-        cands = subset.candidates(qid)
-        if cands is None:
-            out.append(None)
-            continue
-        key = id(cands)
-        if key not in by_scene:
-            keep.append(cands)
-            rows = [row[d] for d in dict.fromkeys(cands) if d in row]
-            by_scene[key] = np.asarray(rows, dtype=np.int64)
-        out.append(by_scene[key])
+        scene = subset.task.scene_of(qid)
+        if scene not in by_scene:
+            cands = subset.scenes.get(scene)
+            rows = None
+            if cands is not None:
+                rows = np.asarray([row[d] for d in dict.fromkeys(cands) if d in row], dtype=np.int64)
+                rows.flags.writeable = False
+            by_scene[scene] = rows
+        out.append(by_scene[scene])
     return out
 
 
@@ -116,10 +127,12 @@ def _select(scores: np.ndarray, ranks: np.ndarray, k: int) -> np.ndarray:
     return idx[np.lexsort((ranks[idx], scores[idx]))[::-1]]
 
 
-def top_k(scores: np.ndarray, rows: np.ndarray | None, doc_ids: Sequence[str], k: int = DEFAULT_K) -> dict[str, float]:
+def top_k(scores: np.ndarray, rows: np.ndarray | None, doc_ids: Sequence[str] | DocIndex,
+          k: int = DEFAULT_K) -> Ranking:
     """One query's top ``k`` documents in rank order (score desc, then doc id desc). Exact.
 
     ``scores[i]`` is the score of corpus row ``rows[i]``, or of row ``i`` when ``rows`` is None.
+    Pass a ``DocIndex`` when ranking many queries over one corpus (the ids are sorted once).
     """
     scores = np.asarray(scores)
     if scores.ndim != 1:
@@ -131,12 +144,11 @@ def top_k(scores: np.ndarray, rows: np.ndarray | None, doc_ids: Sequence[str], k
         return {}
     if np.isnan(scores).any():
         raise LmebError(f"{int(np.isnan(scores).sum())} NaN similarity score(s): the model produced invalid scores")
-    ranks, names = _corpus_index(doc_ids)
-    if rows is not None:
-        ranks = ranks[rows]
+    index = DocIndex.of(doc_ids)
+    ranks = index.ranks if rows is None else index.ranks[rows]
     order = _select(scores, ranks, k)
     corpus_rows = order if rows is None else rows[order]
-    return dict(zip(names[corpus_rows].tolist(), scores[order].tolist(), strict=True))
+    return dict(zip(index.names[corpus_rows].tolist(), scores[order].tolist(), strict=True))
 
 
 def ranking(run_for_query: dict[str, float]) -> list[tuple[str, float]]:
@@ -173,9 +185,8 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
     """
     if similarity not in ("cosine", "dot"):
         raise LmebError(f"unknown similarity {similarity!r} (expected 'cosine' or 'dot')")
-    ids = subset.corpus.ids
     q = _as_matrix(query_emb, "query embeddings", len(subset.query_ids))
-    d = _as_matrix(doc_emb, "document embeddings", len(ids))
+    d = _as_matrix(doc_emb, "document embeddings", len(subset.corpus.ids))
     if not len(q) or not len(d):  # no queries or no documents: encoders give (0, 0) for no texts
         return {qid: {} for qid in subset.query_ids}
     if q.shape[1] != d.shape[1]:
@@ -186,7 +197,8 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
     rows = candidate_rows(subset) if rows is None else rows
     if len(rows) != len(subset.query_ids):
         raise ValueError(f"got candidate rows for {len(rows)} queries, expected {len(subset.query_ids)}")
-    results: list[dict[str, float] | None] = [None] * len(rows)
+    ids = DocIndex.of(subset.corpus.ids)
+    results: list[Ranking | None] = [None] * len(rows)
     for cand, members in group_queries(rows):
         if cand is None:
             for qi, res in zip(members, _whole_corpus(q[members], d, ids, k, cosine), strict=True):
@@ -202,13 +214,13 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
     return {qid: res or {} for qid, res in zip(subset.query_ids, results, strict=True)}
 
 
-def _whole_corpus(q: np.ndarray, d: np.ndarray, ids: Sequence[str], k: int, cosine: bool) -> list[dict[str, float]]:
+def _whole_corpus(q: np.ndarray, d: np.ndarray, ids: DocIndex, k: int, cosine: bool) -> list[Ranking]:
     """Top ``k`` of the whole corpus for each row of ``q``, one document chunk at a time.
 
     Each chunk is normalised once (no full copy of a large corpus) and merged into a running top ``k``
     per query; selection uses the same total order (score desc, id desc), so the result is exact.
     """
-    ranks, _ = _corpus_index(ids)
+    ranks = ids.ranks
     n = d.shape[0]
     best_s = [np.empty(0, dtype=np.float32) for _ in range(q.shape[0])]
     best_r = [np.empty(0, dtype=np.int64) for _ in range(q.shape[0])]
@@ -233,21 +245,31 @@ def _whole_corpus(q: np.ndarray, d: np.ndarray, ids: Sequence[str], k: int, cosi
     return [top_k(s, r, ids, k) for s, r in zip(best_s, best_r, strict=True)]
 
 
-def search_scores(score_fn: ScoreFn, subset: SubsetData, k: int = DEFAULT_K, rows: Rows | None = None) -> Run:
-    """Generic search: ``score_fn(query_index, rows)`` -> scores over ``rows`` (all docs when None).
-
-    Used by BM25 and rerankers so every scorer shares the candidate logic and the tie rule.
+def search_scores(score_fn: ScoreFn, rows: Rows, doc_ids: Sequence[str] | DocIndex,
+                  k: int = DEFAULT_K) -> list[Ranking]:
+    """Generic search: ``score_fn(query_index, rows[query_index])`` -> scores over those rows (all docs when
+    None); one ranking per query. BM25 and rerankers rank through here: one candidate logic, one tie rule.
     """
-    rows = candidate_rows(subset) if rows is None else rows
-    ids = subset.corpus.ids
-    run: Run = {}
-    for i, qid in enumerate(subset.query_ids):
-        cand = rows[i]
+    index = DocIndex.of(doc_ids)
+    out: list[Ranking] = []
+    for i, cand in enumerate(rows):
         if cand is not None and cand.shape[0] == 0:
-            run[qid] = {}
+            out.append({})
             continue
-        run[qid] = top_k(np.asarray(score_fn(i, cand), dtype=np.float64).ravel(), cand, ids, k)
-    return run
+        out.append(top_k(np.asarray(score_fn(i, cand), dtype=np.float64).ravel(), cand, index, k))
+    return out
+
+
+def search_subset(searcher: Any, subset: SubsetData, k: int = DEFAULT_K, instruction: str | None = None,
+                  rows: Rows | None = None) -> Run:
+    """A ``Searcher``'s run of one subset: its corpus and queries in, one ranking per query out."""
+    rows = candidate_rows(subset) if rows is None else rows
+    rankings = searcher.search(subset.corpus.ids, subset.corpus.texts, subset.query_texts, k=k,
+                               instruction=instruction, candidates=rows)
+    if len(rankings) != len(subset.query_ids):
+        name = getattr(searcher, "name", type(searcher).__name__)
+        raise LmebError(f"searcher {name!r} returned {len(rankings)} rankings for {len(subset.query_ids)} queries")
+    return dict(zip(subset.query_ids, rankings, strict=True))
 
 
 def write_trec(run: Run, path: Path, tag: str) -> None:

@@ -10,39 +10,39 @@ Why it is safe: the dataset's results file is rewritten atomically after every s
 subsets already done, so an interrupted run loses at most the subset in progress and a rerun resumes:
 a subset already in the file for the same configuration (harness version, model config, setting,
 k values) and the same data (fingerprint of the files' sha256) is skipped unless ``overwrite``.
+
+The runner only orchestrates: the model's retrieval strategy is chosen once (``lmeb.strategy``), the
+results files (resume rule, provenance, atomic writes) belong to ``lmeb.store.ResultsStore``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lmeb import __version__
-from lmeb.data import SubsetData, TaskReader, data_root
-from lmeb.embeddings import EmbeddingStore, EmbedStats
+from lmeb.data import SubsetData, TaskReader, data_root, subset_paths
+from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
-from lmeb.results import (
-    DatasetResult,
-    SubsetResult,
-    check_setting,
-    read_dataset_result,
-    result_path,
-    write_dataset_result,
+from lmeb.results import SubsetResult
+from lmeb.retrieval import Rows, Run, candidate_rows, write_trec
+from lmeb.settings import check_setting, setting_instruction
+from lmeb.store import (
+    CANDIDATES_RULE,
+    HARNESS,
+    TIE_RULE,
+    ResultsStore,
+    data_fingerprint,
+    library_versions,
+    run_identity,
 )
-from lmeb.retrieval import candidate_rows, dense_search, write_trec
+from lmeb.strategy import model_stats, strategy_for, timed
 from lmeb.tasks import Selection, Task
-
-HARNESS = "lmeb"
-TIE_RULE = "score desc, doc id desc"
 
 
 @dataclass
@@ -74,73 +74,56 @@ class DatasetSummary:
     seconds: float = 0.0
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    subsets: dict[str, SubsetResult] = field(default_factory=dict)  # every subset now in the results file
 
 
-def model_kind(model: Any) -> str:
-    """``encoder``, ``searcher`` (BM25-like: ranks a subset itself) or ``reranker`` (scores pairs)."""
-    if hasattr(model, "encode"):
-        return "encoder"
-    if hasattr(model, "search"):
-        return "searcher"
-    if hasattr(model, "score"):
-        return "reranker"
-    raise LmebError(f"{type(model).__name__} is neither an encoder, a searcher nor a reranker")
-
-
-def data_fingerprint(subset: SubsetData, root: Path) -> tuple[str, dict[str, str]]:
-    """sha256 over the subset's files (path relative to the dataset folder + content sha256)."""
-    base = Path(root) / subset.task.path
-    files = {}
-    for path, sha in subset.files.items():
-        try:
-            rel = Path(path).resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
-            rel = Path(path).name
-        files[rel] = sha
-    blob = json.dumps(sorted(files.items())).encode()
-    return hashlib.sha256(blob).hexdigest(), dict(sorted(files.items()))
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("numpy", "torch", "transformers", "sentence_transformers", "pytrec_eval", "bm25s"):
-        module = sys.modules.get(name)
-        if module is not None and hasattr(module, "__version__"):
-            out[name] = str(module.__version__)
-    return out
+def check_evaluable(subset: SubsetData, root: Path) -> None:
+    """A one-line error naming the file when the subset has no document, no query or no judged query
+    (``lmeb validate`` lists them too): such a subset would score 0 and pull its dataset's mean down."""
+    where = f"{subset.task.name}/{subset.subset}"
+    paths = subset_paths(subset.task, root, subset.subset)
+    if not subset.corpus.ids:
+        raise LmebError(f"{subset.corpus.path}: no documents, so {where} cannot be evaluated (see lmeb validate)")
+    if not subset.query_ids:
+        raise LmebError(f"{paths['queries']}: no queries, so {where} cannot be evaluated (see lmeb validate)")
+    if not any(subset.qrels.get(qid) for qid in subset.query_ids):
+        raise LmebError(f"{paths['qrels']}: no relevance judgement for any query of {where}, so it cannot be "
+                        "evaluated (see lmeb validate)")
 
 
 class Runner:
-    """Evaluates one model (plus an optional reranker) on selected datasets and writes results files."""
+    """Evaluates one model (plus an optional reranker) on selected datasets and writes results files.
+
+    ``model_config``/``reranker_config`` default to the models' own ``config()`` (what keys the resume rule).
+    """
 
     def __init__(self, model: Any, options: RunOptions, name: str, reranker: Any | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, model_config: dict[str, Any] | None = None,
+                 reranker_config: dict[str, Any] | None = None) -> None:
         check_setting(options.setting)
         self.model = model
-        self.kind = model_kind(model)
         self.reranker = reranker
         self.options = options
         self.name = name
         self.root = data_root(options.data)
         self.log = log or (lambda message: print(message, file=sys.stderr))
-        self.store = (EmbeddingStore(model, options.cache_dir, progress=self._bar if options.progress else None)
-                      if self.kind == "encoder" else None)
-        self.model_config = dict(model.config())
-        self.reranker_config = dict(reranker.config()) if reranker is not None else None
+        self.strategy = strategy_for(model, options.cache_dir, self._bar if options.progress else None)
+        self.model_type = self.strategy.model_type
+        self.model_config = dict(model.config()) if model_config is None else model_config
+        self.reranker_config = (reranker_config if reranker_config is not None else
+                                dict(reranker.config()) if reranker is not None else None)
         self.search_k = max(options.k_values)
-        identity = {
-            "harness_version": __version__,
-            "model_config": self.model_config,
-            "reranker_config": self.reranker_config,
-            "rerank_top_k": options.rerank_top_k if reranker is not None else None,
-            "setting": options.setting,
-            "k_values": list(options.k_values),
-        }
-        self.run_key = _hash(identity)
+        self.rerank_top_k = options.rerank_top_k if reranker is not None else None
+        self.run_key = run_identity(self.model_config, self.reranker_config, self.rerank_top_k, options.setting,
+                                    options.k_values)
+        self.store = ResultsStore(options.output, name, options.setting, self.log)
+        if options.setting == "w_inst" and not self.uses_instructions:
+            self.log(f"note: {name} ignores instructions, so its w_inst results equal wo_inst")
+
+    @property
+    def uses_instructions(self) -> bool:
+        """False when the model says so (BM25: ``uses_instructions = False``) and no reranker reads them."""
+        return bool(getattr(self.model, "uses_instructions", True)) or self.reranker is not None
 
     # ----------------------------------------------------------------------------------------- progress
     def _bar(self, **kwargs: Any) -> Any:
@@ -155,74 +138,52 @@ class Runner:
             "harness": HARNESS,
             "harness_version": __version__,
             "run_key": self.run_key,
-            "model_kind": self.kind,
+            "model_kind": self.model_type,  # the file format's name for the model type
             "model_config": self.model_config,
             "reranker_config": self.reranker_config,
-            "rerank_top_k": self.options.rerank_top_k if self.reranker is not None else None,
+            "rerank_top_k": self.rerank_top_k,
             "similarity": getattr(self.model, "similarity", None),
+            "uses_instructions": self.uses_instructions,
             "k_values": list(self.options.k_values),
             "search_k": self.search_k,
             "tie_rule": TIE_RULE,
-            "candidates": "each query is ranked among its scene's candidates only (whole corpus if none)",
-            "versions": _versions(),
+            "candidates": CANDIDATES_RULE,
+            "versions": library_versions(),
         }
 
     def instruction(self, subset: SubsetData) -> str | None:
         """The subset's instruction in the w_inst setting (queries and rerankers get it), else None."""
-        return subset.instruction if self.options.setting == "w_inst" else None
+        return setting_instruction(self.options.setting, subset.instruction)
+
+    def model_counts(self) -> dict[str, dict[str, int]]:
+        """Running counters of the models in use (``stats``: API requests and tokens, KaLM pairs...)."""
+        out = {role: model_stats(model) for role, model in (("model", self.model), ("reranker", self.reranker))}
+        return {role: stats for role, stats in out.items() if stats}
 
     # ------------------------------------------------------------------------------------------ search
-    def search(self, subset: SubsetData, seconds: dict[str, float]) -> tuple[dict, EmbedStats, list]:
+    def search(self, subset: SubsetData, rows: Rows, seconds: dict[str, float]) -> Run:
         """The run of one subset (top ``search_k`` per query), timing each stage into ``seconds``."""
         instruction = self.instruction(subset)
-        before = self.store.stats.copy() if self.store is not None else EmbedStats()
-        with _timed(seconds, "search"):
-            rows = candidate_rows(subset)
-        if self.kind == "encoder":
-            assert self.store is not None
-            with _timed(seconds, "encode"):
-                docs = self.store.embed(subset.corpus.texts, "document", None)
-                queries = self.store.embed(subset.query_texts, "query", instruction)
-            with _timed(seconds, "search"):
-                run = dense_search(queries, docs, subset, similarity=self.model.similarity, k=self.search_k,
-                                   rows=rows)
-        elif self.kind == "searcher":
-            with _timed(seconds, "search"):
-                run = self.model.search(subset, self.search_k, instruction)
-        else:
-            from lmeb.rerank import rerank_candidates
-
-            with _timed(seconds, "search"):
-                run = rerank_candidates(subset, self.model, instruction, self.search_k)
+        run = self.strategy.run(subset, rows, self.search_k, instruction, seconds)
         if self.reranker is not None:
             from lmeb.rerank import rerank
 
-            with _timed(seconds, "rerank"):
+            with timed(seconds, "rerank"):
                 run = rerank(subset, run, self.reranker, self.options.rerank_top_k, instruction)
-        after = self.store.stats if self.store is not None else EmbedStats()
-        return run, after - before, rows
-
-    def reranker_counts(self) -> dict[str, dict[str, int]]:
-        """Running counters of the rerankers in use (e.g. KaLM: pairs, passages encoded, cache hits)."""
-        out = {}
-        for role, model in (("model", self.model), ("reranker", self.reranker)):
-            stats = getattr(model, "stats", None) if model is not None and not hasattr(model, "encode") else None
-            if isinstance(stats, dict):
-                out[role] = {k: int(v) for k, v in stats.items() if isinstance(v, (int, float))}
-        return out
+        return run
 
     # -------------------------------------------------------------------------------------------- run
     def run(self, selections: list[Selection]) -> list[DatasetSummary]:
+        self.store.check_writable()
         return [self.run_dataset(sel.task, sel.subsets) for sel in selections]
 
     def run_dataset(self, task: Task, subsets: tuple[str, ...] | list[str]) -> DatasetSummary:
         """Evaluate ``subsets`` of ``task``; the results file is rewritten after each subset."""
         started = time.perf_counter()
         summary = DatasetSummary(task.name, len(subsets))
-        path = result_path(self.options.output, self.name, self.options.setting, task.name)
-        done = self._previous(path, task, summary)
-        if self.store is not None:
-            self.store.new_scope()
+        path = self.store.path(task.name)
+        done = self.store.previous(task, self.run_key, self.options.overwrite, summary.warnings)
+        self.strategy.new_dataset()
         reader = TaskReader(task, self.root)
         bar = self._bar(total=len(subsets), desc=task.name, unit="subset") if self.options.progress else None
         try:
@@ -230,24 +191,22 @@ class Runner:
                 if bar is not None:
                     bar.set_postfix_str(f"{name}: load")
                 seconds: dict[str, float] = {}
-                with _timed(seconds, "load"):
+                with timed(seconds, "load"):
                     subset = reader.load(name)
-                fingerprint, files = data_fingerprint(subset, self.root)
-                old = done.get(name)
-                if old is not None and not self.options.overwrite and \
-                        old.provenance.get("data_fingerprint") == fingerprint and \
-                        old.provenance.get("instruction") == self.instruction(subset):  # an edited YAML re-runs
+                fingerprint, files = data_fingerprint(subset.files, self.root / task.path)
+                if self.store.is_current(done.get(name), fingerprint, self.instruction(subset), self.options.overwrite):
                     summary.subsets_skipped += 1
                     if bar is not None:
                         bar.update(1)
                     continue
+                check_evaluable(subset, self.root)
                 if bar is not None:
-                    bar.set_postfix_str(f"{name}: {'encode + ' if self.kind == 'encoder' else ''}search")
+                    bar.set_postfix_str(f"{name}: {self.strategy.steps}")
                 result = self.evaluate_subset(subset, seconds, summary)
                 result.provenance.update(data_fingerprint=fingerprint, data_files=files)
                 done[name] = result
                 summary.subsets_run += 1
-                summary.path = self._write(task, done, path)
+                summary.path = self.store.write(task, done, self.provenance())
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -258,15 +217,20 @@ class Runner:
         if done:
             summary.ndcg_at_10 = _mean(s.scores.get("ndcg_at_10") for s in done.values())
             summary.r_cap_at_10 = _mean(s.scores.get("R_cap_at_10") for s in done.values())
+        summary.subsets = done
         summary.seconds = time.perf_counter() - started
         return summary
 
     def evaluate_subset(self, subset: SubsetData, seconds: dict[str, float], summary: DatasetSummary) -> SubsetResult:
         """Search and score one loaded subset (writes its TREC run file with ``save_runs``)."""
-        counts_before = self.reranker_counts()
-        run, texts, rows = self.search(subset, seconds)
-        rerank_counts = {role: {k: v - counts_before.get(role, {}).get(k, 0) for k, v in stats.items()}
-                         for role, stats in self.reranker_counts().items()}
+        counts_before = self.model_counts()
+        texts_before = self.strategy.texts
+        with timed(seconds, "search"):
+            rows = candidate_rows(subset)
+        run = self.search(subset, rows, seconds)
+        texts = self.strategy.texts - texts_before
+        model_counts = {role: {k: v - counts_before.get(role, {}).get(k, 0) for k, v in stats.items()}
+                        for role, stats in self.model_counts().items()}
         summary.texts += texts
         no_candidates = sum(1 for r in rows if r is not None and r.shape[0] == 0)
         if no_candidates:
@@ -277,15 +241,13 @@ class Runner:
                        "(they score 0)")
             summary.warnings.append(message)
             self.log(f"warning: {message}")
-        with _timed(seconds, "metrics"):
+        with timed(seconds, "metrics"):
             evaluation = evaluate(subset.qrels, run, self.options.k_values)
         run_file = None
         if self.options.save_runs:
-            with _timed(seconds, "write_run"):
-                out = result_path(self.options.output, self.name, self.options.setting, subset.task.name)
-                run_path = out.with_suffix(".runs") / f"{subset.subset.replace('/', '__')}.trec"
+            with timed(seconds, "write_run"):
+                run_path, run_file = self.store.run_file(subset.task.name, subset.subset)
                 write_trec(run, run_path, _tag(self.name))
-                run_file = run_path.relative_to(out.parent).as_posix()
         query_ids = list(evaluation.per_query.get(MAIN_SCORE, {}))
         per_query = evaluation.columns(query_ids)
         total = round(sum(seconds.values()), 4)
@@ -297,56 +259,12 @@ class Runner:
             "documents": len(subset.corpus),
             "queries_without_candidates": no_candidates,
             "texts": texts.as_dict(),
-            "rerank_counts": rerank_counts or None,  # pairs scored, passages encoded / from cache (KaLM)
+            "model_counts": model_counts or None,  # each model's stats delta: pairs, requests, tokens, indexes...
             "seconds": {k: round(v, 4) for k, v in seconds.items()},
             "run_file": run_file,
         }
         return SubsetResult(subset=subset.subset, scores=evaluation.scores, main_score=evaluation.main_score,
                             evaluation_time=total, per_query=per_query, query_ids=query_ids, provenance=provenance)
-
-    # ----------------------------------------------------------------------------------------- files
-    def _previous(self, path: Path, task: Task, summary: DatasetSummary) -> dict[str, SubsetResult]:
-        """Subsets already in the results file that were made with this configuration."""
-        if not path.is_file():
-            return {}
-        try:
-            old = read_dataset_result(path, per_query=True)
-        except LmebError as exc:
-            self.log(f"warning: {exc}; it will be replaced")
-            return {}
-        if old.provenance.get("run_key") != self.run_key:
-            if not self.options.overwrite:
-                message = f"{path} was written with another configuration; its subsets will be replaced"
-                summary.warnings.append(message)
-                self.log(f"warning: {message}")
-            return {}
-        known = set(task.subset_names)
-        return {name: sub for name, sub in old.subsets.items() if name in known}
-
-    def _write(self, task: Task, done: dict[str, SubsetResult], path: Path) -> Path:
-        order = {name: i for i, name in enumerate(task.subset_names)}
-        subsets = dict(sorted(done.items(), key=lambda item: order.get(item[0], len(order))))
-        texts = sum((EmbedStats.from_dict(s.provenance.get("texts", {})) for s in subsets.values()), EmbedStats())
-        provenance = {
-            **self.provenance(),
-            "data_fingerprint": _hash({n: s.provenance.get("data_fingerprint") for n, s in subsets.items()}),
-            "texts": texts.as_dict(),
-        }
-        result = DatasetResult(model=self.name, setting=self.options.setting, task_name=task.name,
-                               memory_type=task.memory_type, subsets=subsets, provenance=provenance)
-        written = write_dataset_result(self.options.output, result, task.mteb_name, task.mteb_revision)
-        if written != path:  # pragma: no cover - both come from result_path
-            raise LmebError(f"results written to {written}, expected {path}")
-        return written
-
-
-@contextmanager
-def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 def _mean(values: Any) -> float | None:

@@ -18,7 +18,6 @@ The numbers follow mteb's ``AbsTaskRetrieval`` statistics exactly (the published
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.data import read_candidates, read_jsonl, read_qrels, read_queries, subset_paths
+from lmeb.digest import text_digest
 from lmeb.tasks import Selection, Task
 
 Stats = dict[str, Any]
@@ -47,7 +47,7 @@ class TextSummary:
         self.total += n
         self.min = n if self.min is None else min(self.min, n)
         self.max = n if self.max is None else max(self.max, n)
-        self.digests.add(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+        self.digests.add(text_digest(text))
 
     def merge(self, other: TextSummary) -> None:
         if not other.count:

@@ -12,8 +12,9 @@ bm25s = pytest.importorskip("bm25s")
 Stemmer = pytest.importorskip("Stemmer")
 
 from lmeb.data import Corpus, SubsetData, load_task  # noqa: E402
-from lmeb.models import is_searcher, load_model  # noqa: E402
+from lmeb.models import load_model  # noqa: E402
 from lmeb.models.bm25 import BM25Searcher  # noqa: E402
+from lmeb.retrieval import search_subset  # noqa: E402
 from lmeb.tasks import get_task  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def locomo(real_data: Path) -> list[SubsetData]:
 def test_locomo_equals_reference_and_respects_candidates(locomo):
     searcher = BM25Searcher()
     for subset in locomo:
-        run = searcher.search(subset, k=10_000)
+        run = search_subset(searcher, subset, k=10_000)
         assert list(run) == subset.query_ids
         for qid, docs in run.items():
             cands = subset.candidates(qid)
@@ -61,7 +62,7 @@ def test_locomo_equals_reference_and_respects_candidates(locomo):
 
 def test_topk_cut_and_rank_order(locomo):
     subset = locomo[3]
-    run = BM25Searcher().search(subset, k=5)
+    run = search_subset(BM25Searcher(), subset, k=5)
     full = reference_run(subset)
     for qid, docs in run.items():
         ranked = sorted(full[qid].items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:5]
@@ -81,7 +82,7 @@ def _tiny(texts: list[str], queries: list[str], scenes: dict[str, list[str]] | N
 def test_out_of_vocabulary_and_stopword_queries_score_zero():
     texts = ["apples grow on trees", "the river runs", "a violin concert"]
     subset = _tiny(texts, ["zebra quokka", "the of and", "apple"])
-    run = BM25Searcher().search(subset)
+    run = search_subset(BM25Searcher(), subset)
     assert run["q0"] == run["q1"] == {"d2": 0.0, "d1": 0.0, "d0": 0.0}  # all tied: doc id descending
     assert next(iter(run["q2"])) == "d0" and run["q2"]["d0"] > 0  # "apple" matches "apples" (stemmed)
     assert run == reference_run(subset)
@@ -90,7 +91,7 @@ def test_out_of_vocabulary_and_stopword_queries_score_zero():
 def test_candidates_outside_scene_never_ranked_and_missing_scene_keeps_corpus():
     texts = ["red apple pie", "green apple tart", "apple orchard", "banana bread"]
     subset = _tiny(texts, ["apple"] * 2, scenes={"q0": ["d1", "d3", "missing"]})
-    run = BM25Searcher().search(subset)
+    run = search_subset(BM25Searcher(), subset)
     assert set(run["q0"]) == {"d1", "d3"}
     assert set(run["q1"]) == {"d0", "d1", "d2", "d3"}  # no candidates line: the whole corpus
     assert run == reference_run(subset)
@@ -100,25 +101,25 @@ def test_corpus_cache_keeps_latest_only():
     a = _tiny(["one apple", "two pears"], ["apple"])
     b = _tiny(["three plums", "four figs"], ["plum"])
     searcher = BM25Searcher()
-    searcher.search(a)
-    searcher.search(a)
+    search_subset(searcher, a)
+    search_subset(searcher, a)
     assert searcher.index_count == 1
-    searcher.search(b)
-    searcher.search(a)
+    search_subset(searcher, b)
+    search_subset(searcher, a)
     assert searcher.index_count == 3
 
 
 def test_instruction_ignored_like_mteb_unless_asked():
     subset = _tiny(["apple pie recipe", "banana bread recipe"], ["recipe"])
-    plain = BM25Searcher().search(subset)
-    assert BM25Searcher().search(subset, instruction="banana") == plain
-    with_inst = BM25Searcher(use_instruction=True).search(subset, instruction="banana")
+    plain = search_subset(BM25Searcher(), subset)
+    assert search_subset(BM25Searcher(), subset, instruction="banana") == plain
+    with_inst = search_subset(BM25Searcher(use_instruction=True), subset, instruction="banana")
     assert next(iter(with_inst["q0"])) == "d1" and with_inst != plain
 
 
 def test_load_model_bm25_and_config():
     model = load_model("bm25", k1=1.2, device="cpu", batch_size=64)
-    assert isinstance(model, BM25Searcher) and is_searcher(model)
+    assert isinstance(model, BM25Searcher)
     cfg = model.config()
     got = (cfg["k1"], cfg["b"], cfg["method"], cfg["stemmer"], cfg["stopwords"])
     assert got == (1.2, 0.75, "lucene", "english", "en")

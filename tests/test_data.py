@@ -11,6 +11,7 @@ import pytest
 import lmeb.data as data
 from lmeb.data import TaskReader, data_root, load_subset, load_task, present_tasks, read_corpus
 from lmeb.errors import DataError, LmebError
+from lmeb.retrieval import candidate_rows
 from lmeb.tasks import all_tasks, get_task
 
 
@@ -78,10 +79,11 @@ def test_scene_rule_first_two_fields_and_missing_scene(sample_data: Path) -> Non
         assert sub.candidates(q) == sub.scenes[scene]
         assert len(sub.candidates(q)) < len(sub.corpus)  # candidates do not cover the corpus
         assert set(sub.qrels[q]) <= set(sub.candidates(q))
-        rows = sub.candidate_rows(q)
-        assert rows is sub.candidate_rows(q) and not rows.flags.writeable
-        assert [sub.corpus.ids[r] for r in rows] == sorted(sub.candidates(q), key=sub.corpus.row.get)
-    assert all(sub.candidate_rows(q) is None for q in whole)
+    rows = dict(zip(sub.query_ids, candidate_rows(sub), strict=True))
+    for q in restricted:
+        assert not rows[q].flags.writeable
+        assert [sub.corpus.ids[r] for r in rows[q]] == sub.candidates(q)  # the candidates file's order
+    assert all(rows[q] is None for q in whole)
 
 
 def test_scene_rule_query_id(sample_data: Path) -> None:
@@ -95,7 +97,7 @@ def test_scene_rule_query_id(sample_data: Path) -> None:
 def test_no_candidates_rule_means_whole_corpus(sample_data: Path) -> None:
     sub = load_subset(get_task("Gorilla"), sample_data, "gorilla_tensor")
     assert sub.scenes is None
-    assert sub.candidates(sub.query_ids[0]) is None and sub.candidate_rows(sub.query_ids[0]) is None
+    assert sub.candidates(sub.query_ids[0]) is None and candidate_rows(sub)[0] is None
 
 
 def test_candidate_rows_drop_unknown_ids(tmp_path: Path) -> None:
@@ -103,8 +105,8 @@ def test_candidate_rows_drop_unknown_ids(tmp_path: Path) -> None:
 
     corpus = Corpus(tmp_path / "c", ["d0", "d1", "d2"], ["a", "b", "c"], "")
     sub = SubsetData(get_task("QASPER"), "QASPER", corpus, ["q"], ["x"], {"q": {"d1": 1}}, {"q": ["d2", "zz", "d0"]})
-    assert sub.candidate_rows("q").tolist() == [0, 2]
-    assert isinstance(sub.candidate_rows("q"), np.ndarray)
+    assert candidate_rows(sub)[0].tolist() == [2, 0]  # file order; "zz" is not in the corpus
+    assert isinstance(candidate_rows(sub)[0], np.ndarray)
 
 
 def test_qrels_score_zero_is_kept(sample_data: Path) -> None:

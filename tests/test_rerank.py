@@ -12,8 +12,9 @@ import pytest
 from lmeb.data import load_subset
 from lmeb.errors import LmebError
 from lmeb.metrics import evaluate
-from lmeb.rerank import rerank, rerank_candidates, reranker_instruction
-from lmeb.retrieval import ranking
+from lmeb.rerank import rerank, rerank_candidates
+from lmeb.retrieval import ranking, search_subset
+from lmeb.settings import setting_instruction
 from lmeb.tasks import get_task
 
 
@@ -93,10 +94,10 @@ def test_rerank_candidates_scores_each_query_over_its_candidates(subset) -> None
 
 
 def test_instruction_rule(subset) -> None:
-    assert reranker_instruction(subset, "wo_inst") is None
-    assert reranker_instruction(subset, "w_inst") == subset.instruction
+    assert setting_instruction("wo_inst", subset.instruction) is None
+    assert setting_instruction("w_inst", subset.instruction) == subset.instruction
     with pytest.raises(LmebError):
-        reranker_instruction(subset, "other")
+        setting_instruction("other", subset.instruction)
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +123,9 @@ def test_kalm_over_bm25_on_a_real_subset(real_data: Path, tiny_kalm: Path) -> No
 
     task = get_task("Proced_mem_bench")
     real = load_subset(task, real_data, "hard")
-    stage1 = load_model("bm25").search(real, 1000)
+    stage1 = search_subset(load_model("bm25"), real, 1000)
     kalm = KalmReranker(tiny_kalm, device="cpu", max_length=128)
-    out = rerank(real, stage1, kalm, top_k=20, instruction=reranker_instruction(real, "w_inst"))
+    out = rerank(real, stage1, kalm, top_k=20, instruction=setting_instruction("w_inst", real.instruction))
     unique = {d for qid in real.query_ids for d, _ in ranking(stage1[qid])[:20]}
     assert kalm.stats["encoded"] == len(unique) < kalm.stats["pairs"]  # each passage encoded once
     for qid in real.query_ids:
@@ -173,7 +174,7 @@ def test_lmeb_run_with_a_kalm_reranker_writes_results(real_data: Path, tiny_kalm
     result = json.loads(files[0].read_text())
     assert result["scores"]["test"][0]["hf_subset"] == "hard"
     # The reranker's own work is recorded, and its passage states went to the run's cache folder.
-    counts = result["lmeb"]["subsets"]["hard"]["rerank_counts"]["reranker"]
+    counts = result["lmeb"]["subsets"]["hard"]["model_counts"]["reranker"]
     queries = result["lmeb"]["subsets"]["hard"]["queries"]
     assert counts["pairs"] == 10 * queries
     assert 0 < counts["encoded"] <= counts["pairs"]

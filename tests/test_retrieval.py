@@ -179,7 +179,7 @@ def test_search_scores_shares_candidates_and_ties(tiny):
         n = 5 if rows is None else len(rows)
         return np.zeros(n)  # all tied: rank by doc id descending
 
-    run = search_scores(score_fn, tiny, k=3)
+    run = dict(zip(tiny.query_ids, search_scores(score_fn, candidate_rows(tiny), tiny.corpus.ids, k=3), strict=True))
     assert seen == [[0, 1], [3, 2], [0, 1], None]
     assert list(run["s_a_q1"]) == ["s_a_2", "s_a_1"]
     assert list(run["s_c_q1"]) == ["x", "s_b_2", "s_b_1"]

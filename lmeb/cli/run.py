@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
-from lmeb.results import SETTINGS
-
-POOLINGS = ("first", "last", "mean")
-PRECISIONS = ("fp32", "fp16", "bf16")
+from lmeb.models.hf import POOLINGS
+from lmeb.models.loading import PRECISIONS
+from lmeb.settings import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,6 @@ __all__ = [
     "Encoder",
     "Reranker",
     "check_finite",
-    "is_searcher",
     "load_model",
     "load_reranker",
     "with_instruction",
@@ -143,7 +142,3 @@ def load_reranker(spec: str | Path, cache_root: str | Path | None = None, **opti
 
     return CrossEncoderReranker(rest, **_options(CrossEncoderReranker, options, "a cross-encoder reranker"))
 
-
-def is_searcher(model: Any) -> bool:
-    """True for a model that ranks a subset itself (BM25) instead of embedding texts."""
-    return callable(getattr(model, "search", None)) and not callable(getattr(model, "encode", None))

@@ -1,4 +1,5 @@
-"""The two model protocols every adapter implements: an encoder embeds texts, a reranker scores pairs."""
+"""The three model protocols: an encoder embeds texts, a searcher ranks a corpus for queries, a reranker
+scores pairs. The engine picks one retrieval strategy per protocol (``lmeb.strategy``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,26 @@ class Encoder(Protocol):
 
         It keys the embedding cache and goes into the results' provenance.
         """
+        ...
+
+
+@runtime_checkable
+class Searcher(Protocol):
+    """Ranks a corpus for each query itself (BM25): corpus and queries in, rankings out.
+
+    ``candidates[i]`` restricts query ``i`` to those corpus rows (None = the whole corpus); every ranking
+    follows the tie rule (score desc, doc id desc; ``lmeb.retrieval.search_scores`` does it).
+    """
+
+    name: str
+
+    def search(self, doc_ids: list[str], doc_texts: list[str], queries: list[str], k: int = 1000,
+               instruction: str | None = None, candidates: list[np.ndarray | None] | None = None,
+               ) -> list[dict[str, float]]:
+        """One ``{doc id: score}`` per query, in rank order, at most ``k`` documents each."""
+        ...
+
+    def config(self) -> dict[str, Any]:
         ...
 
 

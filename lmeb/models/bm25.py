@@ -14,7 +14,8 @@ Reproduced from mteb's ``BM25Search`` for English tasks (all of LMEB):
   ``instruction`` column, which LMEB has none of), so w/ inst. equals w/o inst.; ``use_instruction=True``
   appends ``" " + instruction`` to each query as mteb would with such a column.
 
-A query's candidates then select rows of its full-corpus score vector (``lmeb.retrieval.search_scores``:
+BM25 is a ``Searcher``: plain corpus and query texts in, rankings out (no data-layer types). A query's
+candidates then select rows of its full-corpus score vector (``lmeb.retrieval.search_scores``:
 the shared candidate logic and tie rule). Difference from mteb: mteb keeps the global top 1000 before
 filtering to candidates; lmeb, like the official harness, keeps every candidate.
 """
@@ -25,16 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from lmeb.data import Corpus, SubsetData
+from lmeb.digest import texts_digest
 from lmeb.errors import LmebError
+from lmeb.retrieval import Ranking, Rows, search_scores
 
 METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
 ADAPTER_VERSION = 1
 
 
 class BM25Searcher:
-    """Lexical search: index a subset's corpus once (reused while the same corpus comes back), score
-    each query over the whole corpus, rank its candidates."""
+    """Lexical search: index a corpus once (reused while the same texts come back), score each query
+    over the whole corpus, rank its candidates. Ignores instructions unless ``use_instruction``."""
 
     def __init__(
         self,
@@ -62,27 +64,36 @@ class BM25Searcher:
                 self._stemmer = Stemmer.Stemmer(stemmer)
             except KeyError as exc:
                 raise LmebError(f"unknown stemmer language {stemmer!r}") from exc
-        self._corpus_key: tuple[str, int] | None = None
-        self._corpus: Corpus | None = None
+        self._corpus_key: str | None = None
         self._retriever: Any = None
         self.index_count = 0  # how many times a corpus was indexed (one per distinct corpus in a run)
+
+    @property
+    def uses_instructions(self) -> bool:
+        """Whether the task instruction changes the ranking (False by default, as mteb's BM25)."""
+        return self.use_instruction
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters recorded per subset in the results' provenance (``model_counts``)."""
+        return {"corpora_indexed": self.index_count}
 
     def _tokenize(self, texts: list[str]) -> Any:
         import bm25s
 
         return bm25s.tokenize(texts, stopwords=self.stopwords, stemmer=self._stemmer, show_progress=False)
 
-    def index(self, corpus: Corpus) -> Any:
-        """The bm25s index of ``corpus``, built once; only the latest corpus is kept."""
-        key = (corpus.sha256, len(corpus))
-        if self._retriever is not None and (corpus is self._corpus or key == self._corpus_key):
+    def index(self, doc_texts: list[str]) -> Any:
+        """The bm25s index of ``doc_texts``, built once; only the latest corpus is kept (keyed by content)."""
+        key = texts_digest(doc_texts)
+        if self._retriever is not None and key == self._corpus_key:
             return self._retriever
         import bm25s
 
         self._retriever = None  # free the previous index first
         retriever = bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=self.method)
-        retriever.index(self._tokenize(list(corpus.texts)), show_progress=False)
-        self._retriever, self._corpus, self._corpus_key = retriever, corpus, key
+        retriever.index(self._tokenize(list(doc_texts)), show_progress=False)
+        self._retriever, self._corpus_key = retriever, key
         self.index_count += 1
         return retriever
 
@@ -99,21 +110,25 @@ class BM25Searcher:
             return np.zeros(retriever.scores["num_docs"], dtype=retriever.dtype)
         return retriever.get_scores(tokens)
 
-    def search(self, subset: SubsetData, k: int = 1000, instruction: str | None = None) -> Any:
-        """``Run`` (query id -> {doc id: score}, rank order) of the subset's queries over their candidates."""
-        from lmeb.retrieval import candidate_rows, search_scores
-
-        retriever = self.index(subset.corpus)
-        texts = list(subset.query_texts)
+    def search(self, doc_ids: list[str], doc_texts: list[str], queries: list[str], k: int = 1000,
+               instruction: str | None = None, candidates: Rows | None = None) -> list[Ranking]:
+        """One ranking per query (doc id -> score, rank order) over its candidates (None = whole corpus)."""
+        if len(doc_ids) != len(doc_texts):
+            raise LmebError(f"bm25: {len(doc_ids)} document ids for {len(doc_texts)} texts")
+        rows: Rows = [None] * len(queries) if candidates is None else candidates
+        if not doc_ids:  # nothing to index (bm25s cannot index an empty corpus): every ranking is empty
+            return [{} for _ in queries]
+        retriever = self.index(doc_texts)
+        texts = list(queries)
         if self.use_instruction and instruction is not None:
             texts = [f"{text} {instruction}" for text in texts]
         tokens = self.query_tokens(texts)
 
-        def score_fn(query_index: int, rows: np.ndarray | None) -> np.ndarray:
+        def score_fn(query_index: int, cand: np.ndarray | None) -> np.ndarray:
             full = self.scores(retriever, tokens[query_index])
-            return full if rows is None else full[rows]
+            return full if cand is None else full[cand]
 
-        return search_scores(score_fn, subset, k, candidate_rows(subset))
+        return search_scores(score_fn, rows, doc_ids, k)
 
     def config(self) -> dict[str, Any]:
         """Everything that changes the scores (provenance)."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lmeb.digest import text_digest
 from lmeb.errors import LmebError
 from lmeb.files import atomic_path, atomic_write_text
 from lmeb.models.hf import pad_batch
@@ -83,7 +84,7 @@ def mep_pool(hidden: torch.Tensor, mask: torch.Tensor, chunk_size: int | None) -
 
 def text_key(text: str) -> str:
     """A passage's cache key: a 128-bit BLAKE2b hash of its UTF-8 text."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return text_digest(text).hex()
 
 
 class PassageCache:

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.settings import SETTINGS
 
 SPEC_FILE = Path(__file__).resolve().parent.parent / "spec" / "paper_model_configs.json"
-SETTINGS = ("wo_inst", "w_inst")
 
 HUB_IDS = {  # preset name -> hub id (the model loaded when no --model-path is given)
     "KaLM_Embedding_V2.5": "KaLM-Embedding/KaLM-embedding-multilingual-mini-instruct-v2.5",

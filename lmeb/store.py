@@ -1,0 +1,148 @@
+"""The results store of one run: where its files go, what a rerun keeps, provenance, atomic writes.
+
+One store per (output root, model name, setting). The engine asks it three things per dataset: which
+subsets the previous file already holds for this configuration (``previous``), whether a finished
+subset is still current for the data and instruction at hand (``is_current``: the resume rule), and to
+write the merged file after each subset (``write``: per-query sidecar then main file, each atomic,
+``lmeb.results``). ``check_writable`` runs before any subset is computed, so a read-only or full
+output fails in one line up front instead of after the first (possibly hour-long) subset.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lmeb import __version__
+from lmeb.digest import json_digest
+from lmeb.embeddings import EmbedStats
+from lmeb.errors import LmebError
+from lmeb.results import DatasetResult, SubsetResult, read_dataset_result, result_path, write_dataset_result
+from lmeb.settings import check_setting
+from lmeb.tasks import Task
+
+HARNESS = "lmeb"
+TIE_RULE = "score desc, doc id desc"
+CANDIDATES_RULE = "each query is ranked among its scene's candidates only (whole corpus if none)"
+
+
+def data_fingerprint(files: dict[str, str], dataset_dir: Path) -> tuple[str, dict[str, str]]:
+    """sha256 over a subset's files (path relative to the dataset folder + content sha256), and that map."""
+    rel_files = {}
+    for path, sha in files.items():
+        try:
+            rel = Path(path).resolve().relative_to(dataset_dir.resolve()).as_posix()
+        except ValueError:
+            rel = Path(path).name
+        rel_files[rel] = sha
+    ordered = dict(sorted(rel_files.items()))
+    return json_digest(sorted(ordered.items())), ordered
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that change numbers (those already imported)."""
+    out = {"python": platform.python_version()}
+    for name in ("numpy", "torch", "transformers", "sentence_transformers", "pytrec_eval", "bm25s"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "__version__"):
+            out[name] = str(module.__version__)
+    return out
+
+
+def run_identity(model_config: dict, reranker_config: dict | None, rerank_top_k: int | None, setting: str,
+                 k_values: tuple[int, ...]) -> str:
+    """The run key: what must match for a previous file's subsets to be kept."""
+    return json_digest({
+        "harness_version": __version__,
+        "model_config": model_config,
+        "reranker_config": reranker_config,
+        "rerank_top_k": rerank_top_k,
+        "setting": setting,
+        "k_values": list(k_values),
+    })
+
+
+class ResultsStore:
+    """Results files of one model and setting under ``output`` (``<output>/<model>/<setting>/<Dataset>.json``)."""
+
+    def __init__(self, output: Path | str, model: str, setting: str,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.output = Path(output).expanduser()
+        self.model = model
+        self.setting = check_setting(setting)
+        self.log = log or (lambda message: print(message, file=sys.stderr))
+
+    def path(self, task_name: str) -> Path:
+        return result_path(self.output, self.model, self.setting, task_name)
+
+    @property
+    def folder(self) -> Path:
+        return self.path("_").parent
+
+    def check_writable(self) -> None:
+        """Create the results folder and write (then delete) a probe file; a one-line error if that fails."""
+        folder = self.folder
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".lmeb-write-check-", suffix=".tmp")
+            try:
+                os.write(fd, b"lmeb")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise LmebError(f"{folder}: cannot write results there ({reason}); choose another --output") from None
+
+    def run_file(self, task_name: str, subset: str) -> tuple[Path, str]:
+        """Where a subset's TREC run goes, and that path relative to the results folder (for provenance)."""
+        main = self.path(task_name)
+        path = main.with_suffix(".runs") / f"{subset.replace('/', '__')}.trec"
+        return path, path.relative_to(main.parent).as_posix()
+
+    def previous(self, task: Task, run_key: str, overwrite: bool, warnings: list[str]) -> dict[str, SubsetResult]:
+        """Subsets already in the task's file that were made with ``run_key``; a damaged file is redone."""
+        path = self.path(task.name)
+        if not path.is_file():
+            return {}
+        try:
+            old = read_dataset_result(path, per_query=True)
+        except LmebError as exc:
+            self.log(f"warning: {exc}; it will be replaced")
+            return {}
+        if old.provenance.get("run_key") != run_key:
+            if not overwrite:
+                message = f"{path} was written with another configuration; its subsets will be replaced"
+                warnings.append(message)
+                self.log(f"warning: {message}")
+            return {}
+        known = set(task.subset_names)
+        return {name: sub for name, sub in old.subsets.items() if name in known}
+
+    @staticmethod
+    def is_current(old: SubsetResult | None, fingerprint: str, instruction: str | None, overwrite: bool) -> bool:
+        """The resume rule: keep a finished subset made from the same data files and instruction."""
+        return (old is not None and not overwrite
+                and old.provenance.get("data_fingerprint") == fingerprint
+                and old.provenance.get("instruction") == instruction)  # an edited YAML re-runs
+
+    def write(self, task: Task, done: dict[str, SubsetResult], provenance: dict[str, Any]) -> Path:
+        """The task's file with every subset of ``done`` (registry order) and aggregated provenance, atomically."""
+        order = {name: i for i, name in enumerate(task.subset_names)}
+        subsets = dict(sorted(done.items(), key=lambda item: order.get(item[0], len(order))))
+        texts = sum((EmbedStats.from_dict(s.provenance.get("texts", {})) for s in subsets.values()), EmbedStats())
+        merged = {
+            **provenance,
+            "data_fingerprint": json_digest({n: s.provenance.get("data_fingerprint") for n, s in subsets.items()}),
+            "texts": texts.as_dict(),
+        }
+        result = DatasetResult(model=self.model, setting=self.setting, task_name=task.name,
+                               memory_type=task.memory_type, subsets=subsets, provenance=merged)
+        return write_dataset_result(self.output, result, task.mteb_name, task.mteb_revision)
+
