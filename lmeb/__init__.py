@@ -1,7 +1,42 @@
-"""lmeb: a fast, exact harness for LMEB, the Long-horizon Memory Embedding Benchmark."""
+"""lmeb: a fast, exact harness for LMEB, the Long-horizon Memory Embedding Benchmark.
+
+``lmeb.evaluate(model, tasks=..., data=...)`` runs any model and returns ``lmeb.Results``;
+``lmeb.load_results(path)`` reads results files back. Importing ``lmeb`` is light: the engine, the
+model protocols and their libraries load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from lmeb.tasks import Selection, Subset, Task, get_task, get_tasks, select
 
 __version__ = "0.1.0"
 
-__all__ = ["Selection", "Subset", "Task", "__version__", "get_task", "get_tasks", "select"]
+if TYPE_CHECKING:
+    from lmeb.api import evaluate
+    from lmeb.models.base import Encoder, Reranker, Searcher
+    from lmeb.results import Results, load_results
+
+_LAZY = {
+    "evaluate": "lmeb.api",
+    "Results": "lmeb.results",
+    "load_results": "lmeb.results",
+    "Encoder": "lmeb.models.base",
+    "Searcher": "lmeb.models.base",
+    "Reranker": "lmeb.models.base",
+}
+
+__all__ = ["Encoder", "Reranker", "Results", "Searcher", "Selection", "Subset", "Task", "__version__", "evaluate",
+           "get_task", "get_tasks", "load_results", "select"]
+
+
+def __getattr__(name: str) -> Any:
+    """The API's heavier names, imported on first use (``import lmeb`` stays light)."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lmeb' has no attribute {name!r}")

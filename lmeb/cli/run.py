@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -87,28 +86,6 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in pairs.items() if v is not None}
 
 
-def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
-    """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
-    if preset and not spec:
-        return preset
-    if spec is None:
-        return getattr(model, "name", "model")
-    if spec.lower() == "bm25":
-        return "bm25"
-    from lmeb.models import split_spec
-
-    kind, raw = split_spec(spec)
-    if kind == "preset":
-        return raw
-    path = Path(raw).expanduser()
-    if path.is_dir():
-        named = getattr(model, "name", None)
-        return str(named) if named else path.resolve().name
-    if raw.startswith((".", "/", "~")) or raw.count("/") > 1:
-        return path.name  # a path (e.g. a file the adapter accepts): its last component
-    return raw  # a hub id: org/name, written org__name
-
-
 def _check_args(args: argparse.Namespace) -> None:
     if not args.model and not args.preset:
         raise LmebError("give a model: --model MODEL or --preset NAME --model-path DIR")
@@ -121,49 +98,23 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.data import data_root, present_tasks
-    from lmeb.embeddings import default_cache_dir
-    from lmeb.runner import Runner, RunOptions
-    from lmeb.tasks import select
+    """``lmeb.evaluate`` with the command line's options, then the summary table."""
+    from lmeb.api import DEFAULT_CACHE, evaluate
 
     _check_args(args)
-    root = data_root(args.data)
-    types = [t.strip() for t in args.type.split(",") if t.strip()] if args.type else None
-    selections = select(args.tasks, types)
-    present = {t.name for t in present_tasks(root, [s.task for s in selections])}
-    missing = [s.task.name for s in selections if s.task.name not in present]
-    if args.tasks and missing:
-        raise LmebError(f"{root}: no data for {', '.join(missing)} (dataset folder missing)")
-    if missing:
-        print(f"lmeb run: skipping {len(missing)} dataset(s) not present under {root}: {', '.join(missing)}",
-              file=sys.stderr)
-    selections = [s for s in selections if s.task.name in present]
-    if not selections:
-        raise LmebError(f"{root}: none of the selected LMEB datasets is present")
-
-    from lmeb.models import load_model, load_reranker
-
     options = _model_options(args)
     if args.preset:
         options.update(preset=args.preset, model_path=args.model_path)
     elif args.model_path:
         raise LmebError("--model-path goes with --preset (give the model itself with --model)")
-    cache_dir = None if args.no_cache else Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
-    model = load_model(args.model, setting=args.setting, cache_root=cache_dir, **options)
-    reranker = None
-    if args.reranker:
-        rr_options = {k: v for k, v in options.items() if k in ("batch_size", "device", "precision", "max_length")}
-        reranker = load_reranker(args.reranker, cache_root=cache_dir, **rr_options)
-    name = args.name or default_name(args.model, model, args.preset)
-    if reranker is not None and not args.name:
-        name = f"{name}>>{default_name(args.reranker, reranker)}"
-    run_options = RunOptions(data=root, output=Path(args.output), setting=args.setting, overwrite=args.overwrite,
-                             save_runs=args.save_runs, rerank_top_k=args.rerank_top_k, cache_dir=cache_dir,
-                             progress=not args.no_progress)
-    runner = Runner(model, run_options, name, reranker=reranker)
-    started = time.perf_counter()
-    summaries = runner.run(selections)
-    print_summary(summaries, name, args.setting, time.perf_counter() - started)
+    rr_options = {k: v for k, v in options.items() if k in ("batch_size", "device", "precision", "max_length")}
+    types = [t.strip() for t in args.type.split(",") if t.strip()] if args.type else None
+    cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else DEFAULT_CACHE
+    results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, types=types,
+                       reranker=args.reranker, rerank_top_k=args.rerank_top_k, output=args.output,
+                       cache_dir=cache_dir, name=args.name, overwrite=args.overwrite, save_runs=args.save_runs,
+                       progress=not args.no_progress, model_options=options, reranker_options=rr_options)
+    print_summary(results.summaries, str(results.name), args.setting, results.seconds or 0.0)
     return 0
 
 

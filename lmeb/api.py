@@ -1,0 +1,156 @@
+"""``lmeb.evaluate``: run any model on LMEB from Python; ``lmeb run`` is a thin layer over it.
+
+``model`` is a spec string as on the command line (``bm25``, a sentence-transformers path or hub id,
+``hf:PATH``, ``kalm:PATH``...), an object with ``encode(texts, kind, instruction)`` (lmeb's Encoder
+protocol), a Searcher or a Reranker, a ``sentence_transformers.SentenceTransformer`` or ``CrossEncoder``
+instance, or a plain callable ``list[str] -> array`` (``lmeb.models.objects``). Results come back in
+memory (``lmeb.Results``); with ``output=`` they are also written as they go, with resume, exactly as
+``lmeb run`` writes them.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from lmeb.errors import LmebError
+from lmeb.results import Results, read_dataset_result
+from lmeb.settings import check_setting
+
+DEFAULT_CACHE = "default"  # cache_dir's default: $LMEB_CACHE or ~/.cache/lmeb
+
+
+def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
+    """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
+    if preset and not spec:
+        return preset
+    if spec is None:
+        return getattr(model, "name", "model")
+    if spec.lower() == "bm25":
+        return "bm25"
+    from lmeb.models import split_spec
+
+    prefix, raw = split_spec(spec)
+    if prefix == "preset":
+        return raw
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        named = getattr(model, "name", None)
+        return str(named) if named else path.resolve().name
+    if raw.startswith((".", "/", "~")) or raw.count("/") > 1:
+        return path.name  # a path (e.g. a file the adapter accepts): its last component
+    return raw  # a hub id: org/name, written org__name
+
+
+def select_present(tasks: str | Sequence[str] | None, types: Sequence[str] | None, root: Path,
+                   log: Callable[[str], None]) -> list:
+    """The selected datasets present under ``root``; naming an absent one in ``tasks`` is an error."""
+    from lmeb.data import present_tasks
+    from lmeb.tasks import select
+
+    spec = ",".join(tasks) if isinstance(tasks, (list, tuple)) else tasks
+    selections = select(spec, list(types) if types else None)
+    present = {t.name for t in present_tasks(root, [s.task for s in selections])}
+    missing = [s.task.name for s in selections if s.task.name not in present]
+    if spec and missing:
+        raise LmebError(f"{root}: no data for {', '.join(missing)} (dataset folder missing)")
+    if missing:
+        log(f"lmeb run: skipping {len(missing)} dataset(s) not present under {root}: {', '.join(missing)}")
+    selections = [s for s in selections if s.task.name in present]
+    if not selections:
+        raise LmebError(f"{root}: none of the selected LMEB datasets is present")
+    return selections
+
+
+def _load(spec_or_obj: Any, role: str, setting: str, cache_dir: Path | None, name: str | None,
+          revision: str | None, options: dict[str, Any]) -> tuple[Any, dict[str, Any], str, bool]:
+    """(model, config, name, anonymous) for a spec string or a Python object."""
+    from lmeb.models import load_model, load_reranker
+    from lmeb.models.objects import wrap_model
+
+    if isinstance(spec_or_obj, (str, Path)) or (spec_or_obj is None and options.get("preset")):
+        spec = None if spec_or_obj is None else str(spec_or_obj)
+        if role == "reranker":
+            model = load_reranker(spec, cache_root=cache_dir, **options)
+        else:
+            model = load_model(spec, setting=setting, cache_root=cache_dir, **options)
+        label = name or default_name(spec, model, options.get("preset"))
+        return model, dict(model.config()), label, False
+    if options:
+        raise LmebError(f"model options ({', '.join(sorted(options))}) apply to spec strings only, not to a "
+                        f"{type(spec_or_obj).__name__} object")
+    wrapped = wrap_model(spec_or_obj, name=name, revision=revision, role=role)
+    return wrapped.model, wrapped.config, wrapped.name, wrapped.anonymous
+
+
+def evaluate(
+    model: Any,
+    tasks: str | Sequence[str] | None = None,
+    data: str | Path | None = None,
+    setting: str = "wo_inst",
+    *,
+    types: Sequence[str] | None = None,
+    reranker: Any | None = None,
+    rerank_top_k: int = 100,
+    output: str | Path | None = None,
+    cache_dir: str | Path | None = DEFAULT_CACHE,
+    name: str | None = None,
+    revision: str | None = None,
+    overwrite: bool = False,
+    save_runs: bool = False,
+    progress: bool = False,
+    model_options: dict[str, Any] | None = None,
+    reranker_options: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Results:
+    """Evaluate ``model`` (and an optional second-stage ``reranker``) on LMEB; returns ``Results``.
+
+    ``tasks``: ``"LoCoMo,Gorilla/gorilla_tensor"`` or a list (None = every dataset present, or those of
+    ``types``); ``data``: the data root (default ``$LMEB_DATA``); ``setting``: ``wo_inst``/``w_inst``.
+    ``output``: also write the results files there as each subset finishes (and keep the subsets already
+    there for the same configuration unless ``overwrite``); None keeps them in memory only.
+    ``cache_dir``: the embedding cache (default ``$LMEB_CACHE`` or ``~/.cache/lmeb``; None = off).
+    ``name``/``revision``: the model's name (results folder) and version; for an object without
+    ``config()`` they key the cache and resume, which are off (with a warning) when no ``name`` is given.
+    ``model_options`` go to the spec loader (``device``, ``batch_size``, ``preset``, ``model_path``...).
+    """
+    from lmeb.data import data_root
+    from lmeb.embeddings import default_cache_dir
+    from lmeb.runner import Runner, RunOptions
+
+    check_setting(setting)
+    if rerank_top_k < 1:
+        raise LmebError("rerank_top_k must be at least 1")
+    say = log or (lambda message: print(message, file=sys.stderr))
+    root = data_root(data)
+    selections = select_present(tasks, types, root, say)
+    cache = default_cache_dir() if cache_dir == DEFAULT_CACHE else (Path(cache_dir).expanduser() if cache_dir else None)
+
+    first, config, label, anonymous = _load(model, "model", setting, cache, name, revision,
+                                            dict(model_options or {}))
+    second = second_config = None
+    if reranker is not None:
+        second, second_config, rr_label, rr_anonymous = _load(reranker, "reranker", setting, cache, None, None,
+                                                               dict(reranker_options or {}))
+        anonymous = anonymous or rr_anonymous
+        if name is None:
+            label = f"{label}>>{rr_label}"
+    if anonymous:
+        say(f"warning: {label} has no config() and no name= was given, so the embedding cache and resume are off "
+            "for it (pass name= and revision= to key them)")
+        cache, overwrite = None, True
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lmeb-results-") as scratch:
+        out = Path(output).expanduser() if output is not None else Path(scratch)
+        options = RunOptions(data=root, output=out, setting=setting, overwrite=overwrite, save_runs=save_runs,
+                             rerank_top_k=rerank_top_k, cache_dir=cache, progress=progress)
+        runner = Runner(first, options, label, reranker=second, log=say, model_config=config,
+                        reranker_config=second_config)
+        summaries = runner.run(selections)
+        datasets = [read_dataset_result(s.path, per_query=True) for s in summaries if s.path is not None]
+    return Results(datasets, name=label, setting=setting, summaries=summaries, seconds=time.perf_counter() - started)

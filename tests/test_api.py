@@ -1,0 +1,185 @@
+"""``lmeb.evaluate`` with every kind of model, ``lmeb.Results``, and the README's custom-model example."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lmeb
+from lmeb.errors import LmebError
+
+REPO = Path(__file__).resolve().parents[1]
+TASK = "Gorilla/gorilla_tensor"
+
+
+def bag_of_words(texts: list[str]) -> np.ndarray:
+    """Hashed bag of words: texts sharing words point the same way (deterministic, no model)."""
+    out = np.full((len(texts), 64), 1e-3, dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in text.lower().split():
+            out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1
+    return out
+
+
+class Encoder:
+    """lmeb's Encoder protocol without config(): counts the texts it encodes."""
+
+    similarity = "cosine"
+
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def encode(self, texts, kind="query", instruction=None):
+        self.encoded += len(texts)
+        return bag_of_words([f"{instruction} {t}" if instruction and kind == "query" else t for t in texts])
+
+
+class Overlap:
+    """A Reranker: score = words shared by query and passage."""
+
+    def __init__(self) -> None:
+        self.stats = {"pairs": 0}
+
+    def score(self, pairs, instruction=None):
+        self.stats["pairs"] += len(pairs)
+        return np.array([len(set(q.lower().split()) & set(d.lower().split())) for q, d in pairs], dtype=float)
+
+
+def test_import_lmeb_is_light():
+    code = "import sys, lmeb; print(sorted(m for m in ('numpy', 'torch', 'pandas', 'lmeb.api') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert {"evaluate", "Results", "load_results", "Encoder", "Searcher", "Reranker"} <= set(lmeb.__all__)
+
+
+def test_custom_object_in_memory_then_saved_equals_output_written_as_it_goes(sample_data, tmp_path, capsys):
+    res = lmeb.evaluate(Encoder(), tasks=TASK, data=sample_data, name="bow", cache_dir=None)
+    assert isinstance(res, lmeb.Results) and res.name == "bow" and len(res) == 1
+    sub = res[0].subsets["gorilla_tensor"]
+    assert 0 < sub.scores["ndcg_at_10"] <= 1 and len(sub.query_ids) == len(sub.per_query["ndcg_at_10"]) > 0
+    long = res.scores
+    assert set(long.columns) == {"model", "setting", "memory_type", "dataset", "subset", "metric", "value"}
+    assert long.query("metric == 'ndcg_at_10'")["value"].tolist() == [sub.scores["ndcg_at_10"]]
+    per_query = res.per_query("ndcg_at_10")
+    assert per_query["value"].mean() == pytest.approx(sub.scores["ndcg_at_10"], abs=1e-5)
+    view = res.table("subsets", dataset="Gorilla")  # one of Gorilla's three subsets: the dataset is incomplete
+    assert view.loc[("bow", "wo_inst", "run")].dropna().tolist() == [100 * sub.scores["ndcg_at_10"]]
+    assert res.table().shape[0] == 1  # the paper view: one row per model and setting
+
+    saved = res.save(tmp_path / "saved")
+    written = lmeb.evaluate(Encoder(), tasks=TASK, data=sample_data, name="bow", cache_dir=None,
+                            output=tmp_path / "live")
+    assert saved == [tmp_path / "saved" / "bow" / "wo_inst" / "Gorilla.json"]
+    live = tmp_path / "live" / "bow" / "wo_inst" / "Gorilla.json"
+
+    def numbers(path):
+        obj = json.loads(path.read_text())
+        return [{k: v for k, v in s.items() if k != "evaluation_time"} for s in obj["scores"]["test"]]
+
+    assert numbers(saved[0]) == numbers(live)
+    again = lmeb.load_results(tmp_path / "saved", per_query=True)
+    assert again[0].subsets["gorilla_tensor"].per_query == sub.per_query
+    assert written[0].subsets["gorilla_tensor"].scores == sub.scores
+
+
+def test_without_config_or_name_the_cache_and_resume_are_off(sample_data, tmp_path, capsys):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    enc = Encoder()
+    lmeb.evaluate(enc, tasks=TASK, data=sample_data, cache_dir=cache, output=out)
+    err = capsys.readouterr().err
+    assert "warning: Encoder has no config() and no name= was given, so the embedding cache and resume are off" in err
+    assert not cache.exists() and enc.encoded > 0
+    again = Encoder()
+    lmeb.evaluate(again, tasks=TASK, data=sample_data, cache_dir=cache, output=out)
+    assert again.encoded == enc.encoded  # nothing reused: a changed object would not be noticed otherwise
+    capsys.readouterr()
+
+    named = Encoder()
+    lmeb.evaluate(named, tasks=TASK, data=sample_data, cache_dir=cache, name="bow", revision="v1")
+    cached = Encoder()
+    res = lmeb.evaluate(cached, tasks=TASK, data=sample_data, cache_dir=cache, name="bow", revision="v1")
+    assert named.encoded > 0 and cached.encoded == 0  # keyed by name and revision: served from the disk cache
+    assert res[0].provenance["model_config"] == {"class": "test_api.Encoder", "name": "bow", "revision": "v1"}
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_plain_callable_equals_the_same_encoder_object(sample_data):
+    by_fn = lmeb.evaluate(bag_of_words, tasks=TASK, data=sample_data, cache_dir=None)
+    assert by_fn.name == "bag_of_words"
+
+    class Same:
+        similarity = "cosine"
+
+        def encode(self, texts, kind, instruction):
+            return bag_of_words(texts)
+
+        def config(self):
+            return {"class": "Same"}
+
+    by_obj = lmeb.evaluate(Same(), tasks=TASK, data=sample_data, cache_dir=None)
+    assert by_fn[0].subsets["gorilla_tensor"].scores == by_obj[0].subsets["gorilla_tensor"].scores
+
+
+def test_reranker_object_as_model_and_second_stage(sample_data):
+    alone = lmeb.evaluate(Overlap(), tasks="LoCoMo/single_hop", data=sample_data, name="overlap")
+    meta = alone[0].provenance
+    assert meta["model_kind"] == "reranker" and alone[0].subsets["single_hop"].scores["ndcg_at_10"] > 0
+    second = Overlap()
+    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, reranker=second, rerank_top_k=3,
+                        cache_dir=None)
+    assert res.name == "bm25>>Overlap" and res[0].provenance["rerank_top_k"] == 3
+    counts = res[0].subsets["single_hop"].provenance["model_counts"]
+    assert counts["reranker"]["pairs"] == second.stats["pairs"] > 0 and "corpora_indexed" in counts["model"]
+
+
+@pytest.mark.slow
+def test_sentence_transformer_instance_equals_the_spec(sample_data, minilm_path):
+    from sentence_transformers import SentenceTransformer
+
+    by_spec = lmeb.evaluate(str(minilm_path), tasks=TASK, data=sample_data, cache_dir=None,
+                            model_options={"device": "cpu"})
+    instance = SentenceTransformer(str(minilm_path), device="cpu")
+    by_instance = lmeb.evaluate(instance, tasks=TASK, data=sample_data, cache_dir=None, name="minilm")
+    assert by_instance[0].subsets["gorilla_tensor"].scores == by_spec[0].subsets["gorilla_tensor"].scores
+
+
+def test_wrong_objects_get_one_clear_error(sample_data):
+    with pytest.raises(LmebError, match=r"^object is not a model: it has no method encode\(texts, kind, instruction"):
+        lmeb.evaluate(object(), tasks=TASK, data=sample_data)
+
+    class TextsOnly:
+        def encode(self, texts):
+            return bag_of_words(texts)
+
+    with pytest.raises(LmebError, match=r"^TextsOnly.encode must take \(texts, kind, instruction\); it has no kind"):
+        lmeb.evaluate(TextsOnly(), tasks=TASK, data=sample_data)
+    with pytest.raises(LmebError, match=r"^Encoder is not a reranker: it has no method score\(pairs, instruction\)"):
+        lmeb.evaluate("bm25", tasks=TASK, data=sample_data, reranker=Encoder())
+
+
+def readme_example() -> str:
+    """The first python block of the README's "Evaluate your own model" section."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Evaluate your own model"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_custom_model_example_runs(sample_data, tmp_path, monkeypatch):
+    text = (REPO / "README.md").read_text()
+    assert text.index("## Evaluate your own model") < text.index("## Tasks")  # first, before the CLI sections
+    code = readme_example()
+    assert len(code.strip().splitlines()) <= 16
+    monkeypatch.setenv("LMEB_DATA", str(sample_data))
+    monkeypatch.setenv("LMEB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    res = scope["res"]
+    assert isinstance(res, lmeb.Results) and len(res) == 2 and (tmp_path / "results").is_dir()
