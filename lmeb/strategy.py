@@ -83,7 +83,18 @@ class DenseRetrieval:
                                 k=k, rows=rows)
 
 
-class SearcherRetrieval:
+class _Unembedded:
+    """What the searcher and reranker paths share: no texts embedded, nothing kept between datasets."""
+
+    @property
+    def texts(self) -> EmbedStats:
+        return EmbedStats()
+
+    def new_dataset(self) -> None:
+        pass
+
+
+class SearcherRetrieval(_Unembedded):
     """Searcher path (BM25): the model ranks the corpus for the queries itself."""
 
     model_type = "searcher"
@@ -92,19 +103,12 @@ class SearcherRetrieval:
     def __init__(self, searcher: Any) -> None:
         self.searcher = searcher
 
-    @property
-    def texts(self) -> EmbedStats:
-        return EmbedStats()
-
-    def new_dataset(self) -> None:
-        pass
-
     def run(self, subset: SubsetData, rows: Rows, k: int, instruction: str | None, seconds: dict[str, float]) -> Run:
         with timed(seconds, "search"):
             return search_subset(self.searcher, subset, k, instruction, rows)
 
 
-class RerankerRetrieval:
+class RerankerRetrieval(_Unembedded):
     """Reranker as the model: every candidate of every query is scored as a (query, document) pair."""
 
     model_type = "reranker"
@@ -112,13 +116,6 @@ class RerankerRetrieval:
 
     def __init__(self, reranker: Any) -> None:
         self.reranker = reranker
-
-    @property
-    def texts(self) -> EmbedStats:
-        return EmbedStats()
-
-    def new_dataset(self) -> None:
-        pass
 
     def run(self, subset: SubsetData, rows: Rows, k: int, instruction: str | None, seconds: dict[str, float]) -> Run:
         from lmeb.rerank import rerank_candidates

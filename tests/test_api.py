@@ -183,3 +183,21 @@ def test_readme_custom_model_example_runs(sample_data, tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), scope)
     res = scope["res"]
     assert isinstance(res, lmeb.Results) and len(res) == 2 and (tmp_path / "results").is_dir()
+
+
+@pytest.mark.slow
+def test_cross_encoder_instance_is_a_reranker(sample_data, minilm_path):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from lmeb.models.objects import wrap_model
+
+    torch.manual_seed(0)  # MiniLM has no scoring head: a fresh one, fixed by the seed
+    ce = CrossEncoder(str(minilm_path), num_labels=1, device="cpu")
+    wrapped = wrap_model(ce, role="reranker")
+    pairs = [("apple pie", "a recipe for apple pie"), ("apple pie", "tax law")]
+    assert wrapped.anonymous and wrapped.model.score(pairs).tolist() == pytest.approx(ce.predict(pairs).tolist())
+    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, reranker=ce, rerank_top_k=2,
+                        cache_dir=None)
+    assert res[0].provenance["reranker_config"]["class"].endswith(".CrossEncoder")
+    assert res[0].subsets["single_hop"].provenance["seconds"]["rerank"] > 0

@@ -54,11 +54,11 @@ def _options(target: Any, options: dict[str, Any], what: str, ignore: tuple[str,
 
 
 def split_spec(spec: str) -> tuple[str | None, str]:
-    """``kind:rest`` / ``preset=rest`` -> (kind, rest); a plain spec -> (None, spec)."""
-    for kind in ("preset", "hf", "st", "kalm", "cross-encoder"):
+    """``prefix:rest`` / ``preset=rest`` -> (prefix, rest); a plain spec -> (None, spec)."""
+    for prefix in ("preset", "hf", "st", "kalm", "cross-encoder"):
         for sep in (":", "="):
-            if spec.lower().startswith(kind + sep):
-                return kind, spec[len(kind) + 1 :].strip()
+            if spec.lower().startswith(prefix + sep):
+                return prefix, spec[len(prefix) + 1 :].strip()
     return None, spec
 
 
@@ -96,22 +96,22 @@ def load_model(
     if spec is None and preset is None:
         raise LmebError("no model given: pass a model path, a hub id, bm25, or --preset NAME")
     text = "" if spec is None else str(spec).strip()
-    kind, rest = split_spec(text)
+    prefix, rest = split_spec(text)
     if preset is not None:  # --preset NAME [--model-path DIR], or load_model(DIR, preset=NAME)
         return _preset_encoder(preset, model_path or text or None, setting, options)
-    if kind == "preset":
+    if prefix == "preset":
         return _preset_encoder(rest, model_path, setting, options)
-    if kind is None and text.lower() in BM25_SPECS:
+    if prefix is None and text.lower() in BM25_SPECS:
         from lmeb.models.bm25 import BM25Searcher
 
         return BM25Searcher(**_options(BM25Searcher, options, "bm25", _IGNORED_BY_BM25))
-    if kind in ("kalm", "cross-encoder") or (kind is None and _is_kalm(text)):
+    if prefix in ("kalm", "cross-encoder") or (prefix is None and _is_kalm(text)):
         return load_reranker(text, cache_root=cache_root, **options)
-    if kind == "hf":
+    if prefix == "hf":
         from lmeb.models.hf import HFEncoder
 
         return HFEncoder(rest, **_options(HFEncoder, options, "an HF encoder"))
-    if kind is None and not Path(text).expanduser().exists():
+    if prefix is None and not Path(text).expanduser().exists():
         from lmeb.models.presets import find_preset
 
         if find_preset(text, hub_ids=False):  # a bare paper-model name or its paper spelling (a hub id stays ST)
@@ -128,15 +128,15 @@ def load_reranker(spec: str | Path, cache_root: str | Path | None = None, **opti
     With ``cache_root`` a KaLM reranker keeps its pooled passage states in ``<cache_root>/kalm`` too,
     so a rerun encodes no passage it has seen (cross-encoders read query and passage together: no cache).
     """
-    kind, rest = split_spec(str(spec).strip())
-    if kind == "kalm" or (kind is None and _is_kalm(rest)):
+    prefix, rest = split_spec(str(spec).strip())
+    if prefix == "kalm" or (prefix is None and _is_kalm(rest)):
         from lmeb.models.kalm import KalmReranker
 
         kalm_options = _options(KalmReranker, options, "the KaLM reranker")
         if cache_root is not None:
             kalm_options.setdefault("cache_dir", Path(cache_root).expanduser() / "kalm")
         return KalmReranker(rest, **kalm_options)
-    if kind not in (None, "cross-encoder"):
+    if prefix not in (None, "cross-encoder"):
         raise LmebError(f"{spec!r} is not a reranker spec (use kalm:PATH, cross-encoder:PATH or a KaLM-Reranker id)")
     from lmeb.models.cross_encoder import CrossEncoderReranker
 
