@@ -153,4 +153,7 @@ def evaluate(
                         reranker_config=second_config)
         summaries = runner.run(selections)
         datasets = [read_dataset_result(s.path, per_query=True) for s in summaries if s.path is not None]
+        if output is None:
+            for summary in summaries:
+                summary.path = None  # the scratch folder is gone once this returns: the results live in memory
     return Results(datasets, name=label, setting=setting, summaries=summaries, seconds=time.perf_counter() - started)
