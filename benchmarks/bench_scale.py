@@ -308,19 +308,21 @@ def _mmap_backed(array: Any) -> bool:
 def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
     """Run the engine on the dataset at ``data`` with one model; stage times and memory as a dict."""
     import lmeb.runner as runner_module
+    import lmeb.strategy as strategy_module
     from lmeb.data import TaskReader
     from lmeb.runner import Runner, RunOptions
+    from lmeb.store import ResultsStore
 
     meter = Meter()
-    timed = runner_module._timed
+    timed = strategy_module.timed
 
     @contextmanager
     def metered_timed(seconds: dict[str, float], stage: str):
         with timed(seconds, stage), meter.stage(stage):
             yield
 
-    runner_module._timed = metered_timed  # the engine's own stage boundaries, with RSS added
-    _wrap(Runner, "_write", meter, "write")
+    runner_module.timed = strategy_module.timed = metered_timed  # the engine's own stage boundaries, with RSS
+    _wrap(ResultsStore, "write", meter, "write")
     task = membench_task()
     if model_name == "bm25":
         from lmeb.models import load_model
@@ -355,8 +357,9 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
     corpus = TaskReader(task, data).load(task.subset_names[0]).corpus
     out["text_bytes"] = sum(sys.getsizeof(t) for t in corpus.texts) + sys.getsizeof(corpus.texts)
     out["documents"] = len(corpus)
-    if runner.store is not None and runner.store.disk is not None:
-        tables = list(runner.store.disk._tables.values())
+    store = getattr(runner.strategy, "store", None)  # the embedding store (encoders only)
+    if store is not None and store.disk is not None:
+        tables = list(store.disk._tables.values())
         chunks = [c for t in tables for c in t.chunks]
         out["cache_chunks"] = len(chunks)
         out["cache_mmap"] = bool(chunks) and all(_mmap_backed(c) for c in chunks)
