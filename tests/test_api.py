@@ -36,6 +36,10 @@ class Encoder:
     def __init__(self) -> None:
         self.encoded = 0
 
+    @property
+    def stats(self):  # counters the engine records per subset as model_counts (an API encoder's requests...)
+        return {"texts": self.encoded}
+
     def encode(self, texts, kind="query", instruction=None):
         self.encoded += len(texts)
         return bag_of_words([f"{instruction} {t}" if instruction and kind == "query" else t for t in texts])
@@ -60,7 +64,9 @@ def test_import_lmeb_is_light():
 
 
 def test_custom_object_in_memory_then_saved_equals_output_written_as_it_goes(sample_data, tmp_path, capsys):
-    res = lmeb.evaluate(Encoder(), tasks=TASK, data=sample_data, name="bow", cache_dir=None)
+    enc = Encoder()
+    res = lmeb.evaluate(enc, tasks=TASK, data=sample_data, name="bow", cache_dir=None)
+    assert res[0].subsets["gorilla_tensor"].provenance["model_counts"] == {"model": {"texts": enc.encoded}}
     assert isinstance(res, lmeb.Results) and res.name == "bow" and len(res) == 1
     sub = res[0].subsets["gorilla_tensor"]
     assert 0 < sub.scores["ndcg_at_10"] <= 1 and len(sub.query_ids) == len(sub.per_query["ndcg_at_10"]) > 0
@@ -106,6 +112,7 @@ def test_without_config_or_name_the_cache_and_resume_are_off(sample_data, tmp_pa
     cached = Encoder()
     res = lmeb.evaluate(cached, tasks=TASK, data=sample_data, cache_dir=cache, name="bow", revision="v1")
     assert named.encoded > 0 and cached.encoded == 0  # keyed by name and revision: served from the disk cache
+    assert res[0].subsets["gorilla_tensor"].provenance["model_counts"] == {"model": {"texts": 0}}  # all cached
     assert res[0].provenance["model_config"] == {"class": "test_api.Encoder", "name": "bow", "revision": "v1"}
     assert "warning" not in capsys.readouterr().err
 

@@ -95,6 +95,10 @@ def test_entry_without_hf_subset_is_damaged_and_redone(sample_data, tmp_path, ca
     del damaged["scores"]["test"][1]["hf_subset"]
     path.write_text(json.dumps(damaged))
     capsys.readouterr()
+    assert run_cli("table", out) == 2  # the report reading it: one line naming the file, no KeyError
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lmeb table: error: {path}: scores.test entry 1 has no 'hf_subset' (a damaged or hand-edited "
+                   "file)"]
     assert bm25_run(data, out) == 0
     captured = capsys.readouterr()
     assert "hf_subset" in captured.err and "it will be replaced" in captured.err and "3/3" in captured.out
