@@ -113,7 +113,9 @@ def build_table(results_or_dirs: Any, view: str = "paper", metric: str = "ndcg_a
         raise LmebError("--dataset goes with --view subsets (the other views show every dataset)")
     if metric != "ndcg_at_10" and view in ("paper", "instructions"):
         raise LmebError(f"--metric applies to views datasets and subsets; the {view} view shows N@10 and R@10")
-    results = _filter(as_results(results_or_dirs), None if view == "instructions" else setting)
+    if view == "instructions" and setting is not None:
+        raise LmebError("--setting does not go with --view instructions (it subtracts wo_inst from w_inst)")
+    results = _filter(as_results(results_or_dirs), setting)
     if not results and with_paper is None:
         raise LmebError("no results found" + (f" for setting {setting}" if setting else ""))
     if view == "paper":

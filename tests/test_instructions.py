@@ -57,6 +57,8 @@ def test_instruction_effect_view(results: Path, capsys) -> None:
     line = next(x for x in text.splitlines() if x.startswith("org/m")).split()
     assert line[1:4] == ["w_inst", "-", "wo_inst"] and line[4] == "+4.00" and line[8] == "-1.00"
     assert "bm25" in text and "w_inst - wo_inst†" in text
+    assert cli(["table", str(results), "--view", "instructions", "--setting", "w_inst"]) == 2
+    assert "--setting does not go with --view instructions" in capsys.readouterr().err
 
 
 def test_paper_view_marks_a_model_that_ignores_instructions(results: Path, capsys) -> None:

@@ -54,6 +54,8 @@ def test_silently_ignored_options_are_errors(partial: Path, capsys) -> None:
     assert "--metric applies to views datasets and subsets" in capsys.readouterr().err
     assert cli(["table", str(partial), "--all-columns"]) == 2
     assert "--all-columns goes with --view datasets" in capsys.readouterr().err
+    assert cli(["table", str(partial), "--view", "instructions"]) == 2  # only wo_inst: nothing to subtract
+    assert "no model has results in both settings" in capsys.readouterr().err
 
 
 def test_diff_says_why_up_front(partial: Path, capsys) -> None:

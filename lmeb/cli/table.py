@@ -1,4 +1,5 @@
-"""Tables from results files: the paper's layout, a column per dataset, or a column per subset of one dataset.
+"""Tables from results files: the paper's layout, a column per dataset, a column per subset of one dataset,
+or the instruction effect (w_inst - wo_inst) of every model with both settings.
 
 Cells are percent with 2 decimals. An incomplete group (a dataset missing subsets, a type or mean
 missing a complete part) gets no mean: its cell shows ``n/N*``, n of N parts complete. The ``Complete``
