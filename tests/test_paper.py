@@ -100,3 +100,14 @@ def test_diff_lists_incomplete_run_cells_without_a_mean(tmp_path: Path, capsys: 
     semantic = next(line for line in out.splitlines() if line.startswith("Semantic N@10")).split()
     assert semantic == ["Semantic", "N@10", "7/8*", f"{row.types['Semantic']['ndcg_at_10']:.2f}", "-"]
     assert "n/N* = incomplete run cell" in out
+
+
+def test_published_rows_do_not_depend_on_the_presentation_layer() -> None:
+    """lmeb.paper and lmeb.aggregate import neither lmeb.report nor the renderers (no import cycle)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lmeb.paper, lmeb.aggregate; "
+            "print(sorted(m for m in sys.modules if m in ('lmeb.report', 'lmeb.render', 'lmeb.table_value')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
