@@ -14,7 +14,7 @@ failing write (full disk, read-only folder, a file where the folder should be) w
 run goes on without the cache. What a ``kill -9`` leaves behind is repaired when a namespace is
 opened: temporary files of dead processes are deleted, a complete shard missing from the index
 (killed between the rename and the index update) is adopted with a fresh checksum, half a shard is
-deleted. ``lmeb cache info|verify|prune`` shows and repairs the cache (``inspect``/``repair`` here).
+deleted. ``lmeb cache info|verify|prune`` shows and repairs the cache (``scan_cache`` here).
 """
 
 from __future__ import annotations
@@ -381,7 +381,7 @@ def namespaces(root: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def inspect(root: Path, fix: bool = False) -> list[Scan]:
+def scan_cache(root: Path, fix: bool = False) -> list[Scan]:
     """Check every namespace of the cache at ``root``; with ``fix`` (prune) repair what is wrong."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CacheWarning)

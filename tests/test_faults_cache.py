@@ -21,7 +21,7 @@ import pytest
 
 from lmeb import embedding_cache
 from lmeb.cli import main as cli_main
-from lmeb.embedding_cache import CacheWarning, DiskCache, inspect
+from lmeb.embedding_cache import CacheWarning, DiskCache, scan_cache
 from lmeb.embeddings import EmbeddingStore, namespace_key
 from lmeb.files import atomic_write_text, clean_stale_temporaries
 from tests.test_embeddings import HashEncoder
@@ -209,7 +209,7 @@ def test_kill_9_while_writing_leaves_a_cache_that_verifies(tmp_path):
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    (scan,) = inspect(tmp_path, fix=True)
+    (scan,) = scan_cache(tmp_path, fix=True)
     assert scan.problems == [] and scan.rows >= 15
     texts = [f"t{i:06d}" for i in range(scan.rows + 5)]
     store = EmbeddingStore(HashEncoder(), cache_dir=tmp_path)

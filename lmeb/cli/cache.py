@@ -37,7 +37,7 @@ def _describe(meta: dict) -> str:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lmeb.embedding_cache import inspect, stale_temporaries
+    from lmeb.embedding_cache import scan_cache, stale_temporaries
     from lmeb.embeddings import default_cache_dir
     from lmeb.errors import LmebError
 
@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
     if root.exists() and not root.is_dir():
         raise LmebError(f"{root}: the cache path is a file, not a folder")
     temporaries = stale_temporaries(root)
-    scans = inspect(root, fix=args.action == "prune")
+    scans = scan_cache(root, fix=args.action == "prune")
     if args.action == "info":
         for scan in scans:
             dim = scan.shards[0].vectors.shape[1] if scan.shards else 0
