@@ -124,3 +124,21 @@ def test_load_model_bm25_and_config():
     got = (cfg["k1"], cfg["b"], cfg["method"], cfg["stemmer"], cfg["stopwords"])
     assert got == (1.2, 0.75, "lucene", "english", "en")
     assert np.isclose(BM25Searcher().k1, 1.5)
+
+
+@pytest.mark.parametrize("method", ["lucene", "bm25+"])
+def test_candidate_rows_scored_alone_equal_whole_corpus_scores(method):
+    """Scoring a query's candidate rows only (linear in the candidates, not the corpus) gives bit-identical
+    float32 scores to bm25s scoring every document, including repeated and unknown query tokens."""
+    rng = np.random.default_rng(7)
+    words = ["apple", "river", "violin", "orchard", "bread", "garden", "letter", "window", "cloud", "stone"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 25)))) for _ in range(400)] + [""]
+    searcher = BM25Searcher(method=method)
+    retriever = searcher.index(texts)
+    queries = ["apple river river window", "violin", "zebra quokka", "cloud stone bread garden letter apple", ""]
+    for tokens in searcher.query_tokens(queries):
+        full = searcher.scores(retriever, tokens)
+        assert full.shape == (len(texts),)
+        for rows in (rng.permutation(len(texts))[:37], np.arange(len(texts)), np.empty(0, dtype=np.int64)):
+            part = searcher.scores(retriever, tokens, rows)
+            assert part.dtype == full.dtype and np.array_equal(part, full[rows])

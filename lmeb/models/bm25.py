@@ -14,9 +14,10 @@ Reproduced from mteb's ``BM25Search`` for English tasks (all of LMEB):
   ``instruction`` column, which LMEB has none of), so w/ inst. equals w/o inst.; ``use_instruction=True``
   appends ``" " + instruction`` to each query as mteb would with such a column.
 
-BM25 is a ``Searcher``: plain corpus and query texts in, rankings out (no data-layer types). A query's
-candidates then select rows of its full-corpus score vector (``lmeb.retrieval.search_scores``:
-the shared candidate logic and tie rule). Difference from mteb: mteb keeps the global top 1000 before
+BM25 is a ``Searcher``: plain corpus and query texts in, rankings out (no data-layer types). A query
+with candidates gets the scores of those rows only, equal to the rows of its full-corpus score vector
+(``BM25Searcher.scores``), ranked by ``lmeb.retrieval.search_scores`` (the shared candidate logic and tie
+rule). Difference from mteb: mteb keeps the global top 1000 before
 filtering to candidates; lmeb, like the official harness, keeps every candidate.
 """
 
@@ -104,11 +105,20 @@ class BM25Searcher:
         tokenized = self._tokenize(texts)
         return bm25s.tokenization.convert_tokenized_to_string_list(tokenized)
 
-    def scores(self, retriever: Any, tokens: list[str]) -> np.ndarray:
-        """One query's float32 BM25 score for every corpus document (bm25s' own computation)."""
-        if not tokens:
-            return np.zeros(retriever.scores["num_docs"], dtype=retriever.dtype)
-        return retriever.get_scores(tokens)
+    def scores(self, retriever: Any, tokens: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """One query's float32 BM25 scores for every corpus document, or for corpus ``rows`` only.
+
+        Every document: bm25s' own ``get_scores``. ``rows``: the same sums for those documents only, so
+        a query's cost follows its candidates, not the corpus (ranking every query of a 1M-document
+        MemBench corpus against all of it made BM25 search quadratic in the corpus size). Each row's
+        score adds the query tokens' index entries in query order in the index dtype, starting from 0,
+        as ``get_scores`` does, so the values are identical (tests/test_bm25.py checks it).
+        """
+        if rows is not None and _sorted_postings(retriever):
+            return _row_scores(retriever, tokens, rows)
+        full = (retriever.get_scores(tokens) if tokens
+                else np.zeros(retriever.scores["num_docs"], dtype=retriever.dtype))
+        return full if rows is None else full[rows]
 
     def search(self, doc_ids: list[str], doc_texts: list[str], queries: list[str], k: int = 1000,
                instruction: str | None = None, candidates: Rows | None = None) -> list[Ranking]:
@@ -125,8 +135,7 @@ class BM25Searcher:
         tokens = self.query_tokens(texts)
 
         def score_fn(query_index: int, cand: np.ndarray | None) -> np.ndarray:
-            full = self.scores(retriever, tokens[query_index])
-            return full if cand is None else full[cand]
+            return self.scores(retriever, tokens[query_index], cand)
 
         return search_scores(score_fn, rows, doc_ids, k)
 
@@ -147,3 +156,40 @@ class BM25Searcher:
             "stemmer": self.stemmer_language,
             "use_instruction": self.use_instruction,
         }
+
+
+def _sorted_postings(retriever: Any) -> bool:
+    """Whether each token's posting list in the bm25s index (CSC ``indices``) is in ascending row order.
+
+    bm25s builds it so; checked once per index (O(entries)) because ``_row_scores`` searches it.
+    """
+    cached = getattr(retriever, "_lmeb_sorted_postings", None)
+    if cached is None:
+        indices, indptr = retriever.scores["indices"], retriever.scores["indptr"]
+        ascending = np.diff(indices.astype(np.int64)) > 0
+        starts = indptr[1:-1]
+        starts = starts[(starts > 0) & (starts < len(indices))]
+        ascending[starts - 1] = True  # a new posting list may start lower
+        cached = bool(ascending.all())
+        retriever._lmeb_sorted_postings = cached
+    return cached
+
+
+def _row_scores(retriever: Any, tokens: list[str], rows: np.ndarray) -> np.ndarray:
+    """bm25s' ``get_scores(tokens)[rows]`` without scoring the rest of the corpus (see ``scores``)."""
+    out = np.zeros(len(rows), dtype=retriever.dtype)
+    if not tokens or not len(rows):
+        return out
+    data, indices, indptr = retriever.scores["data"], retriever.scores["indices"], retriever.scores["indptr"]
+    ids = np.asarray(retriever.get_tokens_ids(tokens), dtype=retriever.int_dtype)
+    for token in ids.tolist():
+        lo, hi = int(indptr[token]), int(indptr[token + 1])
+        if hi == lo:
+            continue
+        posting = indices[lo:hi]
+        at = np.minimum(np.searchsorted(posting, rows), hi - lo - 1)
+        hit = posting[at] == rows
+        out[hit] += data[lo + at[hit]]
+    if retriever.nonoccurrence_array is not None:  # bm25l / bm25+: as get_scores_from_ids adds it
+        out += retriever.nonoccurrence_array[ids].sum()
+    return out
