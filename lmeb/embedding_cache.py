@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import mmap
 import os
 import time
 import uuid
@@ -95,6 +96,7 @@ class VectorTable:
         for c in np.unique(chunk_of):
             mask = chunk_of == c
             out[mask] = self.chunks[c][rows[mask] - starts[c]]
+            release_pages(self.chunks[c])
         return out
 
     def whole_chunk(self, rows: np.ndarray) -> np.ndarray | None:
@@ -170,7 +172,22 @@ def _why(exc: BaseException) -> str:
 
 
 def _finite(vectors: np.ndarray) -> bool:
-    return all(np.isfinite(vectors[i: i + _FINITE_BLOCK]).all() for i in range(0, len(vectors), _FINITE_BLOCK))
+    finite = all(np.isfinite(vectors[i: i + _FINITE_BLOCK]).all() for i in range(0, len(vectors), _FINITE_BLOCK))
+    release_pages(vectors)
+    return finite
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop a memory-mapped shard's pages from this process's resident set once they have been read.
+
+    They stay in the page cache (read again from there when needed). Without this, checking a shard
+    or copying rows out of it leaves every cached vector resident in the mapping too: a warm run on a
+    1M-document corpus held the vectors twice (the copy and the mapped pages). No-op for plain arrays.
+    """
+    mapped = getattr(array, "_mmap", None)  # np.memmap's mmap.mmap object
+    if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError, ValueError):
+            mapped.madvise(mmap.MADV_DONTNEED)
 
 
 def _entry(shard: Shard) -> dict[str, Any]:

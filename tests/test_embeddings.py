@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,3 +142,32 @@ def test_encoder_encode_chunk_sets_call_and_flush_size(tmp_path):
     folder = next((tmp_path / "embeddings").iterdir())
     sizes = sorted(len(np.load(p)) for p in folder.glob("*.keys.npy"))
     assert sizes == [2, 4, 4]  # every request batch reached the disk on its own
+
+
+def _resident_kib(path) -> int:
+    """KiB of ``path``'s mapping resident in this process (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
+                inside = line.rstrip().endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc/self/smaps")
+def test_disk_cache_is_memory_mapped_and_read_pages_are_released(tmp_path):
+    """Shards are memory maps; once a warm run has copied rows out (or checked a shard), their pages
+    are no longer resident in the process, so the vectors are not held twice."""
+    enc = HashEncoder(dim=32)
+    texts = [f"t{i}" for i in range(20000)]
+    EmbeddingStore(enc, cache_dir=tmp_path).embed(texts, "document")
+    store = EmbeddingStore(HashEncoder(dim=32), cache_dir=tmp_path)
+    got = store.embed(texts, "document")
+    assert store.stats.disk == len(texts)
+    table = store.disk.table(namespace_key(enc.config(), "document", None))
+    assert table.chunks and all(isinstance(c, np.memmap) for c in table.chunks)
+    shards = [Path(c.filename) for c in table.chunks]
+    assert sum(_resident_kib(p) for p in shards) < 64  # 2.5 MB of vectors read, none left resident
+    np.testing.assert_array_equal(got[:100], enc.encode(texts[:100], "document"))
