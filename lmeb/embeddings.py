@@ -114,14 +114,33 @@ class EmbeddingStore:
         self.progress = progress  # a tqdm-like factory: progress(total=, desc=, unit=) -> bar with update()
         self.stats = EmbedStats()
         self._memory: dict[str, VectorTable] = {}
+        self._last: dict[str, tuple[list[str], np.ndarray, int]] = {}  # namespace -> (texts, vectors, unique)
 
     def new_scope(self) -> None:
         """Forget in-memory vectors (call when moving to the next dataset); the disk cache stays."""
         self._memory.clear()
+        self._last.clear()
 
     def embed(self, texts: list[str], kind: str, instruction: str | None = None) -> np.ndarray:
-        """float32 ``(len(texts), dim)``: one row per text, each unique text encoded at most once."""
+        """float32 ``(len(texts), dim)``: one row per text, each unique text encoded at most once.
+
+        The same texts again (a corpus shared by several subsets comes back as the same list) get the
+        same read-only array without hashing every text again; they count as served from memory.
+        """
         namespace = namespace_key(self.config, kind, instruction)
+        last = self._last.get(namespace)
+        if last is not None and last[0] == texts:  # the same list: an identity check per item, no hashing
+            self.stats.requested += len(texts)
+            self.stats.memory += last[2]
+            return last[1]
+        vectors, unique = self._embed(namespace, texts, kind, instruction)
+        vectors.flags.writeable = False  # handed out again for the same texts: nobody may change it
+        self._last[namespace] = (list(texts), vectors, unique)
+        return vectors
+
+    def _embed(self, namespace: str, texts: list[str], kind: str,
+               instruction: str | None) -> tuple[np.ndarray, int]:
+        """(vectors, number of unique texts) through the memory table, the disk cache and the encoder."""
         digests = [text_digest(t) for t in texts]
         position: dict[bytes, int] = {}
         first_text: list[str] = []
@@ -139,7 +158,7 @@ class EmbeddingStore:
             unique = memory.whole_chunk(mem_rows)
             if unique is None:
                 unique = memory.gather(mem_rows, memory.dim or 0)
-            return self._expand(unique, digests, position, len(keys))
+            return self._expand(unique, digests, position, len(keys)), len(keys)
 
         disk_table = self.disk.table(namespace) if self.disk is not None else None
         disk_rows = np.array([disk_table.index.get(keys[i], -1) if disk_table else -1 for i in missing],
@@ -167,7 +186,7 @@ class EmbeddingStore:
         new = unique if len(missing) == len(keys) else unique[missing]
         new.flags.writeable = False  # shared with later callers: nobody may change it in place
         memory.add([keys[i] for i in missing], new)
-        return self._expand(unique, digests, position, len(keys))
+        return self._expand(unique, digests, position, len(keys)), len(keys)
 
     @staticmethod
     def _expand(unique: np.ndarray, digests: list[bytes], position: dict[bytes, int], n_unique: int) -> np.ndarray:

@@ -144,6 +144,50 @@ def test_encoder_encode_chunk_sets_call_and_flush_size(tmp_path):
     assert sizes == [2, 4, 4]  # every request batch reached the disk on its own
 
 
+def test_same_corpus_list_again_is_served_without_hashing(monkeypatch):
+    """A corpus shared by several subsets comes back as the same list: its vectors are handed out again
+    (counted as memory hits) without hashing every text again; a changed list is looked up afresh."""
+    from lmeb import embeddings
+
+    enc = HashEncoder()
+    store = EmbeddingStore(enc)
+    corpus = [f"doc {i}" for i in range(50)] + ["doc 0"]
+    first = store.embed(corpus, "document")
+    digests = []
+    real_digest = embeddings.text_digest
+    monkeypatch.setattr(embeddings, "text_digest", lambda t: digests.append(t) or real_digest(t))
+    again = store.embed(corpus, "document")
+    assert again is first and not again.flags.writeable and digests == []
+    assert store.stats.requested == 102 and store.stats.encoded == 50 and store.stats.memory == 50
+    corpus[3] = "doc 3 edited"  # the same list object, changed: no stale vectors
+    np.testing.assert_array_equal(store.embed(corpus, "document"), enc.encode(corpus, "document"))
+    assert len(digests) == len(corpus) and store.stats.encoded == 51
+
+
+def test_encoding_in_chunks_holds_one_copy_of_the_vectors(monkeypatch):
+    """Chunks are written into one array as they are encoded: the peak is about one copy, not two."""
+    import tracemalloc
+
+    from lmeb import embeddings
+
+    class Wide(HashEncoder):  # 512 dimensions: the vectors outweigh the per-text bookkeeping
+        def encode(self, texts, kind="query", instruction=None):
+            return np.repeat(super().encode(texts, kind, instruction), 16, axis=1)
+
+    monkeypatch.setattr(embeddings, "ENCODE_CHUNK", 256)
+    enc = Wide(dim=32)
+    texts = [f"text {i}" for i in range(8192)]
+    tracemalloc.start()
+    try:
+        got = EmbeddingStore(enc).embed(texts, "document")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.shape == (8192, 512)
+    assert peak < 1.5 * got.nbytes  # digests and bookkeeping: well under a second copy
+    np.testing.assert_array_equal(got[:300], enc.encode(texts[:300], "document"))
+
+
 def _resident_kib(path) -> int:
     """KiB of ``path``'s mapping resident in this process (Linux /proc/self/smaps)."""
     total, inside = 0, False
