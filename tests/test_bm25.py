@@ -142,3 +142,32 @@ def test_candidate_rows_scored_alone_equal_whole_corpus_scores(method):
         for rows in (rng.permutation(len(texts))[:37], np.arange(len(texts)), np.empty(0, dtype=np.int64)):
             part = searcher.scores(retriever, tokens, rows)
             assert part.dtype == full.dtype and np.array_equal(part, full[rows])
+
+
+@pytest.mark.parametrize("method", ["lucene", "robertson", "atire", "bm25l", "bm25+"])
+def test_chunked_index_equals_bm25s_index(method):
+    """lmeb builds the index a chunk of documents at a time (bounded memory); every token's posting list
+    (documents and float32 scores) and every query's scores equal bm25s' own ``index`` exactly."""
+    from lmeb.models import bm25_index
+
+    rng = np.random.default_rng(3)
+    words = ["apples", "running", "river", "the", "of", "violin", "orchard", "breads", "gardens", "letter",
+             "windows", "clouds", "stone", "a", "concert", "Apple", "RUNS", "x", "42", "don't", "Café", "naïve",
+             "STRASSE", "straße", "İstanbul", "co-op", "_under_score"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 30)))) for _ in range(97)] + ["", "the of a"]
+    searcher = BM25Searcher(method=method)
+    theirs = bm25s.BM25(k1=1.5, b=0.75, delta=0.5, method=method)
+    theirs.index(searcher._tokenize(texts), show_progress=False)
+    mine = bm25s.BM25(k1=1.5, b=0.75, delta=0.5, method=method)
+    bm25_index.build_index(mine, texts, searcher.stopwords, searcher._stemmer, chunk=7)
+    assert set(mine.vocab_dict) == set(theirs.vocab_dict) and mine.scores["num_docs"] == len(texts)
+    for token, col in theirs.vocab_dict.items():
+        if token == "":
+            continue
+        a, b = theirs.scores["indptr"][col:col + 2]
+        c, d = mine.scores["indptr"][mine.vocab_dict[token]:mine.vocab_dict[token] + 2]
+        assert np.array_equal(theirs.scores["indices"][a:b], mine.scores["indices"][c:d])
+        assert np.array_equal(theirs.scores["data"][a:b], mine.scores["data"][c:d])
+    assert (theirs.nonoccurrence_array is None) == (mine.nonoccurrence_array is None)
+    for tokens in searcher.query_tokens(["apple river running", "concert concert windows", "zebra"]):
+        assert np.array_equal(searcher.scores(mine, tokens), searcher.scores(theirs, tokens))

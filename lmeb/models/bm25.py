@@ -29,6 +29,7 @@ import numpy as np
 
 from lmeb.digest import texts_digest
 from lmeb.errors import LmebError
+from lmeb.models.bm25_index import build_index
 from lmeb.retrieval import Ranking, Rows, search_scores
 
 METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
@@ -93,7 +94,7 @@ class BM25Searcher:
 
         self._retriever = None  # free the previous index first
         retriever = bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=self.method)
-        retriever.index(self._tokenize(list(doc_texts)), show_progress=False)
+        build_index(retriever, doc_texts, self.stopwords, self._stemmer)  # = retriever.index(self._tokenize(...))
         self._retriever, self._corpus_key = retriever, key
         self.index_count += 1
         return retriever
