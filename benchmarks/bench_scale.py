@@ -8,8 +8,9 @@ around 10 words, about one query per 93 documents (MemBench: 10,000 queries, 929
 relevant documents each, and a fixed number of queries per subset whose scene has no candidates line
 (ranked against the whole corpus, as the official rule says).
 
-Every (size, model) runs in its own subprocess through lmeb's engine (``lmeb.runner.Runner``), which
-records the time of each stage; the benchmark adds, per stage, the peak RSS (Linux: the high-water mark
+Every (size, model) runs in its own subprocess through lmeb's public API (``lmeb.evaluate(model,
+tasks="MemBench")`` with a copy of the registry whose MemBench has that layout), whose engine times
+each stage; the benchmark adds, per stage, the peak RSS (Linux: the high-water mark
 is reset at each stage start through ``/proc/self/clear_refs``) and its growth over the stage's starting
 RSS. Models:
 
@@ -305,25 +306,66 @@ def _mmap_backed(array: Any) -> bool:
     return False
 
 
+def write_registry(folder: Path) -> Path:
+    """A copy of lmeb's task registry in which MemBench keeps one corpus at the dataset root.
+
+    The child runs get it as ``$LMEB_TASKS_DIR``, so the engine reads the generated layout through its
+    public API (``lmeb.evaluate(model, tasks="MemBench")``) like any registry task.
+    """
+    import shutil
+
+    from lmeb.tasks import TASKS_DIR
+
+    shutil.copytree(TASKS_DIR, folder, dirs_exist_ok=True)
+    path = next(folder.rglob("MemBench.yaml"))
+    text = path.read_text(encoding="utf-8")
+    layout = f"layout: {get_task('MemBench').layout}"
+    if layout not in text:
+        raise SystemExit(f"{path}: no '{layout}' line to change")
+    path.write_text(text.replace(layout, "layout: corpus_at_dataset_root"), encoding="utf-8")
+    return folder
+
+
+def _meter_engine(meter: Meter) -> None:
+    """Add RSS to the engine's own stage timer and meter results writes as ``write``."""
+    import importlib
+
+    for name in ("lmeb.strategy", "lmeb.runner"):  # the timer and the modules that imported it by name
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for attr in ("timed", "_timed"):
+            timed = getattr(module, attr, None)
+            if timed is None or getattr(timed, "metered", False):
+                continue
+
+            def metered_timed(seconds: dict[str, float], stage: str, _timed: Any = timed):
+                @contextmanager
+                def both():
+                    with _timed(seconds, stage), meter.stage(stage):
+                        yield
+                return both()
+
+            metered_timed.metered = True  # type: ignore[attr-defined]
+            setattr(module, attr, metered_timed)
+    try:
+        from lmeb.store import ResultsStore
+
+        _wrap(ResultsStore, "write", meter, "write")
+    except ImportError:
+        from lmeb.runner import Runner
+
+        _wrap(Runner, "_write", meter, "write")
+
+
 def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
     """Run the engine on the dataset at ``data`` with one model; stage times and memory as a dict."""
-    import lmeb.runner as runner_module
-    import lmeb.strategy as strategy_module
+    import lmeb
     from lmeb.data import TaskReader
-    from lmeb.runner import Runner, RunOptions
-    from lmeb.store import ResultsStore
 
     meter = Meter()
-    timed = strategy_module.timed
-
-    @contextmanager
-    def metered_timed(seconds: dict[str, float], stage: str):
-        with timed(seconds, stage), meter.stage(stage):
-            yield
-
-    runner_module.timed = strategy_module.timed = metered_timed  # the engine's own stage boundaries, with RSS
-    _wrap(ResultsStore, "write", meter, "write")
-    task = membench_task()
+    _meter_engine(meter)
     if model_name == "bm25":
         from lmeb.models import load_model
 
@@ -331,12 +373,21 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
         _wrap(model, "index", meter, "tokenize")
     else:
         model = HashEncoder(dim, meter)
-    options = RunOptions(data=data, output=work / f"results-{model_name}", cache_dir=work / "cache",
-                         progress=False, overwrite=True)
-    runner = Runner(model, options, name=model_name)
+    cache = work / "cache"
     rss_before = _status("VmRSS")
     started = time.perf_counter()
-    summary = runner.run_dataset(task, tuple(task.subset_names))
+    if hasattr(lmeb, "evaluate"):
+        results = lmeb.evaluate(model, tasks="MemBench", data=data, output=work / f"results-{model_name}",
+                                cache_dir=cache, name=model_name, overwrite=True)
+        summary = results.summaries[0]
+    else:  # before lmeb.evaluate existed
+        from lmeb.runner import Runner, RunOptions
+        from lmeb.tasks import get_task as registry_task
+
+        options = RunOptions(data=data, output=work / f"results-{model_name}", cache_dir=cache, progress=False,
+                             overwrite=True)
+        task = registry_task("MemBench")
+        summary = Runner(model, options, name=model_name).run_dataset(task, tuple(task.subset_names))
     total = time.perf_counter() - started
     out: dict[str, Any] = {
         "model": model_name,
@@ -354,18 +405,21 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
         "texts": summary.texts.as_dict(),
     }
     # the corpus text's own footprint (what "one copy" means) and how the cache serves vectors
+    task = membench_task()
     corpus = TaskReader(task, data).load(task.subset_names[0]).corpus
     out["text_bytes"] = sum(sys.getsizeof(t) for t in corpus.texts) + sys.getsizeof(corpus.texts)
     out["documents"] = len(corpus)
-    store = getattr(runner.strategy, "store", None)  # the embedding store (encoders only)
-    if store is not None and store.disk is not None:
-        tables = list(store.disk._tables.values())
-        chunks = [c for t in tables for c in t.chunks]
+    if model_name != "bm25":
+        from lmeb.embeddings import DiskCache
+
+        disk = DiskCache(cache)
+        chunks = [c for ns in sorted(p.name for p in disk.root.iterdir() if p.is_dir())
+                  for c in disk.table(ns).chunks]
         out["cache_chunks"] = len(chunks)
         out["cache_mmap"] = bool(chunks) and all(_mmap_backed(c) for c in chunks)
     from lmeb import retrieval
 
-    out["block_cells"] = int(retrieval._MAX_BLOCK)
+    out["block_cells"] = int(getattr(retrieval, "_MAX_BLOCK", 0))
     return out
 
 
@@ -379,10 +433,10 @@ def fit_exponent(sizes: list[int], values: list[float]) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def run_child(data: Path, work: Path, model: str, dim: int) -> dict[str, Any]:
+def run_child(data: Path, work: Path, model: str, dim: int, registry: Path) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", "--data", str(data), "--work", str(work), "--model", model,
            "--dim", str(dim)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LMEB_TASKS_DIR": str(registry)})
     if proc.returncode != 0:
         raise SystemExit(f"{model} on {data} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -441,7 +495,7 @@ def report(rows: list[dict[str, Any]], dim: int) -> list[str]:
         for stage in STAGES:
             if stage not in r["growth"]:
                 continue
-            own = vectors if stage in ("model", "encode") and r["model"] == "hash" else 0
+            own = vectors if stage in ("model", "encode") else 0
             copies = (r["growth"][stage] - own - COPY_SLACK) / text
             allowed = 2.0 if stage == "load" else 1.0  # load makes the one copy the run keeps
             if copies >= allowed:
@@ -485,10 +539,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="lmeb-scale-") as tmp:
             data, work = Path(tmp) / "data", Path(tmp) / "work"
             info = generate(data, size, args.seed)
+            registry = write_registry(Path(tmp) / "tasks")
             print(f"{size:,} documents: {info.queries:,} queries, {info.scenes:,} scenes, {info.words:,} words, "
                   f"corpus.jsonl {info.corpus_bytes / MB:.0f} MB (generated in {info.seconds:.1f} s)", flush=True)
             for model in models:
-                result = run_child(data, work, model, args.dim)
+                result = run_child(data, work, model, args.dim, registry)
                 result["queries"] = info.queries
                 result["load_average"] = os.getloadavg()
                 rows.append(result)
