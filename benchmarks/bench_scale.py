@@ -47,7 +47,7 @@ import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,16 @@ def generate(root: Path, n_docs: int, seed: int = 0, vocab_size: int = 30000) ->
                     n_queries += 1
     return CorpusInfo(n_docs, n_queries, n_scenes, corpus_bytes, int(doc_words.sum()),
                       round(time.perf_counter() - started, 2))
+
+
+def _generated(data: Path, size: int, seed: int) -> CorpusInfo:
+    """The corpus at ``data``: reused when a complete one is there (``corpus-info.json``), else generated."""
+    marker = data / "corpus-info.json"
+    if marker.is_file():
+        return CorpusInfo(**json.loads(marker.read_text()))
+    info = generate(data, size, seed)
+    marker.write_text(json.dumps(asdict(info)))
+    return info
 
 
 # -------------------------------------------------------------------------------------- measuring
@@ -520,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=384, help="hash encoder dimension (MiniLM's 384)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write every measurement here")
+    parser.add_argument("--keep-data", type=Path, metavar="DIR",
+                        help="keep the generated corpora in DIR (outside the repository) and reuse them next time")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -533,12 +545,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     models = [m for m in args.models.split(",") if m]
+    unknown = sorted(set(models) - {"bm25", "hash", "hash-warm"})
+    if unknown:
+        raise SystemExit(f"--models: unknown {', '.join(unknown)} (choose from bm25, hash, hash-warm)")
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()}")
+    if args.keep_data is not None and args.keep_data.resolve().is_relative_to(REPO):
+        raise SystemExit(f"--keep-data {args.keep_data}: must be outside the repository")
     rows = []
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="lmeb-scale-") as tmp:
             data, work = Path(tmp) / "data", Path(tmp) / "work"
-            info = generate(data, size, args.seed)
+            if args.keep_data is not None:
+                data = args.keep_data / f"membench-{size}-seed{args.seed}"
+            info = _generated(data, size, args.seed)
             registry = write_registry(Path(tmp) / "tasks")
             print(f"{size:,} documents: {info.queries:,} queries, {info.scenes:,} scenes, {info.words:,} words, "
                   f"corpus.jsonl {info.corpus_bytes / MB:.0f} MB (generated in {info.seconds:.1f} s)", flush=True)
