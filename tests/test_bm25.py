@@ -109,6 +109,23 @@ def test_corpus_cache_keeps_latest_only():
     assert searcher.index_count == 3
 
 
+def test_shared_corpus_list_is_not_hashed_again(monkeypatch):
+    """A corpus shared by several subsets comes back as the same list: recognised without hashing all of
+    it per subset; the same texts in a new list, or an edited list, are still told apart by content."""
+    import lmeb.models.bm25 as bm25_module
+
+    hashed = []
+    real = bm25_module.texts_digest
+    monkeypatch.setattr(bm25_module, "texts_digest", lambda texts: hashed.append(len(texts)) or real(texts))
+    texts = ["one apple", "two pears", "three plums"]
+    searcher = BM25Searcher()
+    first = searcher.index(texts)
+    assert searcher.index(texts) is first and hashed == [3]
+    assert searcher.index(list(texts)) is first and searcher.index_count == 1
+    texts[1] = "two figs"
+    assert searcher.index(texts) is not first and searcher.index_count == 2
+
+
 def test_instruction_ignored_like_mteb_unless_asked():
     subset = _tiny(["apple pie recipe", "banana bread recipe"], ["recipe"])
     plain = search_subset(BM25Searcher(), subset)

@@ -68,6 +68,7 @@ class BM25Searcher:
                 raise LmebError(f"unknown stemmer language {stemmer!r}") from exc
         self._corpus_key: str | None = None
         self._retriever: Any = None
+        self._texts: list[str] | None = None  # the indexed texts (a shallow copy)
         self.index_count = 0  # how many times a corpus was indexed (one per distinct corpus in a run)
 
     @property
@@ -86,16 +87,23 @@ class BM25Searcher:
         return bm25s.tokenize(texts, stopwords=self.stopwords, stemmer=self._stemmer, show_progress=False)
 
     def index(self, doc_texts: list[str]) -> Any:
-        """The bm25s index of ``doc_texts``, built once; only the latest corpus is kept (keyed by content)."""
+        """The bm25s index of ``doc_texts``, built once; only the latest corpus is kept (keyed by content).
+
+        The same texts again (a corpus shared by several subsets comes back as the same list) are
+        recognised by an identity check per item, without hashing the whole corpus once per subset.
+        """
+        if self._retriever is not None and self._texts == doc_texts:
+            return self._retriever
         key = texts_digest(doc_texts)
         if self._retriever is not None and key == self._corpus_key:
+            self._texts = list(doc_texts)
             return self._retriever
         import bm25s
 
-        self._retriever = None  # free the previous index first
+        self._retriever = self._texts = None  # free the previous index first
         retriever = bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=self.method)
         build_index(retriever, doc_texts, self.stopwords, self._stemmer)  # = retriever.index(self._tokenize(...))
-        self._retriever, self._corpus_key = retriever, key
+        self._retriever, self._corpus_key, self._texts = retriever, key, list(doc_texts)
         self.index_count += 1
         return retriever
 
