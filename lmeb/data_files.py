@@ -85,7 +85,8 @@ def _not_readable(path: Path) -> str:
 
 
 def _lines(path: Path, digest: hashlib._Hash, on_error: ErrorHandler) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with their numbers, hashing every byte; a missing file is one error, no lines."""
+    """Non-blank lines with their numbers, hashing every byte; a missing file is one error, no lines; a
+    line with NUL bytes is one error."""
     try:
         fh = path.open("rb") if path.is_file() else None
     except OSError as exc:  # e.g. permission denied
@@ -99,7 +100,10 @@ def _lines(path: Path, digest: hashlib._Hash, on_error: ErrorHandler) -> Iterato
             digest.update(raw)
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark is not part of the data
-            if raw.strip():
+            if b"\0" in raw:  # json would guess UTF-16/32 from it and blame a codec
+                message = "NUL bytes in the line (a binary file, or text in UTF-16/UTF-32 instead of UTF-8?)"
+                _report(on_error, data_error(path, "malformed_line", message, number))
+            elif raw.strip():
                 yield number, raw
 
 
@@ -110,10 +114,6 @@ def read_jsonl(path: Path, required: tuple[str, ...], on_error: ErrorHandler = N
     """
     digest = hashlib.sha256()
     for number, raw in _lines(path, digest, on_error):
-        if b"\0" in raw:
-            message = "NUL bytes in the line (a binary file, or text in UTF-16/UTF-32 instead of UTF-8?)"
-            _report(on_error, data_error(path, "malformed_line", message, number))
-            continue
         try:
             obj = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
@@ -246,10 +246,6 @@ def read_qrels(
     qrels: dict[str, dict[str, int]] = {}
     digest = hashlib.sha256()
     for number, raw in _lines(path, digest, on_error):
-        if b"\0" in raw:
-            message = "NUL bytes in the line (a binary file, or text in UTF-16/UTF-32 instead of UTF-8?)"
-            _report(on_error, data_error(path, "malformed_line", message, number))
-            continue
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
