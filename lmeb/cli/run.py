@@ -8,7 +8,8 @@ Examples:
   lmeb run --model bm25 --reranker cross-encoder:/models/ms-marco --rerank-top-k 100 --all ...
 
 MODEL is bm25, a sentence-transformers directory or hub id, hf:PATH (plain transformers with the
-pooling options), kalm:PATH or cross-encoder:PATH (a reranker scoring every candidate).
+pooling options), kalm:PATH or cross-encoder:PATH (a reranker scoring every candidate),
+openai:MODEL (an OpenAI-compatible embeddings API) or mteb:NAME (a model from mteb's registry).
 Results go to OUTPUT/<model-name>/<setting>/<Dataset>.json; a rerun skips subsets already there for
 the same configuration and data (--overwrite redoes them), so an interrupted run resumes.
 Embeddings are cached in --cache-dir, $LMEB_CACHE or ~/.cache/lmeb: a rerun encodes nothing it has seen.
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     model = parser.add_argument_group("model")
     model.add_argument("--model", metavar="MODEL", help="bm25, a sentence-transformers dir or hub id, hf:PATH, "
-                       "kalm:PATH or cross-encoder:PATH (optional with --preset)")
+                       "kalm:PATH, cross-encoder:PATH, openai:MODEL or mteb:NAME (optional with --preset)")
     model.add_argument("--name", help="model name in the results folder (default: bm25, the directory name or "
                        "the hub id as org__name; '<retriever>>><reranker>' with --reranker)")
     model.add_argument("--preset", metavar="NAME", help="a paper model's official settings (pooling, template...)")
@@ -51,6 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="allow a model's own Python code")
     model.add_argument("--instruction-template", metavar="T",
                        help="w_inst query prefix, '{}' = the task instruction (default 'Instruct: {}\\nQuery:')")
+    api = parser.add_argument_group("openai: models (any OpenAI-compatible /v1/embeddings server)")
+    api.add_argument("--api-base", metavar="URL", help="server URL, e.g. http://127.0.0.1:8000/v1 "
+                     "(default $OPENAI_BASE_URL or OpenAI's)")
+    api.add_argument("--api-key-env", metavar="NAME", help="environment variable holding the key (default "
+                     "OPENAI_API_KEY)")
+    api.add_argument("--dimensions", type=int, metavar="N", help="ask the server for N-dimensional vectors")
+    api.add_argument("--max-batch-tokens", type=int, metavar="N", help="estimated tokens per request (default 8000)")
+    api.add_argument("--concurrency", type=int, metavar="N", help="requests in flight at once (default 4)")
+    api.add_argument("--max-retries", type=int, metavar="N", help="retries of a failed request (default 6)")
+    api.add_argument("--request-timeout", type=float, metavar="S", help="seconds per request (default 60)")
     model.add_argument("--reranker", metavar="SPEC", help="rerank the first stage with kalm:PATH or "
                        "cross-encoder:PATH")
     model.add_argument("--rerank-top-k", type=int, default=100, metavar="K",
@@ -82,6 +93,9 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
         "pooling": args.pooling, "normalize": args.normalize,
         "max_length": args.max_length, "precision": args.precision, "padding_side": args.padding_side,
         "trust_remote_code": args.trust_remote_code, "instruction_template": args.instruction_template,
+        "api_base": args.api_base, "api_key_env": args.api_key_env, "dimensions": args.dimensions,
+        "max_batch_tokens": args.max_batch_tokens, "concurrency": args.concurrency, "max_retries": args.max_retries,
+        "timeout": args.request_timeout,
     }
     return {k: v for k, v in pairs.items() if v is not None}
 

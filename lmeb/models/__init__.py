@@ -9,6 +9,8 @@ Specs (``load_model``):
 * ``hf:PATH`` -> ``HFEncoder`` (raw transformers, explicit ``pooling``/``normalize``/... options);
 * ``kalm:PATH`` or a ``KaLM-Embedding/KaLM-Reranker-V1-*`` hub id -> ``lmeb.models.kalm.KalmReranker``;
 * ``cross-encoder:PATH`` -> ``lmeb.models.cross_encoder.CrossEncoderReranker``;
+* ``openai:MODEL`` -> ``lmeb.models.openai_api.OpenAIEncoder`` (any OpenAI-compatible /v1/embeddings server);
+* ``mteb:NAME`` -> ``lmeb.models.mteb_model.MtebEncoder`` (loaded by ``mteb.get_model``, mteb's prompts);
 * ``st:PATH`` or anything else (a local directory or a hub id) -> ``SentenceTransformerEncoder``.
 
 Options whose value is None are dropped (the adapter's default applies); an option the chosen adapter
@@ -55,7 +57,7 @@ def _options(target: Any, options: dict[str, Any], what: str, ignore: tuple[str,
 
 def split_spec(spec: str) -> tuple[str | None, str]:
     """``prefix:rest`` / ``preset=rest`` -> (prefix, rest); a plain spec -> (None, spec)."""
-    for prefix in ("preset", "hf", "st", "kalm", "cross-encoder"):
+    for prefix in ("preset", "hf", "st", "kalm", "cross-encoder", "openai", "mteb"):
         for sep in (":", "="):
             if spec.lower().startswith(prefix + sep):
                 return prefix, spec[len(prefix) + 1 :].strip()
@@ -107,6 +109,14 @@ def load_model(
         return BM25Searcher(**_options(BM25Searcher, options, "bm25", _IGNORED_BY_BM25))
     if prefix in ("kalm", "cross-encoder") or (prefix is None and _is_kalm(text)):
         return load_reranker(text, cache_root=cache_root, **options)
+    if prefix == "openai":
+        from lmeb.models.openai_api import OpenAIEncoder
+
+        return OpenAIEncoder(rest, **_options(OpenAIEncoder, options, "an openai: encoder"))
+    if prefix == "mteb":
+        from lmeb.models.mteb_model import MtebEncoder
+
+        return MtebEncoder(rest, **_options(MtebEncoder, options, "an mteb: model"))
     if prefix == "hf":
         from lmeb.models.hf import HFEncoder
 

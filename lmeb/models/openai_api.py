@@ -1,0 +1,184 @@
+"""Any OpenAI-compatible ``/v1/embeddings`` server as an ``Encoder`` (``openai:<model>`` on the CLI).
+
+Hosted APIs and self-run servers (vLLM, TEI, infinity, Ollama, LM Studio) alike, through the official
+``openai`` client, whose own retry loop does the waiting: 408/409/429/5xx answers, timeouts and dropped
+connections are retried ``max_retries`` times with exponential backoff and jitter (a ``Retry-After`` /
+``retry-after-ms`` header of up to two minutes is honoured instead). After the last try the run stops with
+one line naming the status and the server's message. An answer with the wrong number of vectors, unequal
+dimensions or a NaN is an error too, and nothing of that round reaches the cache.
+
+Texts are cut into requests of at most ``batch_size`` texts and ``max_batch_tokens`` estimated tokens
+(``len(text) / 4`` rounded up: no tokenizer is needed for an unknown model; a single longer text goes
+alone, the server truncates or refuses it). ``concurrency`` requests are in flight at once. The embedding
+store asks for ``encode_chunk = batch_size * concurrency`` texts per call and writes every call's vectors
+to the disk cache at once, so an interrupted run never pays twice for more than one round of requests.
+``stats`` counts requests, tokens (from the answers' ``usage``) and retries for the run's provenance.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+
+from lmeb.errors import LmebError
+from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
+
+ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
+CHARS_PER_TOKEN = 4  # the token estimate for the batch budget
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free token estimate (about four characters per token for English text)."""
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
+
+
+def batches(texts: list[str], batch_size: int, max_batch_tokens: int | None) -> list[tuple[int, int]]:
+    """``(start, end)`` ranges of consecutive texts: at most ``batch_size`` texts and ``max_batch_tokens``
+    estimated tokens each (a text over the budget goes alone)."""
+    out: list[tuple[int, int]] = []
+    start, tokens = 0, 0
+    for i, text in enumerate(texts):
+        cost = estimate_tokens(text)
+        full = i - start >= batch_size or (max_batch_tokens is not None and tokens + cost > max_batch_tokens)
+        if i > start and full:
+            out.append((start, i))
+            start, tokens = i, 0
+        tokens += cost
+    if start < len(texts):
+        out.append((start, len(texts)))
+    return out
+
+
+class OpenAIEncoder:
+    """Embeds texts with an OpenAI-compatible embeddings endpoint (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_base: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        dimensions: int | None = None,
+        batch_size: int = 64,
+        max_batch_tokens: int | None = 8000,
+        concurrency: int = 4,
+        max_retries: int = 6,
+        timeout: float = 60.0,
+        instruction_template: str = DEFAULT_INSTRUCTION_TEMPLATE,
+        similarity: Literal["cosine", "dot"] = "cosine",
+        name: str | None = None,
+    ) -> None:
+        try:
+            import openai
+        except ImportError:
+            raise LmebError("openai: models need the openai package: pip install 'lmeb[openai]'") from None
+        if not model:
+            raise LmebError("openai: give a model name, e.g. openai:text-embedding-3-small")
+        for option, value in (("batch_size", batch_size), ("concurrency", concurrency),
+                              ("max_batch_tokens", max_batch_tokens or 1), ("dimensions", dimensions or 1)):
+            if value < 1:
+                raise LmebError(f"openai: {option} must be at least 1 (got {value})")
+        if max_retries < 0 or timeout <= 0:
+            raise LmebError("openai: max_retries must be >= 0 and timeout > 0")
+        key = os.environ.get(api_key_env)
+        if not key and api_base is None:
+            raise LmebError(f"openai: set ${api_key_env} to your API key (or pass --api-base for a local server)")
+        self.model = model
+        self.api_base = api_base or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self.dimensions = dimensions
+        self.batch_size = int(batch_size)
+        self.max_batch_tokens = max_batch_tokens
+        self.concurrency = int(concurrency)
+        self.encode_chunk = self.batch_size * self.concurrency  # the store flushes to disk after each call
+        self.instruction_template = instruction_template
+        self.similarity: Literal["cosine", "dot"] = similarity
+        self.name = name or model
+        self.stats = {"requests": 0, "tokens": 0, "retries": 0}
+        self._lock = threading.Lock()
+        self._openai = openai
+        # a local server needs no key, but the client insists on one
+        self.client = openai.OpenAI(base_url=self.api_base, api_key=key or "unused", max_retries=int(max_retries),
+                                    timeout=float(timeout))
+
+    def encode(self, texts: list[str], kind: Kind = "query", instruction: str | None = None) -> np.ndarray:
+        """float32 vectors of ``texts``, requested ``concurrency`` batches at a time."""
+        inputs = with_instruction(texts, kind, instruction, self.instruction_template)
+        if not inputs:
+            return np.zeros((0, self.dimensions or 0), dtype=np.float32)
+        ranges = batches(inputs, self.batch_size, self.max_batch_tokens)
+        if len(ranges) == 1 or self.concurrency == 1:
+            parts = [self._request(inputs[a:b]) for a, b in ranges]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(ranges))) as pool:
+                parts = list(pool.map(lambda r: self._request(inputs[r[0]:r[1]]), ranges))
+        dims = {p.shape[1] for p in parts}
+        if len(dims) != 1:
+            raise LmebError(f"openai:{self.model} at {self.api_base} returned vectors of sizes {sorted(dims)}")
+        return check_finite(np.concatenate(parts) if len(parts) > 1 else parts[0], self.name)
+
+    def _request(self, texts: list[str]) -> np.ndarray:
+        """One embeddings request (the client retries it); its vectors in input order, checked."""
+        extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
+        where = f"openai:{self.model} at {self.api_base}"
+        try:
+            raw = self.client.embeddings.with_raw_response.create(
+                model=self.model, input=texts, encoding_format="float", **extra)
+            response = raw.parse()
+        except self._openai.APIStatusError as exc:
+            retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+            tries = self.client.max_retries + 1 if retried else 1
+            raise LmebError(f"{where}: HTTP {exc.status_code} after {tries} tr{'ies' if tries > 1 else 'y'}: "
+                            f"{_server_message(exc)}") from None
+        except self._openai.APITimeoutError:
+            raise LmebError(f"{where}: no answer within {self.client.timeout}s, "
+                            f"{self.client.max_retries + 1} tries") from None
+        except self._openai.APIConnectionError as exc:
+            raise LmebError(f"{where}: cannot connect after {self.client.max_retries + 1} tries "
+                            f"({exc.__cause__ or exc})") from None
+        except self._openai.OpenAIError as exc:
+            raise LmebError(f"{where}: {type(exc).__name__}: {exc}") from None
+        data = sorted(response.data, key=lambda d: d.index)
+        if len(data) != len(texts) or [d.index for d in data] != list(range(len(texts))):
+            raise LmebError(f"{where} returned {len(data)} vectors for {len(texts)} texts")
+        try:
+            vectors = np.asarray([d.embedding for d in data], dtype=np.float32)
+        except (TypeError, ValueError):
+            raise LmebError(f"{where} returned embeddings that are not lists of numbers of one length") from None
+        if vectors.ndim != 2 or vectors.shape[1] == 0:
+            raise LmebError(f"{where} returned vectors of shape {vectors.shape} for {len(texts)} texts")
+        usage = getattr(response, "usage", None)
+        with self._lock:
+            self.stats["requests"] += 1
+            self.stats["retries"] += int(getattr(raw, "retries_taken", 0) or 0)
+            self.stats["tokens"] += int(getattr(usage, "total_tokens", 0) or getattr(usage, "prompt_tokens", 0) or 0)
+        return check_finite(vectors, self.name)
+
+    def config(self) -> dict[str, Any]:
+        """Everything that changes the vectors; keys the embedding cache and goes into provenance."""
+        return {
+            "class": "OpenAIEncoder",
+            "adapter_version": ADAPTER_VERSION,
+            "model": self.model,
+            "api_base": self.api_base,
+            "dimensions": self.dimensions,
+            "similarity": self.similarity,
+            "instruction_template": self.instruction_template,
+        }
+
+
+def _server_message(exc: Any) -> str:
+    """The server's own error message (OpenAI's ``{"error": {"message": ...}}`` or any body), one line."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message is None and isinstance(inner, dict):
+            message = inner.get("detail")
+        body = message if message is not None else body
+    text = str(body if body is not None else getattr(exc, "message", exc))
+    return " ".join(text.split())[:300]

@@ -1,0 +1,210 @@
+"""openai:<model> against a real OpenAI-compatible server on 127.0.0.1 (FastAPI + uvicorn embedding with
+sentence-transformers all-MiniLM-L6-v2), with injected faults: 429 + Retry-After, 500, a hang, a wrong
+count of vectors, NaN. Each gives the documented behaviour and nothing wrong reaches the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmeb.cli import main as cli
+from lmeb.embeddings import EmbeddingStore
+from lmeb.errors import LmebError
+from lmeb.models import load_model
+from lmeb.models.openai_api import OpenAIEncoder, batches, estimate_tokens
+from lmeb.results import read_dataset_result
+
+pytest.importorskip("openai")
+fastapi = pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+Request = fastapi.Request  # module level: FastAPI resolves the endpoint's annotations here
+
+MAX_REQUESTS = 400  # the server's bound: beyond it every request gets a 503
+TEXTS = [f"text number {i} about memory and retrieval" + " word" * (i % 7) for i in range(23)]
+
+
+@dataclass
+class Server:
+    """The test server's state: faults to inject (one per request, in order) and what it saw."""
+
+    url: str
+    faults: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # texts per answered request
+    tokens: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    delay: float = 0.0
+
+    def reset(self) -> None:
+        self.faults.clear()
+        self.sizes.clear()
+        self.tokens = self.in_flight = self.max_in_flight = 0
+        self.delay = 0.0
+
+
+@pytest.fixture(scope="module")
+def server(minilm_path: Path) -> Iterator[Server]:
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, Response
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(minilm_path), device="cpu")
+    app = FastAPI()
+    state = Server(url="")
+    lock = threading.Lock()
+    count = {"requests": 0}
+
+    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": {"message": message, "type": "test"}}, status_code=status, headers=headers)
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> Response:
+        count["requests"] += 1
+        if count["requests"] > MAX_REQUESTS:
+            return error(503, "test server request budget spent")
+        body = await request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        fault = state.faults.pop(0) if state.faults else None
+        if fault == "429":
+            return error(429, "slow down", {"Retry-After": "0.3"})
+        if fault == "500":
+            return error(500, "the GPU caught fire")
+        if fault == "hang":
+            await asyncio.sleep(3)
+        state.in_flight += 1
+        state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        await asyncio.sleep(state.delay)
+        with lock:
+            vectors = model.encode(texts, convert_to_numpy=True).astype(float).tolist()
+        state.in_flight -= 1
+        if fault == "count":
+            vectors = vectors[:-1]
+        if fault == "nan":
+            vectors[0][0] = math.nan
+        used = sum(len(model.tokenizer(t)["input_ids"]) for t in texts)
+        state.sizes.append(len(texts))
+        state.tokens += used
+        payload = {"object": "list", "model": body["model"],
+                   "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                   "usage": {"prompt_tokens": used, "total_tokens": used}}
+        return Response(json.dumps(payload), media_type="application/json")  # NaN stays NaN
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=1)
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "test server did not start"
+        time.sleep(0.05)
+    port = uv.servers[0].sockets[0].getsockname()[1]
+    state.url = f"http://127.0.0.1:{port}/v1"
+    try:
+        yield state
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def api(server: Server) -> Server:
+    server.reset()
+    return server
+
+
+def _encoder(server: Server, **options: object) -> OpenAIEncoder:
+    return load_model("openai:all-MiniLM-L6-v2", api_base=server.url, **{"timeout": 60.0, **options})
+
+
+def test_batches_by_item_count_and_token_budget() -> None:
+    texts = ["a" * 40, "b" * 40, "c" * 400, "d" * 4, "e" * 4]  # 10, 10, 100, 1, 1 estimated tokens
+    assert [estimate_tokens(t) for t in texts] == [10, 10, 100, 1, 1]
+    assert batches(texts, 2, None) == [(0, 2), (2, 4), (4, 5)]
+    assert batches(texts, 10, 25) == [(0, 2), (2, 3), (3, 5)]  # the long text goes alone
+    assert batches([], 4, 10) == []
+
+
+def test_vectors_equal_local_model_and_stats_count(api: Server, minilm_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    encoder = _encoder(api, batch_size=5, concurrency=3)
+    api.delay = 0.05
+    vectors = encoder.encode(TEXTS, "document")
+    local = SentenceTransformer(str(minilm_path), device="cpu").encode(TEXTS, convert_to_numpy=True)
+    np.testing.assert_allclose(vectors, local, atol=1e-5)
+    assert api.sizes and max(api.sizes) == 5 and sum(api.sizes) == len(TEXTS)
+    assert api.max_in_flight > 1  # requests overlap
+    assert encoder.stats == {"requests": len(api.sizes), "tokens": api.tokens, "retries": 0}
+    assert encoder.encode_chunk == 15
+
+
+def test_429_with_retry_after_and_500_are_retried(api: Server) -> None:
+    encoder = _encoder(api, batch_size=50, max_retries=3)
+    api.faults.extend(["429", "500"])
+    started = time.monotonic()
+    vectors = encoder.encode(TEXTS[:4], "query")
+    assert time.monotonic() - started >= 0.3  # waited the Retry-After at least
+    assert vectors.shape == (4, 384)
+    assert encoder.stats["retries"] == 2 and encoder.stats["requests"] == 1
+
+
+@pytest.mark.parametrize(("faults", "message"), [
+    (["500", "500", "500"], r"HTTP 500 after 3 tries: the GPU caught fire"),
+    (["429", "429", "429"], r"HTTP 429 after 3 tries: slow down"),
+    (["hang", "hang", "hang"], r"no answer within 1.0s, 3 tries"),
+    (["count"], r"returned 3 vectors for 4 texts"),
+    (["nan"], r"non-finite"),
+])
+def test_faults_fail_in_one_line_and_cache_nothing(api: Server, tmp_path: Path, faults: list[str],
+                                                   message: str) -> None:
+    encoder = _encoder(api, batch_size=4, concurrency=1, max_retries=2, timeout=1.0)
+    store = EmbeddingStore(encoder, tmp_path)
+    first, rest = TEXTS[:8], TEXTS[8:12]  # two rounds of one request: the first is fine, the second fails
+    api.faults.extend(["", *faults])
+    with pytest.raises(LmebError, match=message) as err:
+        store.embed(first + rest, "document")
+    assert "\n" not in str(err.value) and "all-MiniLM-L6-v2" in str(err.value)
+
+    api.reset()
+    again = EmbeddingStore(_encoder(api, batch_size=4, concurrency=1), tmp_path)
+    vectors = again.embed(first + rest, "document")
+    assert np.isfinite(vectors).all() and vectors.shape == (12, 384)
+    assert again.stats.disk == 4  # the one good round was cached as it came back...
+    assert again.stats.encoded == 8  # ... and nothing of the failed one
+
+
+def test_bad_options_are_one_line_errors(api: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(LmebError, match=r"set \$OPENAI_API_KEY"):
+        load_model("openai:text-embedding-3-small")
+    with pytest.raises(LmebError, match="concurrency must be at least 1"):
+        _encoder(api, concurrency=0)
+    with pytest.raises(LmebError, match="does not apply to a sentence-transformers encoder"):
+        load_model("sentence-transformers/all-MiniLM-L6-v2", dimensions=32)
+
+
+def test_cli_scores_equal_local_sentence_transformers(api: Server, sample_data: Path, minilm_path: Path,
+                                                      tmp_path: Path) -> None:
+    """`lmeb run --model openai:... --api-base URL` gives the local model's scores (to 1e-4)."""
+    common = ["--tasks", "LoCoMo", "--data", str(sample_data), "--output", str(tmp_path / "res"), "--no-progress",
+              "--cache-dir", str(tmp_path / "cache"), "--setting", "w_inst"]
+    assert cli(["run", "--model", "openai:all-MiniLM-L6-v2", "--api-base", api.url, "--name", "api",
+                "--concurrency", "2", "--batch-size", "16", *common]) == 0
+    assert cli(["run", "--model", str(minilm_path), "--name", "local", *common]) == 0
+    api_res = read_dataset_result(tmp_path / "res" / "api" / "w_inst" / "LoCoMo.json")
+    local = read_dataset_result(tmp_path / "res" / "local" / "w_inst" / "LoCoMo.json")
+    assert set(api_res.subsets) == set(local.subsets) and api_res.subsets
+    for name, sub in local.subsets.items():
+        for metric, value in sub.scores.items():
+            assert api_res.subsets[name].scores[metric] == pytest.approx(value, abs=1e-4), (name, metric)
+    assert api.sizes and max(api.sizes) <= 16
