@@ -121,6 +121,12 @@ class EmbeddingStore:
         self._memory.clear()
         self._last.clear()
 
+    def use(self, encoder: Any) -> None:
+        """Encode with ``encoder`` from now on (a model's per-task encoder, see ``for_task``); its own
+        ``config()`` keys memory and disk, so vectors of different tasks never mix."""
+        self.encoder = encoder
+        self.config = dict(encoder.config())
+
     def embed(self, texts: list[str], kind: str, instruction: str | None = None) -> np.ndarray:
         """float32 ``(len(texts), dim)``: one row per text, each unique text encoded at most once.
 

@@ -75,6 +75,8 @@ class DenseRetrieval:
         self.store.new_scope()
 
     def run(self, subset: SubsetData, rows: Rows, k: int, instruction: str | None, seconds: dict[str, float]) -> Run:
+        if hasattr(self.encoder, "for_task"):  # vectors that depend on the task (mteb: models): its own encoder
+            self.store.use(self.encoder.for_task(subset.task, subset.subset))
         with timed(seconds, "encode"):
             docs = self.store.embed(subset.corpus.texts, "document", None)
             queries = self.store.embed(subset.query_texts, "query", instruction)
