@@ -157,6 +157,7 @@ def test_429_with_retry_after_and_500_are_retried(api: Server) -> None:
     assert encoder.stats["retries"] == 2 and encoder.stats["requests"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("faults", "message"), [
     (["500", "500", "500"], r"HTTP 500 after 3 tries: the GPU caught fire"),
     (["429", "429", "429"], r"HTTP 429 after 3 tries: slow down"),
@@ -193,6 +194,7 @@ def test_bad_options_are_one_line_errors(api: Server, monkeypatch: pytest.Monkey
         load_model("sentence-transformers/all-MiniLM-L6-v2", dimensions=32)
 
 
+@pytest.mark.slow
 def test_cli_scores_equal_local_sentence_transformers(api: Server, sample_data: Path, minilm_path: Path,
                                                       tmp_path: Path) -> None:
     """`lmeb run --model openai:... --api-base URL` gives the local model's scores (to 1e-4)."""
@@ -208,3 +210,6 @@ def test_cli_scores_equal_local_sentence_transformers(api: Server, sample_data: 
         for metric, value in sub.scores.items():
             assert api_res.subsets[name].scores[metric] == pytest.approx(value, abs=1e-4), (name, metric)
     assert api.sizes and max(api.sizes) <= 16
+    counts = [sub.provenance["rerank_counts"]["model"] for sub in api_res.subsets.values()]
+    assert sum(c["requests"] for c in counts) == len(api.sizes)  # per-subset deltas of the encoder's stats
+    assert sum(c["tokens"] for c in counts) == api.tokens

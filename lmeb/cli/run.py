@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model-path", metavar="DIR", help="local weights for --preset")
     model.add_argument("--batch-size", type=int, metavar="N", help="texts per forward pass")
     model.add_argument("--max-batch-tokens", type=int, metavar="N",
-                       help="hf: models: batches of at most N padded tokens instead of --batch-size texts")
+                       help="hf: models: batches of at most N padded tokens instead of --batch-size texts; "
+                       "openai: models: at most N estimated tokens per request (default 8000)")
     model.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     model.add_argument("--pooling", choices=POOLINGS, help="hf: models: how token states become one vector")
     model.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
@@ -58,7 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     api.add_argument("--api-key-env", metavar="NAME", help="environment variable holding the key (default "
                      "OPENAI_API_KEY)")
     api.add_argument("--dimensions", type=int, metavar="N", help="ask the server for N-dimensional vectors")
-    api.add_argument("--max-batch-tokens", type=int, metavar="N", help="estimated tokens per request (default 8000)")
     api.add_argument("--concurrency", type=int, metavar="N", help="requests in flight at once (default 4)")
     api.add_argument("--max-retries", type=int, metavar="N", help="retries of a failed request (default 6)")
     api.add_argument("--request-timeout", type=float, metavar="S", help="seconds per request (default 60)")
@@ -94,8 +94,7 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_length": args.max_length, "precision": args.precision, "padding_side": args.padding_side,
         "trust_remote_code": args.trust_remote_code, "instruction_template": args.instruction_template,
         "api_base": args.api_base, "api_key_env": args.api_key_env, "dimensions": args.dimensions,
-        "max_batch_tokens": args.max_batch_tokens, "concurrency": args.concurrency, "max_retries": args.max_retries,
-        "timeout": args.request_timeout,
+        "concurrency": args.concurrency, "max_retries": args.max_retries, "timeout": args.request_timeout,
     }
     return {k: v for k, v in pairs.items() if v is not None}
 
