@@ -90,3 +90,16 @@ def _write_results(root: Path, model: str, setting: str = "wo_inst", *, scores: 
 def write_results() -> Callable[..., list[Path]]:
     """The one factory for results files in tests (see ``_write_results``)."""
     return _write_results
+
+
+def assert_same_scores(path: Path, reference: Path, tolerance: float) -> tuple[Any, Any]:
+    """Two results files of one dataset have the same subsets and every metric within ``tolerance``;
+    returns both (``lmeb.results`` values) for further checks."""
+    from lmeb.results import read_dataset_result
+
+    got, want = read_dataset_result(path), read_dataset_result(reference)
+    assert set(got.subsets) == set(want.subsets) and want.subsets
+    for name, sub in want.subsets.items():
+        for metric, value in sub.scores.items():
+            assert got.subsets[name].scores[metric] == pytest.approx(value, abs=tolerance), (name, metric)
+    return got, want

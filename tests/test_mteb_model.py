@@ -9,8 +9,7 @@ import pytest
 
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
-from lmeb.results import read_dataset_result
-from tests.conftest import REAL_DATA
+from tests.conftest import REAL_DATA, assert_same_scores
 
 mteb = pytest.importorskip("mteb")
 
@@ -54,12 +53,8 @@ def test_mteb_model_scores_equal_sentence_transformers(offline_hub: Path, minilm
     assert cli(["run", "--model", f"mteb:{MODEL}", "--name", "via-mteb", *common]) == 0
     assert cli(["run", "--model", str(minilm_path), "--name", "local", *common]) == 0
 
-    via_mteb = read_dataset_result(tmp_path / "res" / "via-mteb" / "wo_inst" / "Gorilla.json")
-    local = read_dataset_result(tmp_path / "res" / "local" / "wo_inst" / "Gorilla.json")
-    assert set(via_mteb.subsets) == set(local.subsets) and local.subsets
-    for name, sub in local.subsets.items():
-        for metric, value in sub.scores.items():
-            assert via_mteb.subsets[name].scores[metric] == pytest.approx(value, abs=1e-6), (name, metric)
+    via_mteb, _ = assert_same_scores(tmp_path / "res" / "via-mteb" / "wo_inst" / "Gorilla.json",
+                                     tmp_path / "res" / "local" / "wo_inst" / "Gorilla.json", 1e-6)
     config = via_mteb.provenance["model_config"]
     assert config["class"] == "MtebEncoder" and config["revision"] == mteb.get_model_meta(MODEL).revision
 

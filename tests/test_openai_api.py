@@ -21,7 +21,7 @@ from lmeb.embeddings import EmbeddingStore
 from lmeb.errors import LmebError
 from lmeb.models import load_model
 from lmeb.models.openai_api import OpenAIEncoder, batches, estimate_tokens
-from lmeb.results import read_dataset_result
+from tests.conftest import assert_same_scores
 
 pytest.importorskip("openai")
 fastapi = pytest.importorskip("fastapi")
@@ -203,12 +203,8 @@ def test_cli_scores_equal_local_sentence_transformers(api: Server, sample_data: 
     assert cli(["run", "--model", "openai:all-MiniLM-L6-v2", "--api-base", api.url, "--name", "api",
                 "--concurrency", "2", "--batch-size", "16", *common]) == 0
     assert cli(["run", "--model", str(minilm_path), "--name", "local", *common]) == 0
-    api_res = read_dataset_result(tmp_path / "res" / "api" / "w_inst" / "LoCoMo.json")
-    local = read_dataset_result(tmp_path / "res" / "local" / "w_inst" / "LoCoMo.json")
-    assert set(api_res.subsets) == set(local.subsets) and api_res.subsets
-    for name, sub in local.subsets.items():
-        for metric, value in sub.scores.items():
-            assert api_res.subsets[name].scores[metric] == pytest.approx(value, abs=1e-4), (name, metric)
+    api_res, _ = assert_same_scores(tmp_path / "res" / "api" / "w_inst" / "LoCoMo.json",
+                                    tmp_path / "res" / "local" / "w_inst" / "LoCoMo.json", 1e-4)
     assert api.sizes and max(api.sizes) <= 16
     counts = [sub.provenance["rerank_counts"]["model"] for sub in api_res.subsets.values()]
     assert sum(c["requests"] for c in counts) == len(api.sizes)  # per-subset deltas of the encoder's stats
