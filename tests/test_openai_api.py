@@ -206,6 +206,6 @@ def test_cli_scores_equal_local_sentence_transformers(api: Server, sample_data: 
     api_res, _ = assert_same_scores(tmp_path / "res" / "api" / "w_inst" / "LoCoMo.json",
                                     tmp_path / "res" / "local" / "w_inst" / "LoCoMo.json", 1e-4)
     assert api.sizes and max(api.sizes) <= 16
-    counts = [sub.provenance["rerank_counts"]["model"] for sub in api_res.subsets.values()]
+    counts = [sub.provenance["model_counts"]["model"] for sub in api_res.subsets.values()]
     assert sum(c["requests"] for c in counts) == len(api.sizes)  # per-subset deltas of the encoder's stats
     assert sum(c["tokens"] for c in counts) == api.tokens
