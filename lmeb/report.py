@@ -36,13 +36,14 @@ from lmeb.aggregate import (
     scores_frame,
     task_of,
 )
+from lmeb.efficiency_table import EFFICIENCY_VIEWS, efficiency_table
 from lmeb.errors import LmebError
 from lmeb.render import FORMATS, best_marks, render  # noqa: F401  (re-exported)
 from lmeb.results import SETTINGS, DatasetResult, check_setting
 from lmeb.table_value import Cell, Column, Table
 from lmeb.tasks import MEMORY_TYPES, Task, all_tasks, get_task
 
-VIEWS = ("paper", "datasets", "subsets", "instructions")
+VIEWS = ("paper", "datasets", "subsets", "instructions", *EFFICIENCY_VIEWS)
 ROW_LEVELS = ("model", "setting", "source")  # index of every table
 NO_INSTRUCTIONS_MARK = "†"
 NO_INSTRUCTIONS_NOTE = (f"{NO_INSTRUCTIONS_MARK} the model ignores instructions (uses_instructions: false): "
@@ -101,6 +102,8 @@ def build_table(results_or_dirs: Any, view: str = "paper", metric: str = "ndcg_a
     - ``subsets``: ``dataset`` required; a column per registry subset and the dataset's "Mean".
     - ``instructions``: the paper layout of w_inst - wo_inst (percentage points) for every model with
       both settings (``with_paper`` adds the paper's effect rows, Table 3 - Table 2).
+    - ``efficiency`` / ``efficiency-datasets``: what each run cost (texts, tokens, seconds, rates, peak
+      memory, device, parameters) per run or per run and dataset (``lmeb.efficiency_table``).
 
     Rows: (model, setting, source) with source "run" or "published" (``with_paper`` = "wo_inst"|"w_inst"
     adds the paper's rows of that table; only views paper and datasets, where the paper's cells exist).
@@ -109,8 +112,15 @@ def build_table(results_or_dirs: Any, view: str = "paper", metric: str = "ndcg_a
         raise LmebError(f"unknown view {view!r} (choose from {', '.join(VIEWS)})")
     if with_paper is not None:
         check_setting(with_paper, "paper setting")
+    if view in EFFICIENCY_VIEWS:
+        if metric != "ndcg_at_10" or with_paper is not None:
+            raise LmebError(f"--metric and --with-paper do not go with --view {view} (it shows cost, not scores)")
+        results = _filter(as_results(results_or_dirs), setting)
+        if not results:
+            raise LmebError("no results found" + (f" for setting {setting}" if setting else ""))
+        return efficiency_table(results, view, dataset)
     if dataset is not None and view != "subsets":
-        raise LmebError("--dataset goes with --view subsets (the other views show every dataset)")
+        raise LmebError("--dataset goes with --view subsets or efficiency (the other views show every dataset)")
     if metric != "ndcg_at_10" and view in ("paper", "instructions"):
         raise LmebError(f"--metric applies to views datasets and subsets; the {view} view shows N@10 and R@10")
     if view == "instructions" and setting is not None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmeb import __version__
+from lmeb import __version__, efficiency
 from lmeb.data import SubsetData, TaskReader, data_root, subset_paths
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
@@ -117,6 +117,8 @@ class Runner:
         self.run_key = run_identity(self.model_config, self.reranker_config, self.rerank_top_k, options.setting,
                                     options.k_values)
         self.store = ResultsStore(options.output, name, options.setting, self.log)
+        self.device = efficiency.device_of(model)
+        self.parameters = efficiency.parameter_count(model)
         if options.setting == "w_inst" and not self.uses_instructions:
             self.log(f"note: {name} ignores instructions, so its w_inst results equal wo_inst")
 
@@ -184,6 +186,7 @@ class Runner:
         path = self.store.path(task.name)
         done = self.store.previous(task, self.run_key, self.options.overwrite, summary.warnings)
         self.strategy.new_dataset()
+        efficiency.reset_gpu_peak()
         reader = TaskReader(task, self.root)
         bar = self._bar(total=len(subsets), desc=task.name, unit="subset") if self.options.progress else None
         try:
@@ -227,10 +230,17 @@ class Runner:
         texts_before = self.strategy.texts
         with timed(seconds, "search"):
             rows = candidate_rows(subset)
+        stage = "encode" if self.model_type == "encoder" else "search"
+        stage_before = seconds.get(stage, 0.0)
         run = self.search(subset, rows, seconds)
         texts = self.strategy.texts - texts_before
         model_counts = {role: {k: v - counts_before.get(role, {}).get(k, 0) for k, v in stats.items()}
                         for role, stats in self.model_counts().items()}
+        counts = model_counts.get("model", {})
+        cost = efficiency.block(
+            efficiency.model_texts(self.model_type, texts.encoded, counts, len(subset.corpus), len(subset.query_ids)),
+            counts.get("tokens"), seconds.get(stage, 0.0) - stage_before, self.device, self.parameters,
+            efficiency.peak_rss_mb(), efficiency.peak_gpu_mb())
         summary.texts += texts
         no_candidates = sum(1 for r in rows if r is not None and r.shape[0] == 0)
         if no_candidates:
@@ -261,6 +271,7 @@ class Runner:
             "texts": texts.as_dict(),
             "model_counts": model_counts or None,  # each model's stats delta: pairs, requests, tokens, indexes...
             "seconds": {k: round(v, 4) for k, v in seconds.items()},
+            "efficiency": cost,  # the model's cost here: texts, tokens, seconds, rates, peak memory (lmeb.efficiency)
             "run_file": run_file,
         }
         return SubsetResult(subset=subset.subset, scores=evaluation.scores, main_score=evaluation.main_score,

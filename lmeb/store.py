@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lmeb import __version__
+from lmeb import __version__, efficiency
 from lmeb.digest import json_digest
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
@@ -141,6 +141,7 @@ class ResultsStore:
             **provenance,
             "data_fingerprint": json_digest({n: s.provenance.get("data_fingerprint") for n, s in subsets.items()}),
             "texts": texts.as_dict(),
+            "efficiency": efficiency.combine(s.provenance.get("efficiency") for s in subsets.values()),
         }
         result = DatasetResult(model=self.model, setting=self.setting, task_name=task.name,
                                memory_type=task.memory_type, subsets=subsets, provenance=merged)

@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="results directories (default: results)")
     parser.add_argument("--view", choices=VIEWS, default="paper",
                         help="paper: Table 2/3 layout; datasets: a column per dataset; subsets: one dataset; "
-                             "instructions: w_inst - wo_inst of every model with both settings")
-    parser.add_argument("--dataset", help="the dataset of --view subsets")
+                             "instructions: w_inst - wo_inst of every model with both settings; efficiency: "
+                             "texts, tokens, seconds, rates, peak memory per run (efficiency-datasets: per dataset)")
+    parser.add_argument("--dataset", help="the dataset of --view subsets (or of --view efficiency)")
     parser.add_argument("--metric", help="metric of views datasets/subsets (mteb name; default ndcg_at_10)")
     parser.add_argument("--setting", choices=SETTINGS, help="only this setting (default: all found)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")

@@ -198,6 +198,7 @@ class HFEncoder:
         self.forward_mask_as = forward_mask_as
         self.similarity: Literal["cosine", "dot"] = similarity
         self.preset = preset
+        self.stats = {"tokens": 0}  # tokens encoded (real tokens after truncation), recorded per subset
 
         spec = str(self.source.local_dir or self.source.spec)
         local_only = self.source.local_dir is not None
@@ -264,6 +265,7 @@ class HFEncoder:
             for start in range(0, len(by_chars), chunk):
                 rows = by_chars[start : start + chunk]
                 ids, extra = self._tokenize([inputs[i] for i in rows])
+                self.stats["tokens"] += sum(len(x) for x in ids)
                 order = sorted(range(len(rows)), key=lambda j: -len(ids[j]))
                 for part in batches([len(ids[j]) for j in order], self.batch_size, self.max_batch_tokens):
                     part = [order[j] for j in part]

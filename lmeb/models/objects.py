@@ -75,9 +75,13 @@ class STInstanceEncoder(CallableEncoder):
 
     def __init__(self, model: Any, name: str, batch_size: int = 32) -> None:
         def encode(texts: list[str]) -> np.ndarray:
+            from lmeb.models.sentence_transformer import st_token_count
+
+            self.stats["tokens"] += st_token_count(model, texts)  # recorded per subset (lmeb.efficiency)
             return model.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
 
         super().__init__(encode, name)
+        self.model, self.device, self.stats = model, str(model.device), {"tokens": 0}
         self.similarity = model.similarity_fn_name or "cosine"
         if self.similarity not in ("cosine", "dot"):
             raise LmebError(f"{name} uses similarity {self.similarity!r}; lmeb supports cosine or dot")

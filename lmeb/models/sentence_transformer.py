@@ -33,6 +33,15 @@ from lmeb.models.loading import (
 ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
 
 
+def st_token_count(model: Any, inputs: list[str]) -> int:
+    """The attention-mask tokens of ``inputs`` through a SentenceTransformer's own preprocessing (truncation
+    included; ``preprocess`` from sentence-transformers 6, ``tokenize`` before)."""
+    if not inputs:
+        return 0
+    features = model.preprocess(inputs) if hasattr(model, "preprocess") else model.tokenize(inputs)
+    return int(features["attention_mask"].sum())
+
+
 class SentenceTransformerEncoder:
     """Embeds texts with ``sentence_transformers.SentenceTransformer``.
 
@@ -84,6 +93,11 @@ class SentenceTransformerEncoder:
         self.similarity: Literal["cosine", "dot"] = similarity
         self._identity = source_identity(self.source)
         self.name = name or self._identity["model"]
+        self.stats = {"tokens": 0}  # tokens encoded (attention mask), recorded per subset (lmeb.efficiency)
+
+    def count_tokens(self, inputs: list[str]) -> int:
+        """Tokens the model sees for ``inputs`` (truncated to ``max_seq_length``): its attention-mask sum."""
+        return st_token_count(self.model, inputs)
 
     def encode(self, texts: list[str], kind: Kind = "query", instruction: str | None = None) -> np.ndarray:
         """float32 vectors of ``texts`` (queries get ``template.format(instruction)`` prepended)."""
@@ -92,6 +106,8 @@ class SentenceTransformerEncoder:
             dim = self.model.get_embedding_dimension() or 0
             return np.zeros((0, dim), dtype=np.float32)
         prompt_name = kind if self.use_model_prompts and kind in (self.model.prompts or {}) else None
+        prompt = self.model.prompts[prompt_name] if prompt_name else ""
+        self.stats["tokens"] += self.count_tokens([prompt + text for text in inputs])
         vectors = self.model.encode(
             inputs,
             prompt_name=prompt_name,
