@@ -30,8 +30,10 @@ from typing import Any
 
 from lmeb import __version__, paper, report
 from lmeb.aggregate import as_results, available_metrics, by_run, ignores_instructions, missing_note, scores_frame
+from lmeb.efficiency_table import run_efficiency
 from lmeb.errors import LmebError
 from lmeb.leaderboard_figures import METRICS, SETTING_LABELS, row_label, write_figures
+from lmeb.leaderboard_pareto import pareto_data, write_pareto_figures
 from lmeb.results import DatasetResult
 from lmeb.table_value import Table
 from lmeb.tasks import MEMORY_TYPES, all_tasks, get_task
@@ -111,7 +113,7 @@ def _provenance(results: Sequence[DatasetResult]) -> tuple[dict, dict, dict, dic
     for r in results:
         for sub in r.subsets.values():
             for key, v in _flatten(sub.provenance).items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not key.startswith("efficiency."):
                     counts[key] = counts.get(key, 0) + v
     counts = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in sorted(counts.items())}
     return config, common, counts, varying
@@ -157,7 +159,8 @@ def _run_entries(results: Sequence[DatasetResult]) -> list[dict]:
         config, common, counts, per_dataset = _provenance(runs[key])
         rows[key] = {"model": key[0], "setting": key[1], "published": False, "source": "run", "scores": {},
                      "incomplete": {}, "datasets": {}, "config": config, "provenance": common, "counts": counts,
-                     "files": len(runs[key]), "missing": missing_note(runs[key])}
+                     "files": len(runs[key]), "missing": missing_note(runs[key]),
+                     "efficiency": run_efficiency(runs[key])}  # summed over its datasets (lmeb.efficiency)
         if key[1] == "w_inst" and ignores_instructions(runs[key]):
             rows[key]["note"] = report.NO_INSTRUCTIONS_NOTE.lstrip(report.NO_INSTRUCTIONS_MARK + " ")
         rows[key]["_prov"] = per_dataset
@@ -200,6 +203,7 @@ def build_data(results: Sequence[DatasetResult], with_paper: str | None = None, 
     rows = _run_entries(results) + (_paper_entries(with_paper) if with_paper else [])
     for i, row in enumerate(rows):
         row["id"] = f"r{i}"
+    pareto = pareto_data({"rows": rows})
     n_runs = sum(not r["published"] for r in rows)
     models = len({r["model"] for r in rows if not r["published"]})
     subtitle = (f"{models} model{'s' * (models != 1)}, {n_runs} run{'s' * (n_runs != 1)}"
@@ -216,6 +220,7 @@ def build_data(results: Sequence[DatasetResult], with_paper: str | None = None, 
         "memory_types": [{"name": m, "datasets": [t.name for t in tasks if t.memory_type == m]} for m in MEMORY_TYPES],
         "datasets": {t.name: {"memory_type": t.memory_type, "subsets": t.subset_names} for t in tasks},
         "rows": rows,
+        "pareto": pareto,  # quality against cost per run, the front marked (lmeb.leaderboard_pareto)
         "figures": [],
     }
 
@@ -278,7 +283,8 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         if figures:
-            data["figures"] = write_figures(data, tmp / "figures")
+            data["figures"] = (write_figures(data, tmp / "figures")
+                               + write_pareto_figures(data["pareto"], tmp / "figures"))
         (tmp / "data.json").write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
                                        encoding="utf-8")
         (tmp / "index.html").write_text(render_html(data), encoding="utf-8")

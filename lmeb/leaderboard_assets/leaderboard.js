@@ -4,7 +4,12 @@
 (function () {
   "use strict";
   const D = window.LMEB_DATA;
-  const state = { type: "all", setting: "all", published: true, sortKey: null, sortDir: "desc" };
+  const state = { type: "all", setting: "all", published: true, sortKey: null, sortDir: "desc", cost: false,
+                  maxCost: null };
+  /* Cost columns (the run's efficiency record summed over its datasets); lower is better except texts/s. */
+  const COST = { key: "cost", label: "Cost" };
+  const COST_COLS = [["seconds_per_1k_texts", "s/1k texts", 1, 2, true], ["texts_per_s", "texts/s", 1, 1, false],
+    ["parameters", "Params (M)", 1e-6, 1, true], ["peak_rss_mb", "Peak RSS MB", 1, 0, true]];
   const typeOf = {};
   D.memory_types.forEach(t => t.datasets.forEach(d => { typeOf[d] = t.name; }));
 
@@ -66,15 +71,23 @@
       key: g.key + ":" + m.key, group: g, metric: m.key, label: m.label, gstart: mi === 0,
       value: r => { const s = g.get(r); return s && s[m.key] !== undefined ? s[m.key] : null; },
       parts: r => g.parts(r), note: r => g.note(r) })));
+    if (state.cost) COST_COLS.forEach(([field, label, scale, digits, lower], i) => cols.push({
+      key: "e:" + field, group: COST, label: label, gstart: i === 0, digits: digits, lower: lower,
+      value: r => (r.efficiency && r.efficiency[field] !== null && r.efficiency[field] !== undefined
+                   ? r.efficiency[field] * scale : null),
+      parts: () => null, note: r => (r.published ? "the paper publishes no cost" : r.efficiency ? null
+                                     : "no efficiency record (results written before lmeb recorded it)") }));
     return cols;
   }
+  const costOf = r => (r.efficiency ? r.efficiency.seconds_per_1k_texts : null);
   /* 0 = a number, 1 = incomplete (an "n/N*" count, no number: sorted after the numbers), 2 = nothing. */
   function tier(col, r) {
     if (col.value(r) !== null) return 0;
     return col.parts(r) ? 1 : 2;
   }
   function visibleRows() {
-    return D.rows.filter(r => (state.setting === "all" || r.setting === state.setting) && (state.published || !r.published));
+    return D.rows.filter(r => (state.setting === "all" || r.setting === state.setting) && (state.published || !r.published)
+      && (state.maxCost === null || (costOf(r) !== null && costOf(r) !== undefined && costOf(r) <= state.maxCost)));
   }
   function sortRows(rows, cols) {
     const dir = state.sortDir === "asc" ? 1 : -1;
@@ -92,7 +105,10 @@
 
   function onSort(key) {
     if (state.sortKey === key) state.sortDir = state.sortDir === "desc" ? "asc" : "desc";
-    else { state.sortKey = key; state.sortDir = key === "model" ? "asc" : "desc"; }
+    else {
+      const col = columns().find(c => c.key === key);
+      state.sortKey = key; state.sortDir = key === "model" || (col && col.lower) ? "asc" : "desc";
+    }
     render();
   }
   function arrow(key) {
@@ -105,13 +121,14 @@
     const best = {};
     cols.forEach(c => {
       const vals = rows.filter(r => tier(c, r) === 0).map(c.value);
-      if (vals.length > 1) best[c.key] = Math.max(...vals);
+      if (vals.length > 1) best[c.key] = c.lower ? Math.min(...vals) : Math.max(...vals);
     });
     const gs = groups();
     const head1 = el("tr", { class: "groups" }, el("th", { colspan: 3 }),
       gs.map(g => el("th", { colspan: D.metrics.length, class: "gstart", title: g.dataset ? typeOf[g.dataset] : null },
         g.dataset ? el("button", { class: "link", "data-dataset": g.dataset, text: g.label,
-                                   onclick: () => showDataset(g.dataset) }) : g.label)));
+                                   onclick: () => showDataset(g.dataset) }) : g.label)),
+      state.cost ? el("th", { colspan: COST_COLS.length, class: "gstart", text: "Cost (summed over its datasets)" }) : null);
     const sortTh = (key, label, cls) => el("th", {
       class: "sortable " + (cls || ""), "data-key": key, "aria-sort": state.sortKey === key
         ? (state.sortDir === "asc" ? "ascending" : "descending") : null, onclick: () => onSort(key) }, label, arrow(key));
@@ -129,7 +146,8 @@
         const v = c.value(r), t = tier(c, r), note = c.note(r);
         const cls = ["num", c.gstart ? "gstart" : "", ["", "incomplete", "missing"][t],
                      t === 0 && best[c.key] === v ? "best" : ""].join(" ");
-        return el("td", { class: cls, "data-key": c.key, title: note, text: [fmt(v), c.parts(r) + "*", "–"][t] });
+        return el("td", { class: cls, "data-key": c.key, title: note,
+          text: [c.digits !== undefined ? Number(v).toFixed(c.digits) : fmt(v), c.parts(r) + "*", "–"][t] });
       }))));
     const table = el("table", { class: "board", id: "board" }, el("thead", {}, head1, head2), body);
     const wrap = document.getElementById("tablewrap");
@@ -149,6 +167,10 @@
     document.getElementById("controls").replaceChildren(
       seg("Memory type", types, state.type, v => { state.type = v; defaultSort(); }),
       seg("Setting", settings, state.setting, v => { state.setting = v; }),
+      seg("Cost", [["hide", "Hide"], ["show", "Show"]], state.cost ? "show" : "hide", v => { state.cost = v === "show"; }),
+      el("label", { class: "check" }, "max s/1k texts ", el("input", { type: "number", min: "0", step: "any",
+        id: "max-cost", value: state.maxCost === null ? "" : state.maxCost, onchange: e => {
+          const v = parseFloat(e.target.value); state.maxCost = Number.isFinite(v) ? v : null; render(); } })),
       D.rows.some(r => r.published) ? el("label", { class: "check" }, box, " show published rows") : null,
       el("span", { class: "label", id: "rowcount" }));
   }
@@ -232,6 +254,7 @@
       el("div", { class: "side" },
         el("h3", { text: "Model configuration" }), kv(r.config),
         el("h3", { text: "Provenance (same for every dataset)" }), kv(r.provenance),
+        el("h3", { text: "Cost: texts, tokens, model seconds, rates, peak memory (over its datasets)" }), kv(r.efficiency),
         el("h3", { text: "Encoded / cached texts, queries, stage seconds (sum over subsets)" }), kv(r.counts))));
     showPanel(panel);
   }
