@@ -10,6 +10,7 @@ memory (``lmeb.Results``); with ``output=`` they are also written as they go, wi
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -66,15 +67,21 @@ def select_present(tasks: str | Sequence[str] | None, types: Sequence[str] | Non
     return selections
 
 
+def _is_spec(spec_or_obj: Any, options: dict[str, Any]) -> bool:
+    return isinstance(spec_or_obj, (str, Path)) or (spec_or_obj is None and bool(options.get("preset")))
+
+
 def _load(spec_or_obj: Any, role: str, setting: str, cache_dir: Path | None, name: str | None,
-          revision: str | None, options: dict[str, Any]) -> tuple[Any, dict[str, Any], str, bool]:
-    """(model, config, name, anonymous) for a spec string or a Python object."""
+          revision: str | None, options: dict[str, Any], pool: Any = None) -> tuple[Any, dict[str, Any], str, bool]:
+    """(model, config, name, anonymous) for a spec string (loaded here, or on ``pool``'s workers) or an object."""
     from lmeb.models import load_model, load_reranker
     from lmeb.models.objects import wrap_model
 
-    if isinstance(spec_or_obj, (str, Path)) or (spec_or_obj is None and options.get("preset")):
+    if _is_spec(spec_or_obj, options):
         spec = None if spec_or_obj is None else str(spec_or_obj)
-        if role == "reranker":
+        if pool is not None:
+            model = pool.reranker if role == "reranker" else pool.model
+        elif role == "reranker":
             model = load_reranker(spec, cache_root=cache_dir, **options)
         else:
             model = load_model(spec, setting=setting, cache_root=cache_dir, **options)
@@ -85,6 +92,19 @@ def _load(spec_or_obj: Any, role: str, setting: str, cache_dir: Path | None, nam
                         f"{type(spec_or_obj).__name__} object")
     wrapped = wrap_model(spec_or_obj, name=name, revision=revision, role=role)
     return wrapped.model, wrapped.config, wrapped.name, wrapped.anonymous
+
+
+def _ray_pool(model: Any, reranker: Any, setting: str, cache_dir: Path | None, model_options: dict[str, Any],
+              reranker_options: dict[str, Any], address: str, **sizing: Any) -> Any:
+    """A ``lmeb.scale.RayPool`` whose workers each load ``model`` (and ``reranker``) from its spec."""
+    from lmeb.scale import ModelSpec, RayPool
+
+    if not _is_spec(model, model_options) or (reranker is not None and not _is_spec(reranker, reranker_options)):
+        raise LmebError("ray= takes model specs (strings): each Ray worker loads its own replica from the spec")
+    return RayPool(ModelSpec(None if model is None else str(model),
+                             {"setting": setting, "cache_root": cache_dir, **model_options}),
+                   ModelSpec(str(reranker), {"cache_root": cache_dir, **reranker_options}, "reranker")
+                   if reranker is not None else None, address=address, **sizing)
 
 
 def evaluate(
@@ -106,6 +126,10 @@ def evaluate(
     model_options: dict[str, Any] | None = None,
     reranker_options: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    ray: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float | None = None,
+    cpus_per_worker: float | None = None,
 ) -> Results:
     """Evaluate ``model`` (and an optional second-stage ``reranker``) on LMEB; returns ``Results``.
 
@@ -117,6 +141,9 @@ def evaluate(
     ``name``/``revision``: the model's name (results folder) and version; for an object without
     ``config()`` they key the cache and resume, which are off (with a warning) when no ``name`` is given.
     ``model_options`` go to the spec loader (``device``, ``batch_size``, ``preset``, ``model_path``...).
+    ``ray``: ``"auto"`` (``$RAY_ADDRESS`` or a local instance) or a cluster address: the model and the
+    reranker run on Ray workers, one replica each (``lmeb.scale``; spec strings only), sized by
+    ``workers``/``gpus_per_worker``/``cpus_per_worker``; same numbers, same cache.
     """
     from lmeb.data import data_root
     from lmeb.embeddings import default_cache_dir
@@ -130,30 +157,33 @@ def evaluate(
     selections = select_present(tasks, types, root, say)
     cache = default_cache_dir() if cache_dir == DEFAULT_CACHE else (Path(cache_dir).expanduser() if cache_dir else None)
 
-    first, config, label, anonymous = _load(model, "model", setting, cache, name, revision,
-                                            dict(model_options or {}))
-    second = second_config = None
-    if reranker is not None:
-        second, second_config, rr_label, rr_anonymous = _load(reranker, "reranker", setting, cache, None, None,
-                                                               dict(reranker_options or {}))
-        anonymous = anonymous or rr_anonymous
-        if name is None:
-            label = f"{label}>>{rr_label}"
-    if anonymous:
-        say(f"warning: {label} has no config() and no name= was given, so the embedding cache and resume are off "
-            "for it (pass name= and revision= to key them)")
-        cache, overwrite = None, True
+    pool = _ray_pool(model, reranker, setting, cache, dict(model_options or {}), dict(reranker_options or {}), ray,
+                     workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker) if ray else None
+    with pool if pool is not None else contextlib.nullcontext():  # the workers end with the run, Ctrl-C included
+        first, config, label, anonymous = _load(model, "model", setting, cache, name, revision,
+                                                dict(model_options or {}), pool)
+        second = second_config = None
+        if reranker is not None:
+            second, second_config, rr_label, rr_anonymous = _load(reranker, "reranker", setting, cache, None, None,
+                                                                   dict(reranker_options or {}), pool)
+            anonymous = anonymous or rr_anonymous
+            if name is None:
+                label = f"{label}>>{rr_label}"
+        if anonymous:
+            say(f"warning: {label} has no config() and no name= was given, so the embedding cache and resume are off "
+                "for it (pass name= and revision= to key them)")
+            cache, overwrite = None, True
 
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="lmeb-results-") as scratch:
-        out = Path(output).expanduser() if output is not None else Path(scratch)
-        options = RunOptions(data=root, output=out, setting=setting, overwrite=overwrite, save_runs=save_runs,
-                             rerank_top_k=rerank_top_k, cache_dir=cache, progress=progress)
-        runner = Runner(first, options, label, reranker=second, log=say, model_config=config,
-                        reranker_config=second_config)
-        summaries = runner.run(selections)
-        datasets = [read_dataset_result(s.path, per_query=True) for s in summaries if s.path is not None]
-        if output is None:
-            for summary in summaries:
-                summary.path = None  # the scratch folder is gone once this returns: the results live in memory
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="lmeb-results-") as scratch:
+            out = Path(output).expanduser() if output is not None else Path(scratch)
+            options = RunOptions(data=root, output=out, setting=setting, overwrite=overwrite, save_runs=save_runs,
+                                 rerank_top_k=rerank_top_k, cache_dir=cache, progress=progress)
+            runner = Runner(first, options, label, reranker=second, log=say, model_config=config,
+                            reranker_config=second_config)
+            summaries = runner.run(selections)
+            datasets = [read_dataset_result(s.path, per_query=True) for s in summaries if s.path is not None]
+            if output is None:
+                for summary in summaries:
+                    summary.path = None  # the scratch folder is gone once this returns: the results live in memory
     return Results(datasets, name=label, setting=setting, summaries=summaries, seconds=time.perf_counter() - started)

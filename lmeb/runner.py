@@ -151,6 +151,7 @@ class Runner:
             "tie_rule": TIE_RULE,
             "candidates": CANDIDATES_RULE,
             "versions": library_versions(),
+            **_cluster(self.model, self.reranker),
         }
 
     def instruction(self, subset: SubsetData) -> str | None:
@@ -276,6 +277,14 @@ class Runner:
         }
         return SubsetResult(subset=subset.subset, scores=evaluation.scores, main_score=evaluation.main_score,
                             evaluation_time=total, per_query=per_query, query_ids=query_ids, provenance=provenance)
+
+
+def _cluster(*models: Any) -> dict[str, Any]:
+    """``{"cluster": ...}`` when a model runs on a worker pool (``lmeb.scale``: nodes, workers, throughput)."""
+    for model in models:
+        if callable(getattr(model, "provenance", None)):
+            return {"cluster": model.provenance()}
+    return {}
 
 
 def _mean(values: Any) -> float | None:

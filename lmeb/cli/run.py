@@ -76,6 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--setting", choices=SETTINGS, default="wo_inst",
                       help="wo_inst: plain queries (default); w_inst: queries prefixed with the task instruction")
 
+    scale = parser.add_argument_group("scale out on Ray (pip install 'lmeb[ray]')")
+    scale.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                       help="encode/rerank on Ray workers: auto (default) joins $RAY_ADDRESS or starts a local "
+                       "instance; or HOST:PORT / ray://HOST:PORT of a cluster")
+    scale.add_argument("--workers", type=int, metavar="N", help="Ray workers, one model replica each "
+                       "(default: one per GPU, else one per 2 CPU cores)")
+    scale.add_argument("--gpus-per-worker", type=float, metavar="G", help="GPUs per worker (default 1 on a "
+                       "cluster with GPUs, else 0)")
+    scale.add_argument("--cpus-per-worker", type=float, metavar="C", help="CPUs per worker (default 1 with "
+                       "GPUs, else the CPUs divided by the workers); also its torch threads")
+
     out = parser.add_argument_group("output")
     out.add_argument("--output", metavar="DIR", default="results", help="results root (default ./results)")
     out.add_argument("--overwrite", action="store_true", help="re-evaluate subsets already in the results")
@@ -108,6 +119,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise LmebError("--batch-size must be at least 1")
     if args.rerank_top_k < 1:
         raise LmebError("--rerank-top-k must be at least 1")
+    if not args.ray and (args.workers or args.gpus_per_worker is not None or args.cpus_per_worker is not None):
+        raise LmebError("--workers, --gpus-per-worker and --cpus-per-worker go with --ray")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -126,7 +139,9 @@ def main(args: argparse.Namespace) -> int:
     results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, types=types,
                        reranker=args.reranker, rerank_top_k=args.rerank_top_k, output=args.output,
                        cache_dir=cache_dir, name=args.name, overwrite=args.overwrite, save_runs=args.save_runs,
-                       progress=not args.no_progress, model_options=options, reranker_options=rr_options)
+                       progress=not args.no_progress, model_options=options, reranker_options=rr_options,
+                       ray=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                       cpus_per_worker=args.cpus_per_worker)
     print_summary(results.summaries, str(results.name), args.setting, results.seconds or 0.0)
     return 0
 
