@@ -295,6 +295,13 @@ def test_more_workers_than_the_cluster_holds_is_an_error(local_ray: None, minilm
         RayPool(ModelSpec(str(minilm_path)), workers=3, cpus_per_worker=1)
 
 
+def test_evaluate_with_ray_takes_spec_strings(real_data: Path) -> None:
+    from lmeb import evaluate
+
+    with pytest.raises(LmebError, match="ray= takes model specs"):
+        evaluate(lambda texts: np.zeros((len(texts), 2)), tasks="/".join(SUBSET), data=real_data, ray="auto")
+
+
 def test_bm25_stays_on_the_driver() -> None:
     pool = RayPool(ModelSpec("bm25"))
     assert pool.workers is None and pool.connection is None and hasattr(pool.model, "search")
