@@ -173,7 +173,14 @@ def test_two_node_cluster_gives_the_single_process_numbers(reference: tuple[Path
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """A local Ray instance (2 CPUs, loopback) for the rest of the module; its processes end with it."""
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", **NICE, **QUIET)
+    for attempt in range(3):  # Ray waits a fixed 30 s for its raylet: a busy shared machine can miss that
+        try:
+            ray.init(num_cpus=2, _node_ip_address="127.0.0.1", **NICE, **QUIET)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     SPAWNED.extend(_node_pids())
     assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     yield

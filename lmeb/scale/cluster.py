@@ -73,7 +73,7 @@ def connect(address: str | None = "auto", num_cpus: int | None = None) -> Connec
             ray.init(address=target, **quiet)
             return Connection(address=target, started_here=False)
         ray.init(address="local", num_cpus=num_cpus, _system_config={"worker_niceness": WORKER_NICENESS}, **quiet)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # ray.init raises plain Exceptions too (e.g. a raylet that did not start in 30 s)
         where = f"the Ray cluster at {target}" if target else "a local Ray instance"
         raise LmebError(f"could not reach {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
     return Connection(address="local", started_here=True)
