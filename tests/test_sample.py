@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,11 @@ import pytest
 from lmeb.cli import main as cli
 from lmeb.data import load_task
 from lmeb.errors import LmebError
-from lmeb.sample import write_sample
+from lmeb.sample import GRADED, write_sample
+from lmeb.sample_text import PEOPLE, TOOLS
 from lmeb.tasks import all_tasks
+
+ENTITIES = set(PEOPLE) | set(TOOLS)
 
 
 def _digest(root: Path) -> str:
@@ -23,10 +25,8 @@ def _digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def test_deterministic_from_seed_and_fast(tmp_path: Path, sample_data: Path) -> None:
-    start = time.perf_counter()
+def test_deterministic_from_seed(tmp_path: Path, sample_data: Path) -> None:
     write_sample(tmp_path / "a", seed=0)
-    assert time.perf_counter() - start < 3  # about 0.3 s; generous for a loaded CI machine
     assert _digest(tmp_path / "a") == _digest(sample_data)
     write_sample(tmp_path / "b", seed=1)
     assert _digest(tmp_path / "b") != _digest(sample_data)
@@ -42,7 +42,7 @@ def test_covers_every_dataset_and_case(sample_data: Path) -> None:
         for sub in load_task(task, sample_data):
             n_subsets += 1
             corpora.add(id(sub.corpus))
-            assert 3 <= len(sub.query_ids) <= 6 and 10 <= len(sub.corpus) <= 100
+            assert 3 <= len(sub.query_ids) <= 6 and 10 <= len(sub.corpus) <= 400
             assert all(i.startswith("synthetic") for i in sub.query_ids + sub.corpus.ids)
             multi_relevant += sum(len(d) > 1 for d in sub.qrels.values())
             for q in sub.query_ids:
@@ -56,22 +56,38 @@ def test_covers_every_dataset_and_case(sample_data: Path) -> None:
     assert whole_corpus and partial and multi_relevant and shared >= 5
 
 
-def test_relevant_documents_share_words_with_their_query(sample_data: Path) -> None:
-    """A word-overlap ranker puts a relevant document first far above chance (BM25 and models will too)."""
-    hits = total = 0
+_QUESTION_WORDS = {"what", "when", "why", "how", "who", "did", "ever", "we", "know", "about", "trying", "want",
+                   "the", "a", "an", "to", "in", "of", "and", "it", "go", "with", "set", "out", "helped"}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower())) - _QUESTION_WORDS
+
+
+def test_ranking_is_a_real_exercise(sample_data: Path) -> None:
+    """Queries paraphrase their documents and distractors share their person: word overlap is far from perfect."""
+    hits = total = entity_distractors = 0
     chance = 0.0
+    grades: dict[bool, set[int]] = {True: set(), False: set()}
     for task in all_tasks():
         for sub in load_task(task, sample_data):
-            words = [set(re.findall(r"[a-z]+", t.lower())) for t in sub.corpus.texts]
+            words = [_words(t) for t in sub.corpus.texts]
             for q, text in zip(sub.query_ids, sub.query_texts, strict=True):
-                topic = set(re.findall(r"[a-z]+", text.lower())) - {"synthetic", "question", "what", "about", "the"}
                 rows = [sub.corpus.row[d] for d in (sub.candidates(q) or sub.corpus.ids)]
-                best = max(rows, key=lambda r: len(topic & words[r]))
+                best = max(rows, key=lambda r: (len(_words(text) & words[r]), r))
                 relevant = {d for d, s in sub.qrels[q].items() if s > 0}
                 hits += sub.corpus.ids[best] in relevant
                 chance += len(relevant) / len(rows)
                 total += 1
-    assert hits / total > 0.95 and chance / total < 0.3
+                # some document that is not relevant names the query's person or tool
+                entities = {w for w in text.replace("?", " ").replace(".", " ").split() if w in ENTITIES}
+                entity_distractors += any(
+                    e in sub.corpus.texts[r] for r in rows if sub.corpus.ids[r] not in relevant for e in entities
+                )
+                grades[task.name in GRADED].update(sub.qrels[q].values())
+    assert 0.2 < hits / total < 0.6 and chance / total < 0.3  # the seed-0 sample: 0.35 and about 0.12
+    assert entity_distractors == total
+    assert grades == {True: {0, 1, 2}, False: {0, 1}}  # graded where GRADED says, binary elsewhere
 
 
 def test_cli_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
