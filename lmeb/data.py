@@ -38,6 +38,8 @@ __all__ = ["CANDIDATES", "CORPUS", "ERROR_KINDS", "QRELS", "QUERIES", "Corpus", 
            "read_queries", "subset_paths"]
 
 CORPUS, QUERIES, QRELS, CANDIDATES = "corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"
+SYNTHETIC_MARKER = "SYNTHETIC.md"  # at the root of a tree written by lmeb.sample
+SYNTHETIC_ID_PREFIX = "synthetic"  # every id lmeb.sample writes starts with it
 
 
 def data_root(path: str | Path | None = None) -> Path:
@@ -159,6 +161,16 @@ def present_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
 
 
 HF_REPO = "KaLM-Embedding/LMEB"
+
+
+def is_synthetic(root: str | Path, subset: SubsetData | None = None) -> bool:
+    """Whether the data is lmeb's synthetic sample, not LMEB: the sample's marker file at ``root``, or
+    every query and document id of ``subset`` saying ``synthetic`` (a dataset copied out of a sample)."""
+    if (Path(root) / SYNTHETIC_MARKER).is_file():
+        return True
+    if subset is None or not subset.query_ids:
+        return False
+    return all(i.startswith(SYNTHETIC_ID_PREFIX) for i in (*subset.query_ids, *subset.corpus.ids))
 
 
 def find_data_root(folder: str | Path) -> Path:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmeb import sample_text as words
-from lmeb.data import subset_paths
+from lmeb.data import SYNTHETIC_ID_PREFIX, SYNTHETIC_MARKER, subset_paths
 from lmeb.errors import LmebError
 from lmeb.tasks import Task, all_tasks
 
@@ -32,7 +32,6 @@ SIZES = {"small": 1, "medium": 4}  # multiplier on queries per subset
 # which official qrels are graded (the rebuilt ones are binary), so these are the sample's own choice
 GRADED = frozenset({"EPBench", "TMD", "DeepPlanning"})
 LEXICAL = 0.3  # share of queries worded like their main document
-MARKER = "SYNTHETIC.md"
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ class _Corpus:
         """Write one document about ``event`` (``mention``: a later reference to it) with about ``padding``
         sentences of small talk around it (a relevant document says more than the event); returns its id."""
         rng, n = self.rng, len(self.docs)
-        doc_id = f"synthetic_{scene.split('_', 1)[1]}_d{n}" if scene else f"synthetic-d{n}"
+        doc_id = f"{SYNTHETIC_ID_PREFIX}_{scene.split('_', 1)[1]}_d{n}" if scene else f"{SYNTHETIC_ID_PREFIX}-d{n}"
         what, who = self.wording(event, wording), event.entity
         fillers = " ".join(rng.sample(words.TOOL_FILLERS if self.tools else words.FILLERS, rng.randint(0, 2) + padding))
         title: str | None = rng.choice([None, "", f"Note {n}"])
@@ -240,7 +239,7 @@ def write_sample(out: Path, seed: int = 0, size: str = "small") -> Path:
         lines.append(
             f"| {task.path} | {task.layout} | {task.candidates or '-'} | {len(task.subsets)} | {n_q} | {n_d} |"
         )
-    (out / MARKER).write_text(
+    (out / SYNTHETIC_MARKER).write_text(
         "# SYNTHETIC data: not LMEB\n\n"
         f"Written by `lmeb sample` (seed {seed}, size {size}) for tests and demos. Every id starts with\n"
         "`synthetic`; texts are generated from a small word bank: queries paraphrase their documents and\n"

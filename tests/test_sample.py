@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.data import load_task
+from lmeb.data import is_synthetic, load_subset, load_task
 from lmeb.errors import LmebError
 from lmeb.sample import GRADED, write_sample
 from lmeb.sample_text import PEOPLE, TOOLS
-from lmeb.tasks import all_tasks
+from lmeb.tasks import all_tasks, get_task
 
 ENTITIES = set(PEOPLE) | set(TOOLS)
 
@@ -95,3 +96,23 @@ def test_cli_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "synthetic" in capsys.readouterr().out
     assert (tmp_path / "s" / "Dialogue" / "LoCoMo" / "candidates.jsonl").is_file()
     assert (tmp_path / "s" / "Dialogue" / "MemBench" / "aggregative" / "candidates.jsonl").is_file()
+
+
+def test_data_layer_detects_the_sample(tmp_path: Path, sample_data: Path) -> None:
+    """By the marker at the root, or by the ids of a dataset copied out of a sample (no marker)."""
+    locomo = get_task("LoCoMo")
+    sub = load_subset(locomo, sample_data, "single_hop")
+    assert is_synthetic(sample_data) and is_synthetic(sample_data, sub)
+    shutil.copytree(sample_data / locomo.path, tmp_path / locomo.path)
+    assert not is_synthetic(tmp_path)
+    copied = load_subset(locomo, tmp_path, "single_hop")
+    assert is_synthetic(tmp_path, copied)
+    # one real-looking id is enough for "not synthetic"
+    corpus = tmp_path / locomo.path / "corpus.jsonl"
+    corpus.write_text(corpus.read_text().replace('"synthetic_c0_d', '"conv-26_d', 1))
+    assert not is_synthetic(tmp_path, load_subset(locomo, tmp_path, "single_hop"))
+
+
+def test_real_data_is_not_synthetic(real_data: Path) -> None:
+    sub = load_subset(get_task("Proced_mem_bench"), real_data, "easy")
+    assert not is_synthetic(real_data) and not is_synthetic(real_data, sub)
