@@ -29,7 +29,15 @@ from string import Template
 from typing import Any
 
 from lmeb import __version__, paper, report
-from lmeb.aggregate import as_results, available_metrics, by_run, ignores_instructions, missing_note, scores_frame
+from lmeb.aggregate import (
+    as_results,
+    available_metrics,
+    by_run,
+    ignores_instructions,
+    missing_note,
+    scores_frame,
+    synthetic_data,
+)
 from lmeb.efficiency_table import run_efficiency
 from lmeb.errors import LmebError
 from lmeb.leaderboard_figures import METRICS, SETTING_LABELS, row_label, write_figures
@@ -163,6 +171,8 @@ def _run_entries(results: Sequence[DatasetResult]) -> list[dict]:
                      "efficiency": run_efficiency(runs[key])}  # summed over its datasets (lmeb.efficiency)
         if key[1] == "w_inst" and ignores_instructions(runs[key]):
             rows[key]["note"] = report.NO_INSTRUCTIONS_NOTE.lstrip(report.NO_INSTRUCTIONS_MARK + " ")
+        if synthetic_data(runs[key]):  # a badge on the row: a synthetic run never passes for a real one
+            rows[key]["synthetic"] = report.SYNTHETIC_NOTE.lstrip(report.SYNTHETIC_MARK + " ")
         rows[key]["_prov"] = per_dataset
     present = set(available_metrics(results))
     for metric, _ in METRICS:

@@ -34,6 +34,7 @@ from lmeb.aggregate import (
     registry_counts,  # noqa: F401  (re-exported: lmeb.report.registry_counts)
     resolve_model,  # noqa: F401
     scores_frame,
+    synthetic_data,
     task_of,
 )
 from lmeb.efficiency_table import EFFICIENCY_VIEWS, efficiency_table
@@ -48,6 +49,9 @@ ROW_LEVELS = ("model", "setting", "source")  # index of every table
 NO_INSTRUCTIONS_MARK = "†"
 NO_INSTRUCTIONS_NOTE = (f"{NO_INSTRUCTIONS_MARK} the model ignores instructions (uses_instructions: false): "
                         "its w_inst equals its wo_inst")
+SYNTHETIC_MARK = "§"
+SYNTHETIC_NOTE = (f"{SYNTHETIC_MARK} synthetic data (lmeb sample; provenance synthetic: true), not LMEB: "
+                  "the scores say nothing about a model")
 EFFECT = "w_inst - wo_inst"
 
 
@@ -67,16 +71,27 @@ def _put(t: Table, agg: pd.DataFrame, col_of: Callable[[Any], Column | None], so
             t.row((rec.model, rec.setting, source)).cells[col] = cell
 
 
+def run_marks(run: list[DatasetResult], instructions: bool) -> str:
+    """A run row's marks: † where the model ignores the instructions it got (``instructions``: a w_inst
+    setting), § where the results come from the synthetic sample."""
+    return ((NO_INSTRUCTIONS_MARK if instructions and ignores_instructions(run) else "")
+            + (SYNTHETIC_MARK if synthetic_data(run) else ""))
+
+
+def _mark_notes(t: Table) -> None:
+    """The footnote of every mark some row has."""
+    marks = "".join(r.marks for r in t.rows)
+    t.footnotes += [note for mark, note in ((NO_INSTRUCTIONS_MARK, NO_INSTRUCTIONS_NOTE),
+                                            (SYNTHETIC_MARK, SYNTHETIC_NOTE)) if mark in marks]
+
+
 def _run_table(results: list[DatasetResult], columns: list[Column], **kw: Any) -> Table:
     """A table with a row per run (model, then setting in the paper's order), complete datasets counted."""
     t = Table(columns, **kw)
     runs = by_run(results)
     for model, setting in sorted(runs, key=lambda k: (k[0], SETTINGS.index(k[1]) if k[1] in SETTINGS else 9)):
-        row = t.row((model, setting, "run"))
-        if setting == "w_inst" and ignores_instructions(runs[(model, setting)]):
-            row.marks = NO_INSTRUCTIONS_MARK
-    if any(r.marks for r in t.rows):
-        t.footnotes.append(NO_INSTRUCTIONS_NOTE)
+        t.row((model, setting, "run")).marks = run_marks(runs[(model, setting)], setting == "w_inst")
+    _mark_notes(t)
     if results:
         ds = dataset_scores(scores_frame(results, _any_metric(results)))
         done = ds[ds["complete"].astype(bool)].groupby(["model", "setting"]).size()
@@ -285,8 +300,7 @@ def _instructions_view(results: list[DatasetResult], with_paper: bool) -> Table:
     aggs = {m: aggregate(scores_frame(mine, m)) for m in PAPER_METRICS if m in present}
     for model in both:
         row = t.row((model, EFFECT, "run"))
-        if ignores_instructions(runs[(model, "w_inst")]):
-            row.marks = NO_INSTRUCTIONS_MARK
+        row.marks = run_marks(runs[(model, "w_inst")] + runs[(model, "wo_inst")], True)
         for m, agg in aggs.items():
             part = agg[agg["model"] == model]
             _put_effect(row, part, METRIC_LABELS[m])
@@ -300,8 +314,7 @@ def _instructions_view(results: list[DatasetResult], with_paper: bool) -> Table:
             for model in common:
                 _put_effect(t.row((model, EFFECT, "published")), both_pub[both_pub["model"] == model],
                             METRIC_LABELS[m])
-    if any(r.marks for r in t.rows):
-        t.footnotes.append(NO_INSTRUCTIONS_NOTE)
+    _mark_notes(t)
     return t
 
 

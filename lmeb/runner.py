@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeb import __version__, efficiency
-from lmeb.data import SubsetData, TaskReader, data_root, subset_paths
+from lmeb.data import SubsetData, TaskReader, data_root, is_synthetic, subset_paths
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
@@ -207,7 +207,8 @@ class Runner:
                 if bar is not None:
                     bar.set_postfix_str(f"{name}: {self.strategy.steps}")
                 result = self.evaluate_subset(subset, seconds, summary)
-                result.provenance.update(data_fingerprint=fingerprint, data_files=files)
+                result.provenance.update(data_fingerprint=fingerprint, data_files=files,
+                                         synthetic=is_synthetic(self.root, subset))
                 done[name] = result
                 summary.subsets_run += 1
                 summary.path = self.store.write(task, done, self.provenance())

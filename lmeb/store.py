@@ -142,6 +142,8 @@ class ResultsStore:
             "data_fingerprint": json_digest({n: s.provenance.get("data_fingerprint") for n, s in subsets.items()}),
             "texts": texts.as_dict(),
             "efficiency": efficiency.combine(s.provenance.get("efficiency") for s in subsets.values()),
+            # lmeb's synthetic sample, not LMEB (lmeb.data.is_synthetic): the scores say nothing about a model
+            "synthetic": any(s.provenance.get("synthetic") is True for s in subsets.values()),
         }
         result = DatasetResult(model=self.model, setting=self.setting, task_name=task.name,
                                memory_type=task.memory_type, subsets=subsets, provenance=merged)
