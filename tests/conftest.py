@@ -22,6 +22,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reads ../shared (through ``real_data`` or ``shared_dir``) is marked ``realdata``."""
+    for item in items:
+        if {"real_data", "shared_dir"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.realdata)
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     """The rebuilt LMEB data in ``../shared/data/eval_data`` (skips where it is absent, e.g. a user's clone)."""
