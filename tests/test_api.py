@@ -63,6 +63,7 @@ def test_import_lmeb_is_light():
     assert {"evaluate", "Results", "load_results", "Encoder", "Searcher", "Reranker"} <= set(lmeb.__all__)
 
 
+@pytest.mark.slow
 def test_custom_object_in_memory_then_saved_equals_output_written_as_it_goes(sample_data, tmp_path, capsys):
     enc = Encoder()
     res = lmeb.evaluate(enc, tasks=TASK, data=sample_data, name="bow", cache_dir=None)

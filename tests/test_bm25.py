@@ -47,6 +47,7 @@ def locomo(real_data: Path) -> list[SubsetData]:
     return list(load_task(get_task("LoCoMo"), real_data))
 
 
+@pytest.mark.slow
 def test_locomo_equals_reference_and_respects_candidates(locomo):
     searcher = BM25Searcher()
     for subset in locomo:
@@ -60,6 +61,7 @@ def test_locomo_equals_reference_and_respects_candidates(locomo):
     assert searcher.index_count == 1  # one corpus shared by the five subsets: indexed once
 
 
+@pytest.mark.slow
 def test_topk_cut_and_rank_order(locomo):
     subset = locomo[3]
     run = search_subset(BM25Searcher(), subset, k=5)

@@ -116,6 +116,7 @@ def test_every_option_has_help_and_is_in_the_readme() -> None:
                     assert re.search(re.escape(option) + r"(?![\w-])", README), f"{name} {option} not in README"
 
 
+@pytest.mark.slow
 def test_help_through_the_real_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "lmeb", "compare", "--help"], capture_output=True, text=True,
                          check=True).stdout

@@ -47,6 +47,7 @@ def _scipy_p(a: np.ndarray, b: np.ndarray, w: np.ndarray, resamples: float, seed
     return float(res.pvalue)
 
 
+@pytest.mark.slow
 def test_sign_flip_matches_scipy_exact_and_monte_carlo() -> None:
     rng = np.random.default_rng(7)
     a, b = rng.random(11), rng.random(11)

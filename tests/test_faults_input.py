@@ -216,6 +216,7 @@ def test_token_budget_batches():
     assert sum(len(b) for b in batches(lengths, 3, max_tokens=64)) == len(lengths)
 
 
+@pytest.mark.slow
 def test_hf_token_budget_gives_the_same_vectors(minilm_path):
     import numpy as np
 

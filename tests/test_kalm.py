@@ -70,6 +70,7 @@ def score_triples(model: KalmReranker, triples: list[dict]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("run", RUNS)
+@pytest.mark.slow
 def test_scores_equal_reference_with_and_without_passage_cache(tiny: Path, triples: list[dict], run: str) -> None:
     settings, by_id = reference(tiny, run)
     expected = np.array([by_id[t["id"]] for t in triples])
@@ -82,6 +83,7 @@ def test_scores_equal_reference_with_and_without_passage_cache(tiny: Path, tripl
     assert shared.stats["encoded"] < per_pair.stats["encoded"] == len(triples)  # one triple repeats a passage
 
 
+@pytest.mark.slow
 def test_passage_states_computed_once_and_reused_from_ram_and_disk(tiny: Path, triples: list[dict],
                                                                    tmp_path: Path) -> None:
     queries = sorted({t["query"] for t in triples})[:5]
@@ -109,6 +111,7 @@ def test_passage_states_computed_once_and_reused_from_ram_and_disk(tiny: Path, t
     assert other.stats["disk_hits"] == 0 and len(list((tmp_path / "cache").glob("kalm-*"))) == 2
 
 
+@pytest.mark.slow
 def test_tiny_ram_budget_still_scores_right(tiny: Path, triples: list[dict]) -> None:
     pairs = [(t["query"], t["document"]) for t in triples]
     full = load(tiny).score(pairs, DEFAULT_INSTRUCTION)

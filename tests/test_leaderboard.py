@@ -134,6 +134,7 @@ def site(results_dir: Path, tmp_path_factory: pytest.TempPathFactory, write) -> 
     return out
 
 
+@pytest.mark.slow
 def test_site_files_and_escaping(site: Path) -> None:
     assert sorted(p.name for p in site.iterdir()) == ["data.json", "figures", "index.html"]
     assert sorted(p.name for p in site.parent.iterdir()) == ["evil", "site"]  # no temporary folder left
@@ -153,6 +154,7 @@ def test_site_files_and_escaping(site: Path) -> None:
     assert EVIL in {r["model"] for r in data["rows"]}  # kept intact in the data, escaped on the page
 
 
+@pytest.mark.slow
 def test_atomic_replace(results_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "site"
     write_site([results_dir], out, with_paper="w_inst", figures=False)
@@ -245,6 +247,7 @@ def _models(driver) -> list[tuple[str, str]]:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_page_in_headless_chromium(browser, site: Path, tmp_path: Path) -> None:
     data = json.loads((site / "data.json").read_text(encoding="utf-8"))
     d = browser

@@ -118,6 +118,7 @@ def hf(minilm_path: Path) -> HFEncoder:
     return HFEncoder(minilm_path, pooling="mean", normalize=True, max_length=256, batch_size=4, device="cpu")
 
 
+@pytest.mark.slow
 def test_hf_adapter_reproduces_sentence_transformers(st, hf):
     a = st.encode(TEXTS, "document")
     b = hf.encode(TEXTS, "document")
@@ -128,6 +129,7 @@ def test_hf_adapter_reproduces_sentence_transformers(st, hf):
     assert st.similarity == hf.similarity == "cosine"
 
 
+@pytest.mark.slow
 def test_instruction_goes_to_queries_only(st, hf):
     for enc in (st, hf):
         q = enc.encode(["What did Caroline research?"], "query", "Find the turn")
@@ -144,6 +146,7 @@ def test_empty_input(st, hf):
     assert hf.encode([], "query").shape[0] == 0
 
 
+@pytest.mark.slow
 def test_non_finite_embedding_names_callers_index(hf, monkeypatch):
     real = hf.model
 
@@ -188,6 +191,7 @@ def test_configs_key_the_cache(st, hf, minilm_path, tmp_path):
     assert weights_fingerprint(copy) != cfg["fingerprint"]
 
 
+@pytest.mark.slow
 def test_load_model_dispatch(minilm_path, hf):
     enc = load_model(f"hf:{minilm_path}", pooling="first", normalize=False, padding_side="left", max_length=None)
     cfg = enc.config()
@@ -274,6 +278,7 @@ def test_all_paper_presets(shared_dir):
     assert table["bge-m3"].encoder_options()["pooling"] == "first"
 
 
+@pytest.mark.slow
 def test_dense_layers_after_pooling_match_sentence_transformers(minilm_path, tmp_path):
     """EmbeddingGemma's layout (Transformer, Pooling, Dense, Normalize) on MiniLM's weights plus a Dense."""
     from sentence_transformers.base.modules.dense import Dense

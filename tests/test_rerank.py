@@ -160,6 +160,7 @@ def test_cross_encoder_reranker(tmp_path: Path, minilm_path: Path, subset, one_t
         CrossEncoderReranker(tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_lmeb_run_with_a_kalm_reranker_writes_results(real_data: Path, tiny_kalm: Path, tmp_path: Path) -> None:
     from lmeb.cli import main
 

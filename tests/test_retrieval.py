@@ -111,6 +111,7 @@ def locomo(real_data) -> SubsetData:
                                query_texts=[t for s in subs for t in s.query_texts], qrels=qrels)
 
 
+@pytest.mark.slow
 def test_dense_search_equals_full_rank_then_filter_on_locomo(locomo):
     rng = np.random.default_rng(0)
     n_q, n_d = len(locomo.query_ids), len(locomo.corpus)

@@ -70,6 +70,7 @@ def minilm_run(tmp_path_factory, sample_data, minilm_path):
     return out, cache
 
 
+@pytest.mark.slow
 def test_minilm_writes_mteb_layout_with_provenance(minilm_run, sample_data):
     out, _ = minilm_run
     folder = out / "org__minilm" / "wo_inst"
@@ -109,6 +110,7 @@ def test_minilm_writes_mteb_layout_with_provenance(minilm_run, sample_data):
     assert (qid, q0, rank, tag) == (first.query_ids[0], "Q0", "1", "org__minilm") and float(score) <= 1.0
 
 
+@pytest.mark.slow
 def test_rerun_skips_then_overwrite_hits_the_cache(minilm_run, sample_data, minilm_path, capsys):
     out, cache = minilm_run
     path = out / "org__minilm" / "wo_inst" / "LoCoMo.json"
@@ -202,6 +204,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, sample_data, capsys):
     assert not list(tmp_path.rglob("*.json"))
 
 
+@pytest.mark.slow
 def test_real_data_bm25_and_minilm(tmp_path, real_data, minilm_path):
     out = tmp_path / "out"
     common = ["--data", real_data, "--output", out, "--cache-dir", tmp_path / "cache", "--no-progress"]
@@ -279,6 +282,7 @@ def test_queries_without_candidates_are_a_counted_warning(tmp_path, sample_data,
     assert obj["scores"]["test"][0]["ndcg_at_10"] == 0
 
 
+@pytest.mark.slow
 def test_bm25_on_every_real_dataset_present(tmp_path, real_data):
     """CI covers every dataset in ../shared with BM25 (MiniLM runs one real subset above, for time)."""
     from lmeb.data import present_tasks

@@ -65,6 +65,7 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower())) - _QUESTION_WORDS
 
 
+@pytest.mark.slow
 def test_ranking_is_a_real_exercise(sample_data: Path) -> None:
     """Queries paraphrase their documents and distractors share their person: word overlap is far from perfect."""
     hits = total = entity_distractors = 0

@@ -72,6 +72,7 @@ def test_top_level_folders_keep_only_their_readme(folder: str) -> None:
 
 
 @needs_make
+@pytest.mark.slow
 def test_make_leaderboard_builds_the_site_from_results(
     tmp_path: Path, write_results: Callable[..., list[Path]]
 ) -> None:
