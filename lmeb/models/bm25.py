@@ -175,7 +175,7 @@ def _sorted_postings(retriever: Any) -> bool:
     cached = getattr(retriever, "_lmeb_sorted_postings", None)
     if cached is None:
         indices, indptr = retriever.scores["indices"], retriever.scores["indptr"]
-        ascending = np.diff(indices.astype(np.int64)) > 0
+        ascending = indices[1:] > indices[:-1]  # no int64 copy or difference of every entry (0.6 GB at 1M docs)
         starts = indptr[1:-1]
         starts = starts[(starts > 0) & (starts < len(indices))]
         ascending[starts - 1] = True  # a new posting list may start lower
