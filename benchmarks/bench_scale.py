@@ -3,7 +3,8 @@
 Each size is generated in a temporary folder (never in the repository) in MemBench's shape: one
 ``corpus.jsonl`` at the dataset root shared by MemBench's ten subsets (layout ``corpus_at_dataset_root``),
 a ``candidates.jsonl`` per subset listing each scene's documents (scene id = the first two ``_`` fields of
-the query id), a Zipfian vocabulary, document lengths log-normal around MemBench's 43 words, queries
+the query id; the official MemBench has a corpus per subset, 929,115 documents in all), a Zipfian
+vocabulary, document lengths log-normal around MemBench's 43 words, queries
 around 10 words, about one query per 93 documents (MemBench: 10,000 queries, 929,115 documents), ~3
 relevant documents each, and a fixed number of queries per subset whose scene has no candidates line
 (ranked against the whole corpus, as the official rule says).
