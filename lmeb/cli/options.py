@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -64,3 +65,15 @@ def progress_enabled(args: argparse.Namespace, stream: TextIO | None = None) -> 
     stream = sys.stderr if stream is None else stream
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def quiet_library_bars() -> None:
+    """Turn off huggingface_hub's own bars (hub downloads), the ones lmeb does not draw itself.
+
+    transformers' checkpoint-loading bars are already off while lmeb loads a model
+    (``lmeb.models.loading``) and sentence-transformers and bm25s are called without theirs.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when huggingface_hub is imported
+    hub = sys.modules.get("huggingface_hub.utils")
+    if hub is not None:  # already imported: its switch
+        hub.disable_progress_bars()

@@ -1,0 +1,84 @@
+"""Was a result computed from the official LMEB release? What a results file records of its data, held
+against what lmeb knows of the release.
+
+A results file records the data it read: a fingerprint (sha256 over the files' sha256) and, per subset,
+the files' sha256 and the numbers of queries and documents. lmeb ships no sha256 of the official files,
+only the statistics mteb publishes for each subset (``lmeb/spec/published_stats``), so:
+
+* ``differs``: a subset's query or document count is not the published one (e.g. a rebuilt superset):
+  certainly not the official data;
+* ``unverified``: the counts match (or none are published), but nothing proves the files are the official
+  ones;
+* ``official``: the user asserted it (``lmeb export-mteb --official-data``), and no count contradicts it.
+
+``lmeb export-mteb`` stamps mteb's official dataset revision only on ``official`` results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmeb.errors import LmebError
+from lmeb.results import DatasetResult
+from lmeb.stats import published_stats
+from lmeb.tasks import get_task
+
+OFFICIAL, UNVERIFIED, DIFFERS = "official", "unverified", "differs"
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """One dataset result's data: its status, the recorded fingerprint(s) and why it is not official."""
+
+    status: str
+    fingerprint: str | None
+    subset_fingerprints: dict[str, str | None] = field(default_factory=dict)  # mteb subset name -> fingerprint
+    differences: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "data_fingerprint": self.fingerprint,
+                "subset_fingerprints": dict(self.subset_fingerprints), "differences": list(self.differences)}
+
+
+def _count(text_stats: dict | None) -> int | None:
+    """How many texts a mteb text-statistics block describes (total length / average length)."""
+    if not text_stats or not text_stats.get("average_text_length"):
+        return None
+    return round(text_stats["total_text_length"] / text_stats["average_text_length"])
+
+
+def published_counts(task_name: str) -> dict[str, dict[str, int | None]]:
+    """Per subset (lmeb spelling) the published numbers of queries and documents; {} when none are shipped."""
+    task = get_task(task_name)
+    stats = published_stats(task) or {}
+    per_subset = (stats.get("test") or {}).get("hf_subset_descriptive_stats") or {}
+    by_mteb = {s.mteb_name: s.name for s in task.subsets}
+    return {by_mteb.get(name, name): {"queries": _count(s.get("queries_text_statistics")),
+                                      "documents": _count(s.get("documents_text_statistics"))}
+            for name, s in per_subset.items()}
+
+
+def check_data(result: DatasetResult, asserted_official: bool = False) -> DataCheck:
+    """The data status of ``result`` (see the module docstring); counts a subset did not record are skipped."""
+    task = get_task(result.task_name)
+    published = published_counts(task.name)
+    differences = []
+    for name, sub in result.subsets.items():
+        for what in ("queries", "documents"):
+            ours, theirs = sub.provenance.get(what), published.get(name, {}).get(what)
+            if isinstance(ours, int) and theirs is not None and ours != theirs:
+                differences.append(f"{task.name}/{name}: {ours} {what}, the official release has {theirs}")
+    status = DIFFERS if differences else OFFICIAL if asserted_official else UNVERIFIED
+    fingerprints = {task.subset(name).mteb_name: sub.provenance.get("data_fingerprint")
+                    for name, sub in result.subsets.items()}
+    return DataCheck(status, result.provenance.get("data_fingerprint"), fingerprints, tuple(differences))
+
+
+def require_official(checks: list[DataCheck]) -> None:
+    """The error for ``--official-data`` when the recorded counts contradict it."""
+    differing = [d for c in checks for d in c.differences]
+    if differing:
+        more = f" (and {len(differing) - 3} more)" if len(differing) > 3 else ""
+        raise LmebError(f"--official-data, but the results were not computed from the official data: "
+                        f"{'; '.join(differing[:3])}{more}")
