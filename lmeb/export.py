@@ -5,10 +5,15 @@ Each file is mteb's ``TaskResult`` JSON (``dataset_revision``, ``task_name``, ``
 metric, ``evaluation_time``, ``kg_co2_emissions``, ``date``, ``evaluation_phases``), with mteb's task
 and subset names from the registry (``LMEBMLDR``, ``ProceduralMemBench``, EPBench subsets
 ``scenario__query_type``) and mteb's dataset revisions; scores rounded to 6 decimals as mteb's
-``TaskResult.to_disk`` does; ``main_score`` is the task's main metric. Beside them,
+``TaskResult.to_disk`` does; ``main_score`` is the task's main metric. The official dataset revision
+is stamped only on results of data asserted official (``official_data``) and not contradicted by the
+recorded counts (``lmeb.official``); others get ``lmeb-unverified-data-<fingerprint>`` or
+``lmeb-differs-data-<fingerprint>``, and every file carries an ``lmeb_data`` object (status, data
+fingerprints, differences, the official revision; mteb's loaders ignore it). Beside them,
 ``model_meta.json`` (mteb's ``ModelMeta.to_dict`` fields;
 the ones lmeb cannot know are null), which mteb's result loaders read for the model's name and
-revision. lmeb's own provenance block is not exported (mteb's schema has no place for it).
+revision. lmeb's own provenance block is not exported (mteb's schema has no place for it). BM25 is
+described as mteb describes its bm25s baseline (sparse, no framework, no parameters).
 
 ``mteb_version`` is the mteb release whose retrieval scores lmeb reproduces (``MTEB_VERSION``);
 mteb has no instruction setting, so one setting per model is exported (``--setting`` when a model
@@ -26,6 +31,7 @@ from typing import Any
 from lmeb.aggregate import dataset_status, listed
 from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json
+from lmeb.official import OFFICIAL, DataCheck, check_data, require_official
 from lmeb.results import DatasetResult, check_setting
 from lmeb.tasks import get_task
 
@@ -53,9 +59,17 @@ def model_revision(result: DatasetResult, revision: str | None = None) -> str:
     return str(revision or _model_config(result).get("revision") or NO_REVISION)
 
 
-def task_result_json(result: DatasetResult) -> dict[str, Any]:
+def dataset_revision(result: DatasetResult, data: DataCheck) -> str:
+    """mteb's dataset revision for official data, else ``lmeb-<status>-data-<fingerprint[:12]>``."""
+    if data.status == OFFICIAL:
+        return get_task(result.task_name).mteb_revision
+    return f"lmeb-{data.status}-data-{(data.fingerprint or 'unknown')[:12]}"
+
+
+def task_result_json(result: DatasetResult, official_data: bool = False) -> dict[str, Any]:
     """The mteb ``TaskResult`` object of one dataset result (subset names in mteb's spelling)."""
     task = get_task(result.task_name)
+    data = check_data(result, official_data)
     scores = []
     for name, sub in result.subsets.items():
         entry: dict[str, Any] = {k: round(float(v), 6) for k, v in sub.scores.items()}
@@ -66,7 +80,7 @@ def task_result_json(result: DatasetResult) -> dict[str, Any]:
     order = {s.mteb_name: i for i, s in enumerate(task.subsets)}
     scores.sort(key=lambda e: order[e["hf_subset"]])
     return {
-        "dataset_revision": task.mteb_revision,
+        "dataset_revision": dataset_revision(result, data),
         "task_name": task.mteb_name,
         "mteb_version": MTEB_VERSION,
         "scores": {SPLIT: scores},
@@ -74,6 +88,7 @@ def task_result_json(result: DatasetResult) -> dict[str, Any]:
         "kg_co2_emissions": None,
         "date": None,
         "evaluation_phases": None,
+        "lmeb_data": {**data.as_dict(), "official_dataset_revision": task.mteb_revision},
     }
 
 
@@ -83,19 +98,26 @@ def model_meta_json(result: DatasetResult, name: str, revision: str) -> dict[str
     similarity = result.provenance.get("similarity") or config.get("similarity")
     kind = result.provenance.get("model_kind")
     framework = "Sentence Transformers" if config.get("class") == "SentenceTransformerEncoder" else "PyTorch"
-    return {
+    sparse = (kind == "searcher" or config.get("class") == "BM25Searcher") and not result.provenance.get(
+        "reranker_config")  # BM25 alone: described as mteb's baseline-bm25s
+    uses_instructions = result.setting == "w_inst" and result.provenance.get("uses_instructions") is not False
+    meta = {
         "name": name, "revision": revision, "release_date": None, "languages": None, "n_parameters": None,
         "n_active_parameters_override": None, "n_embedding_parameters": None, "memory_usage_mb": None,
         "max_tokens": config.get("max_length"), "embed_dim": config.get("dim") or config.get("embed_dim"),
         "license": None, "open_weights": None, "public_training_code": None, "public_training_data": None,
         "framework": [framework], "reference": None,
         "similarity_fn_name": similarity if similarity in ("cosine", "dot") else None,
-        "use_instructions": result.setting == "w_inst", "training_datasets": None, "adapted_from": None,
+        "use_instructions": uses_instructions and not sparse, "training_datasets": None, "adapted_from": None,
         "superseded_by": None, "modalities": ["text"],
         "model_type": ["cross-encoder"] if kind == "reranker" else ["dense"], "citation": None,
         "contacts": None, "experiment_kwargs": None, "output_dtypes": None, "extra_requirements_groups": None,
         "loader": None, "loader_kwargs": {}, "is_cross_encoder": kind == "reranker",
     }
+    if sparse:
+        meta.update(model_type=["sparse"], framework=[], n_parameters=0, n_embedding_parameters=0,
+                    embed_dim=None, similarity_fn_name=None, open_weights=True)
+    return meta
 
 
 def incomplete_datasets(results: Sequence[DatasetResult]) -> list[str]:
@@ -108,10 +130,12 @@ def incomplete_datasets(results: Sequence[DatasetResult]) -> list[str]:
 
 
 def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str | None = None,
-                org: str | None = None, setting: str | None = None, allow_incomplete: bool = False) -> list[Path]:
+                org: str | None = None, setting: str | None = None, allow_incomplete: bool = False,
+                official_data: bool = False) -> list[Path]:
     """Write every result under ``out`` in mteb's layout; returns the files written (task files and metas).
 
-    A dataset missing registry subsets is an error naming it, unless ``allow_incomplete``.
+    A dataset missing registry subsets is an error naming it, unless ``allow_incomplete``. ``official_data``
+    asserts the results come from the official release (an error when the recorded counts contradict it).
     """
     if setting is not None:
         check_setting(setting)
@@ -128,13 +152,15 @@ def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str
     if incomplete and not allow_incomplete:
         raise LmebError(f"incomplete dataset(s), which mteb would read as the dataset's score: {'; '.join(incomplete)}"
                         " (run the missing subsets, or --allow-incomplete to export them anyway)")
+    if official_data:
+        require_official([check_data(r, True) for r in chosen])
     out = Path(out)
     written: list[Path] = []
     seen: dict[Path, Path | None] = {}
     metas: dict[Path, dict[str, Any]] = {}
     for r in chosen:
         folder = out / model_path_name(r.model, org) / model_revision(r, revision)
-        obj = task_result_json(r)
+        obj = task_result_json(r, official_data)
         path = folder / f"{obj['task_name']}.json"
         if path in seen:
             raise LmebError(f"{r.path}: {obj['task_name']} of {r.model} is also in {seen[path]}")

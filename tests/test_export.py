@@ -67,8 +67,9 @@ def test_layout_names_and_fields(results: Path, tmp_path: Path) -> None:
     assert len(written) == 6 and not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))
 
     ep = json.loads((model_dir / "EPBench.json").read_text())
-    assert set(ep) == TASK_RESULT_FIELDS
-    assert ep["task_name"] == "EPBench" and ep["dataset_revision"] == get_task("EPBench").mteb_revision
+    assert set(ep) == TASK_RESULT_FIELDS | {"lmeb_data"}  # mteb's loaders ignore the extra object
+    assert ep["task_name"] == "EPBench" and ep["dataset_revision"] == "lmeb-unverified-data-unknown"
+    assert ep["lmeb_data"]["official_dataset_revision"] == get_task("EPBench").mteb_revision
     entries = ep["scores"]["test"]
     assert [e["hf_subset"] for e in entries] == ["default_claude_long__Entities", "default_claude_long__Event_contents",
                                                  "default_claude_long__Full_event_details"]
@@ -122,3 +123,64 @@ def test_revision_setting_and_cli(results: Path, tmp_path: Path, capsys: pytest.
     assert meta["use_instructions"] is True
     assert cli(["export-mteb", str(tmp_path / "missing"), str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def _bm25_results(root: Path, write_results, **subset_provenance) -> None:
+    prov = {"model_kind": "searcher", "model_config": {"class": "BM25Searcher", "model": "bm25"},
+            "data_fingerprint": "ab" * 32}
+    write_results(root, "bm25", datasets=[subset_provenance.pop("dataset")], provenance=prov,
+                  scores=lambda task, i, name: {"ndcg_at_10": 0.5}, subset_provenance=subset_provenance)
+
+
+def test_data_status_decides_the_dataset_revision(tmp_path: Path, write_results,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Official revision only for data asserted official; a rebuilt superset is marked and refuses the assertion."""
+    root, out = tmp_path / "results", tmp_path / "mteb"
+    _bm25_results(root, write_results, dataset="Proced_mem_bench", documents=336)  # the published count
+    _bm25_results(root, write_results, dataset="Gorilla", queries=911)  # the rebuilt superset
+    assert cli(["export-mteb", str(root), str(out)]) == 0
+    err = capsys.readouterr().err
+    folder = out / "bm25" / "no_revision_available"
+    pm = json.loads((folder / "ProceduralMemBench.json").read_text())
+    assert pm["dataset_revision"] == "lmeb-unverified-data-abababababab"
+    assert pm["lmeb_data"]["status"] == "unverified" and pm["lmeb_data"]["data_fingerprint"] == "ab" * 32
+    gorilla = json.loads((folder / "Gorilla.json").read_text())
+    assert gorilla["dataset_revision"] == "lmeb-differs-data-abababababab"
+    assert gorilla["lmeb_data"]["differences"][0] == \
+        "Gorilla/gorilla_huggingface: 911 queries, the official release has 500"
+    assert "warning: bm25 (wo_inst) Gorilla: not the official data (Gorilla/gorilla_huggingface: 911" in err
+    assert "note: 1 dataset result(s) from data lmeb cannot verify as the official release" in err
+
+    assert cli(["export-mteb", str(root), str(tmp_path / "refused"), "--official-data"]) == 2
+    assert "--official-data, but the results were not computed from the official data: Gorilla/" in \
+        capsys.readouterr().err and not (tmp_path / "refused").exists()
+    (root / "bm25" / "wo_inst" / "Gorilla.json").unlink()
+    assert cli(["export-mteb", str(root), str(tmp_path / "ok"), "--official-data"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    pm = json.loads((tmp_path / "ok" / "bm25" / "no_revision_available" / "ProceduralMemBench.json").read_text())
+    assert pm["dataset_revision"] == get_task("Proced_mem_bench").mteb_revision
+    assert pm["lmeb_data"]["status"] == "official"
+
+
+def test_bm25_model_meta_is_sparse(tmp_path: Path, write_results) -> None:
+    root = tmp_path / "results"
+    _bm25_results(root, write_results, dataset="LoCoMo")
+    export_mteb(load_results([root]), tmp_path / "mteb")
+    meta = json.loads((tmp_path / "mteb" / "bm25" / "no_revision_available" / "model_meta.json").read_text())
+    assert meta["model_type"] == ["sparse"] and meta["framework"] == [] and meta["n_parameters"] == 0
+    assert meta["use_instructions"] is False and meta["similarity_fn_name"] is None
+    assert meta["is_cross_encoder"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(MTEB_TASK_RESULT is None, reason="mteb is not installed")
+def test_mteb_reads_the_export(tmp_path: Path, write_results) -> None:
+    """mteb's own loader reads an exported file, its revision and scores (and ignores lmeb_data)."""
+    from mteb.results import TaskResult
+
+    root = tmp_path / "results"
+    _bm25_results(root, write_results, dataset="LoCoMo")
+    export_mteb(load_results([root]), tmp_path / "mteb")
+    loaded = TaskResult.from_disk(tmp_path / "mteb" / "bm25" / "no_revision_available" / "LoCoMo.json")
+    assert loaded.task_name == "LoCoMo" and loaded.dataset_revision == "lmeb-unverified-data-abababababab"
+    assert loaded.scores["test"][0]["main_score"] == 0.5
