@@ -21,7 +21,7 @@ from typing import Any
 
 from lmeb.errors import LmebError
 from lmeb.results import DatasetResult
-from lmeb.stats import published_stats
+from lmeb.stats import published_stats, text_count
 from lmeb.tasks import get_task
 
 OFFICIAL, UNVERIFIED, DIFFERS = "official", "unverified", "differs"
@@ -41,21 +41,14 @@ class DataCheck:
                 "subset_fingerprints": dict(self.subset_fingerprints), "differences": list(self.differences)}
 
 
-def _count(text_stats: dict | None) -> int | None:
-    """How many texts a mteb text-statistics block describes (total length / average length)."""
-    if not text_stats or not text_stats.get("average_text_length"):
-        return None
-    return round(text_stats["total_text_length"] / text_stats["average_text_length"])
-
-
 def published_counts(task_name: str) -> dict[str, dict[str, int | None]]:
     """Per subset (lmeb spelling) the published numbers of queries and documents; {} when none are shipped."""
     task = get_task(task_name)
     stats = published_stats(task) or {}
     per_subset = (stats.get("test") or {}).get("hf_subset_descriptive_stats") or {}
     by_mteb = {s.mteb_name: s.name for s in task.subsets}
-    return {by_mteb.get(name, name): {"queries": _count(s.get("queries_text_statistics")),
-                                      "documents": _count(s.get("documents_text_statistics"))}
+    return {by_mteb.get(name, name): {"queries": text_count(s.get("queries_text_statistics")) or None,
+                                      "documents": text_count(s.get("documents_text_statistics")) or None}
             for name, s in per_subset.items()}
 
 

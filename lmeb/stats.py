@@ -170,6 +170,13 @@ def dataset_stats(task: Task, root: Path, subsets: tuple[str, ...] | list[str] |
     return {"test": {**total.as_dict(), "hf_subset_descriptive_stats": per_subset}}
 
 
+def text_count(text_stats: dict | None) -> int:
+    """How many texts a mteb text-statistics block describes (total length / average length; 0 if empty)."""
+    if not text_stats or not text_stats.get("average_text_length"):
+        return 0
+    return round(text_stats["total_text_length"] / text_stats["average_text_length"])
+
+
 def published_stats(task: Task) -> Stats | None:
     """The statistics published for ``task`` (shipped in ``lmeb/spec/published_stats``), or None."""
     path = resources.files("lmeb") / "spec" / "published_stats" / f"{task.name}.json"

@@ -30,7 +30,7 @@ def _fmt(value: Any) -> str:
 def main(args: argparse.Namespace) -> int:
     from lmeb.data import data_root, present_tasks
     from lmeb.errors import LmebError
-    from lmeb.stats import compare_stats, compute
+    from lmeb.stats import compare_stats, compute, text_count
 
     root = data_root(args.data)
     selections = selection(args)
@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
             for sub, s in stats["test"]["hf_subset_descriptive_stats"].items():
                 rel = s["relevant_docs_statistics"]
                 top = s["top_ranked_statistics"]
-                n_docs = _count(s["documents_text_statistics"])
+                n_docs = text_count(s["documents_text_statistics"])
                 n_queries = s["num_samples"] - n_docs
                 print(
                     f"{name + '/' + sub:<48} {n_queries:>8} {n_docs:>8} "
@@ -82,9 +82,3 @@ def main(args: argparse.Namespace) -> int:
     print(f"{matching}/{total} subsets match the published statistics (computed in {elapsed:.1f} s)")
     return 0
 
-
-def _count(text_stats: dict | None) -> int:
-    """How many texts a mteb text-statistics block describes (total / average)."""
-    if not text_stats or not text_stats["average_text_length"]:
-        return 0
-    return round(text_stats["total_text_length"] / text_stats["average_text_length"])
