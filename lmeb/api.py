@@ -27,6 +27,9 @@ DEFAULT_CACHE = "default"  # cache_dir's default: $LMEB_CACHE or ~/.cache/lmeb
 
 def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
     """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
+    named_preset = getattr(model, "preset", None)
+    if isinstance(named_preset, str) and named_preset:
+        return named_preset  # a paper model: its preset name, whichever spelling (paper's, any case) chose it
     if preset and not spec:
         return preset
     if spec is None:

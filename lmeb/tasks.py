@@ -278,12 +278,14 @@ def select(spec: str | list[str] | None = None, memory_types: list[str] | None =
     """Parse ``"LoCoMo,Gorilla/gorilla_tensor,EPBench/default_claude_long/Times"`` into selections.
 
     A bare dataset name selects all its subsets; ``Dataset/subset`` selects one (subset names may
-    themselves contain '/'; both match any case). Order follows the registry; repeated names are merged.
+    themselves contain '/'; both match any case); a list's items are such strings (``--tasks`` repeated).
+    Order follows the registry; repeated names are merged.
     Datasets named here that are not of ``memory_types`` are an error, not an empty selection.
     """
-    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec or []) if s.strip()]
+    text = spec if isinstance(spec, str) else ",".join(spec or [])  # a list's items may hold commas too
+    items = [s.strip() for s in text.split(",") if s.strip()]
     if spec and not items:  # ",," or [""]: not "everything"
-        raise LmebError(f"the task selection {spec!r} names no dataset; give e.g. LoCoMo,Gorilla/gorilla_tensor")
+        raise LmebError(f"the task selection {text!r} names no dataset; give e.g. LoCoMo,Gorilla/gorilla_tensor")
     chosen: dict[str, set[str] | None] = {}
     for item in items:
         name, _, sub = item.partition("/")

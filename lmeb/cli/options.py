@@ -2,9 +2,10 @@
 
 * Selection (``tasks``, ``validate``, ``stats``, ``run``): ``--tasks A,B/subset``, ``--type T`` and
   ``--all``. ``--tasks`` and ``--type`` are repeatable and take the comma form too
-  (``--type Dialogue --type Semantic`` = ``--type Dialogue,Semantic``); ``--all`` means "all datasets"
-  (the default wherever a selection is optional). ``selection(args)`` turns them into
-  ``lmeb.tasks.Selection`` values.
+  (``--type Dialogue --type Semantic`` = ``--type Dialogue,Semantic``; ``--tasks`` occurrences are kept
+  as given, ``lmeb.tasks.select`` splits them, so ``--tasks ,,`` is its error, not "everything");
+  ``--all`` means "all datasets" (the default wherever a selection is optional). ``selection(args)``
+  turns them into ``lmeb.tasks.Selection`` values.
 * Progress bars: ``--progress/--no-progress``; by default on only when stderr is a terminal, so a log
   file or a CI log gets no redraws (``progress_enabled(args)``).
 """
@@ -33,7 +34,7 @@ def add_selection(parser: argparse.ArgumentParser, *, extra_tasks_flags: Sequenc
     """Add ``--tasks``, ``--type`` and ``--all`` (mutually exclusive with ``--tasks``) in one group."""
     group = parser.add_argument_group("what to select")
     pick = group.add_mutually_exclusive_group()
-    pick.add_argument("--tasks", *extra_tasks_flags, dest="tasks", action=CommaAppend, metavar="A,B/subset",
+    pick.add_argument("--tasks", *extra_tasks_flags, dest="tasks", action="append", metavar="A,B/subset",
                       help="datasets or Dataset/subset, any case, comma-separated or repeated "
                            "(e.g. LoCoMo,Gorilla/gorilla_tensor)")
     pick.add_argument("--all", action="store_true", help=all_help)

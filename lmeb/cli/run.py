@@ -10,9 +10,13 @@ Examples:
 MODEL is bm25, a sentence-transformers directory or hub id, hf:PATH (plain transformers with the
 pooling options), kalm:PATH or cross-encoder:PATH (a reranker scoring every candidate),
 openai:MODEL (an OpenAI-compatible embeddings API) or mteb:NAME (a model from mteb's registry).
+--preset NAME is a paper model with its official settings: lmeb presets lists them (the paper's
+spellings work too).
 Results go to OUTPUT/<model-name>/<setting>/<Dataset>.json; a rerun skips subsets already there for
 the same configuration and data (--overwrite redoes them), so an interrupted run resumes.
 Embeddings are cached in --cache-dir, $LMEB_CACHE or ~/.cache/lmeb: a rerun encodes nothing it has seen.
+Progress bars go to stderr only when it is a terminal (a log file gets none); --progress/--no-progress
+force them on or off.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lmeb.cli.options import add_progress, add_selection, progress_enabled, quiet_library_bars
 from lmeb.errors import LmebError
 from lmeb.models.hf import POOLINGS
 from lmeb.models.loading import PRECISIONS
@@ -29,8 +34,6 @@ from lmeb.settings import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.description = __doc__
     model = parser.add_argument_group("model")
     model.add_argument("--model", metavar="MODEL", help="bm25, a sentence-transformers dir or hub id, hf:PATH, "
                        "kalm:PATH, cross-encoder:PATH, openai:MODEL or mteb:NAME (optional with --preset)")
@@ -67,11 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--rerank-top-k", type=int, default=100, metavar="K",
                        help="first-stage documents reranked per query (default 100)")
 
-    what = parser.add_argument_group("what to evaluate")
-    pick = what.add_mutually_exclusive_group()
-    pick.add_argument("--tasks", metavar="A,B/subset", help="datasets, or Dataset/subset, comma-separated")
-    pick.add_argument("--all", action="store_true", help="every LMEB dataset present under --data")
-    what.add_argument("--type", metavar="TYPE", help="memory type(s): Episodic, Dialogue, Semantic, Procedural")
+    what = add_selection(parser, all_help="every LMEB dataset present under --data")
     what.add_argument("--data", metavar="DIR", help="data root in the official layout (default $LMEB_DATA)")
     what.add_argument("--setting", choices=SETTINGS, default="wo_inst",
                       help="wo_inst: plain queries (default); w_inst: queries prefixed with the task instruction")
@@ -94,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cache = out.add_mutually_exclusive_group()
     cache.add_argument("--cache-dir", metavar="DIR", help="embedding cache (default $LMEB_CACHE or ~/.cache/lmeb)")
     cache.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(out)
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -134,12 +133,14 @@ def main(args: argparse.Namespace) -> int:
     elif args.model_path:
         raise LmebError("--model-path goes with --preset (give the model itself with --model)")
     rr_options = {k: v for k, v in options.items() if k in ("batch_size", "device", "precision", "max_length")}
-    types = [t.strip() for t in args.type.split(",") if t.strip()] if args.type else None
+    progress = progress_enabled(args)
+    if not progress:
+        quiet_library_bars()
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else DEFAULT_CACHE
-    results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, types=types,
+    results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, types=args.type,
                        reranker=args.reranker, rerank_top_k=args.rerank_top_k, output=args.output,
                        cache_dir=cache_dir, name=args.name, overwrite=args.overwrite, save_runs=args.save_runs,
-                       progress=not args.no_progress, model_options=options, reranker_options=rr_options,
+                       progress=progress, model_options=options, reranker_options=rr_options,
                        ray=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                        cpus_per_worker=args.cpus_per_worker)
     print_summary(results.summaries, str(results.name), args.setting, results.seconds or 0.0)
@@ -149,18 +150,22 @@ def main(args: argparse.Namespace) -> int:
 def print_summary(summaries: list, name: str, setting: str, seconds: float, file: Any = None) -> None:
     """A short per-dataset table: subsets run/skipped, ndcg_at_10, R_cap_at_10, texts, seconds.
 
+    Texts: ``encoded`` by the model, ``reused`` from this run's memory (a corpus shared by several subsets is
+    encoded once), read from the ``disk`` cache (what an earlier run encoded); a fresh cache reads 0.
+
     A dataset score is shown only when its results file has every subset, else ``n/N*`` (the tables' rule).
     """
     from lmeb.report import SUMMARY_LEGEND, summary_cells
 
     file = file or sys.stdout
-    head = ("dataset", "subsets", "ndcg@10", "Rcap@10", "encoded", "cached", "seconds")
+    head = ("dataset", "subsets", "ndcg@10", "Rcap@10", "encoded", "reused", "disk", "seconds")
     rows, partial = [], False
     for s in summaries:
         subsets = f"{s.subsets_run}/{s.subsets_total}" + (f" ({s.subsets_skipped} kept)" if s.subsets_skipped else "")
         scores, complete = summary_cells(s.path)
         partial |= not complete
-        rows.append((s.dataset, subsets, *scores, str(s.texts.encoded), str(s.texts.cached), f"{s.seconds:.1f}"))
+        rows.append((s.dataset, subsets, *scores, str(s.texts.encoded), str(s.texts.memory), str(s.texts.disk),
+                     f"{s.seconds:.1f}"))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     print(f"{name} ({setting})", file=file)
     for r in [head, *rows]:
@@ -168,9 +173,11 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
               file=file)
     warnings = sum(len(s.warnings) for s in summaries)
     encoded = sum(s.texts.encoded for s in summaries)
-    cached = sum(s.texts.cached for s in summaries)
+    reused = sum(s.texts.memory for s in summaries)
+    disk = sum(s.texts.disk for s in summaries)
     out_dirs = {str(s.path.parent) for s in summaries if s.path is not None}
-    print(f"{len(summaries)} dataset(s) in {seconds:.1f}s; {encoded} texts encoded, {cached} from the cache"
+    print(f"{len(summaries)} dataset(s) in {seconds:.1f}s; {encoded} texts encoded, {reused} reused in memory, "
+          f"{disk} from the disk cache"
           + (f"; {warnings} warning(s)" if warnings else "")
           + (f"; results in {', '.join(sorted(out_dirs))}" if out_dirs else ""), file=file)
     if partial:

@@ -1,0 +1,119 @@
+"""lmeb run through the real entry point: the shared selection options, progress bars only on a terminal,
+and a summary that tells memory reuse from disk-cache hits."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lmeb.cli import main as cli
+
+TWO_TYPES = ("Semantic/SciFact", "Procedural/Proced_mem_bench")  # small, one flat and one shared corpus
+
+
+@pytest.fixture
+def two_datasets(sample_data: Path, tmp_path: Path) -> Path:
+    """A data root with one Semantic and one Procedural dataset of the sample (the other 20 absent)."""
+    for folder in TWO_TYPES:
+        shutil.copytree(sample_data / folder, tmp_path / "data" / folder)
+    return tmp_path / "data"
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess:
+    """``python -m lmeb run ...`` with stderr a pipe, as in ``make run > log 2>&1`` (not a terminal); the output
+    decoded as is (no newline translation, so tqdm's carriage returns stay visible)."""
+    done = subprocess.run([sys.executable, "-m", "lmeb", "run", *argv], capture_output=True, timeout=300)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+def test_type_repeated_keeps_both_and_bars_are_off_without_a_terminal(two_datasets: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = _run("--model", "bm25", "--type", "Semantic", "--type", "procedural", "--data", str(two_datasets),
+                "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (out / "bm25" / "wo_inst").glob("*.json") if "per_query" not in p.name) == [
+        "LMEB_SciFact.json", "Proced_mem_bench.json"]
+    assert "\r" not in done.stderr and "it/s" not in done.stderr and "subset/s" not in done.stderr
+    assert "skipping 12 dataset(s) not present" in done.stderr  # 6 Semantic + 6 Procedural, 2 present
+
+    forced = _run("--model", "bm25", "--type", "Semantic,Procedural", "--data", str(two_datasets), "--output",
+                  str(tmp_path / "forced"), "--progress")
+    assert forced.returncode == 0, forced.stderr
+    assert "subset/s" in forced.stderr and "\r" in forced.stderr  # tqdm's redraws, asked for
+
+
+def test_all_and_tasks_exclude_each_other_and_a_selection_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli(["run", "--model", "bm25", "--all", "--tasks", "LoCoMo"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert cli(["run", "--model", "bm25"]) == 2
+    assert "choose what to evaluate: --tasks A,B[/subset], --type TYPE or --all" in capsys.readouterr().err
+
+
+def test_progress_default_follows_the_terminal() -> None:
+    import argparse
+    import io
+
+    from lmeb.cli.options import progress_enabled
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert progress_enabled(argparse.Namespace(progress=None), Tty()) is True
+    assert progress_enabled(argparse.Namespace(progress=None), io.StringIO()) is False
+    assert progress_enabled(argparse.Namespace(progress=True), io.StringIO()) is True
+    assert progress_enabled(argparse.Namespace(progress=False), Tty()) is False
+
+
+def test_hub_download_bars_go_off_with_the_progress_bars() -> None:
+    code = ("from lmeb.cli.options import quiet_library_bars; quiet_library_bars(); "
+            "from huggingface_hub.utils import are_progress_bars_disabled; print(are_progress_bars_disabled())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
+
+
+def test_summary_tells_memory_reuse_from_disk_hits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A shared corpus reused within a run is not a cache hit: a fresh cache reads 0 from disk."""
+    from lmeb.cli.run import print_summary
+    from lmeb.embeddings import EmbedStats
+    from lmeb.runner import DatasetSummary
+
+    fresh = DatasetSummary("LoCoMo", 5, subsets_run=5, texts=EmbedStats(requested=180, encoded=48, memory=132))
+    rerun = DatasetSummary("LoCoMo", 5, subsets_run=5, texts=EmbedStats(requested=180, disk=48, memory=132))
+    for summary, cells in ((fresh, ("48", "132", "0")), (rerun, ("0", "132", "48"))):
+        print_summary([summary], "m", "wo_inst", 1.0)
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[1].split()[4:7] == ["encoded", "reused", "disk"]
+        assert lines[2].split()[4:7] == list(cells)
+        assert f"{cells[0]} texts encoded, {cells[1]} reused in memory, {cells[2]} from the disk cache" in lines[3]
+
+
+@pytest.mark.slow
+def test_summary_counts_through_the_entry_point(sample_data: Path, minilm_path: Path, tmp_path: Path) -> None:
+    """MiniLM on LoCoMo (a corpus shared by 5 subsets): a fresh cache reads nothing from disk; a rerun only."""
+    argv = ("--model", str(minilm_path), "--tasks", "LoCoMo", "--data", str(sample_data), "--output",
+            str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache"))
+    first = _run(*argv)
+    assert first.returncode == 0, first.stderr
+    row = next(line.split() for line in first.stdout.splitlines() if line.startswith("LoCoMo"))
+    encoded, reused, disk = map(int, row[4:7])
+    assert encoded > 0 and reused > 0 and disk == 0
+    again = _run(*argv, "--overwrite")
+    row = next(line.split() for line in again.stdout.splitlines() if line.startswith("LoCoMo"))
+    assert list(map(int, row[4:7])) == [0, reused, encoded]
+
+
+@pytest.mark.slow
+def test_a_preset_in_the_papers_spelling_runs_under_its_preset_name(sample_data: Path, minilm_path: Path,
+                                                                   tmp_path: Path) -> None:
+    done = _run("--preset", "BGE-M3 (dense)", "--model-path", str(minilm_path), "--precision", "fp32",
+                "--max-length", "256", "--tasks", "Proced_mem_bench/easy", "--data", str(sample_data),
+                "--output", str(tmp_path), "--no-cache")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "bge-m3" / "wo_inst" / "Proced_mem_bench.json").is_file()
+    assert done.stdout.startswith("bge-m3 (wo_inst)")
