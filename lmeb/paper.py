@@ -76,9 +76,14 @@ def paper_rows(setting: str) -> list[PaperRow]:
 
 
 def paper_model(name: str, setting: str) -> PaperRow:
-    """A published row by model name (exact, then case-insensitive); unknown names list close ones."""
+    """A published row by model name (exact, then case-insensitive, then a preset's name or hub id, e.g.
+    ``KaLM_Embedding_V2.5`` or ``BAAI/bge-m3``); unknown names list close ones."""
+    from lmeb.models.presets import find_preset
+
     rows = paper_rows(setting)
-    for match in (lambda r: r.model == name, lambda r: r.model.lower() == name.lower()):
+    preset = find_preset(name)
+    for match in (lambda r: r.model == name, lambda r: r.model.lower() == name.lower(),
+                  lambda r: preset is not None and r.model == preset.paper_name):
         found = [r for r in rows if match(r)]
         if found:
             return found[0]

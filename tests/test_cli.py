@@ -147,6 +147,10 @@ def test_presets_json_lists_every_paper_row_as_a_name_or_alias() -> None:
     assert get_preset("jina-v5-text-small").hub_id == "jinaai/jina-embeddings-v5-text-small-retrieval"
     assert get_preset("kalm_embedding_v1").name == "KaLM_Embedding_V1.5"
     assert find_preset("BAAI/bge-m3", hub_ids=False) is None and find_preset("BAAI/bge-m3").name == "bge-m3"
+    from lmeb.paper import paper_model  # and back: lmeb diff takes a preset's name or hub id for its row
+
+    assert paper_model("KaLM_Embedding_V2.5", "wo_inst").model == "KaLM-Embedding-V2.5"
+    assert paper_model("BAAI/bge-m3", "w_inst").model == "bge-m3 (Dense)"
 
 
 def test_presets_text_table(capsys: pytest.CaptureFixture[str]) -> None:

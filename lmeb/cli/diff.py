@@ -19,7 +19,7 @@ from lmeb.results import SETTINGS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_model", metavar="RUN_MODEL", help="model name in the results (full or short)")
     parser.add_argument("paper_model", metavar="PAPER_MODEL",
-                        help="model name as in the paper, e.g. Qwen3-Embedding-0.6B")
+                        help="model name as in the paper, e.g. Qwen3-Embedding-0.6B (or its preset name or hub id)")
     parser.add_argument("results", nargs="*", default=["results"], metavar="RESULTS",
                         help="results directories (default: results)")
     parser.add_argument("--setting", choices=SETTINGS, default="wo_inst",
