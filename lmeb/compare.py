@@ -30,6 +30,7 @@ Everything is deterministic for a seed (one ``numpy.random.Generator``, used in 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from lmeb.aggregate import MEAN_DATASET, MEAN_TYPE, registry_counts, resolve_model
-from lmeb.errors import LmebError
+from lmeb.errors import LmebError, LmebWarning
 from lmeb.resampling import (  # noqa: F401  (sign_flip_test re-exported)
     bootstrap_means,
     exact_p,
@@ -47,7 +48,7 @@ from lmeb.resampling import (  # noqa: F401  (sign_flip_test re-exported)
     percentile_ci,
     sign_flip_test,
 )
-from lmeb.results import SETTINGS, DatasetResult
+from lmeb.results import SETTINGS, DatasetResult, sidecar_path
 from lmeb.tasks import MEMORY_TYPES, all_tasks, get_task
 
 TIE = 5e-5  # |delta| below half a unit of the tables' last digit (0.01 percentage points) is a tie
@@ -88,6 +89,12 @@ def _index(results: list[DatasetResult], side: Side) -> dict[tuple[str, str], tu
     return out
 
 
+def missing_sidecars(results: list[DatasetResult], sides: tuple[Side, ...]) -> list[str]:
+    """The per-query files of ``sides``' results files that hold subsets but no per-query values."""
+    return sorted(str(sidecar_path(r.path)) for r in results if (r.model, r.setting) in sides and r.path
+                  and r.subsets and not any(s.query_ids for s in r.subsets.values()))
+
+
 def side_label(side: Side, other: Side) -> str:
     """The model name, with ``@setting`` when the two sides differ in setting."""
     return side[0] if side[1] == other[1] else f"{side[0]}@{side[1]}"
@@ -101,8 +108,10 @@ def paired_subsets(results: list[DatasetResult], side_a: Side, side_b: Side, met
         where = f"in setting {side_a[1]}" if side_a[1] == side_b[1] else f"({side_a[1]} vs {side_b[1]})"
         raise LmebError(f"{side_label(side_a, side_b)} and {side_label(side_b, side_a)} share no subset {where}")
     have = {m for q, pq in list(ia.values()) + list(ib.values()) if q for m in pq}
+    missing = missing_sidecars(results, (side_a, side_b))
     if not have:
-        raise LmebError("no per-query values found (the .per_query.json sidecars are missing)")
+        raise LmebError(f"no per-query values found: {', '.join(missing) or 'the .per_query.json sidecars'} "
+                        "missing (rerun lmeb run for them: it rebuilds them)")
     if metric not in have:
         raise LmebError(f"no per-query values for metric {metric!r} (available: {', '.join(sorted(have))})")
     out = []
@@ -125,8 +134,13 @@ def paired_subsets(results: list[DatasetResult], side_a: Side, side_b: Side, met
             if ids:
                 out.append(PairedSubset(task.name, task.memory_type, subset, ids, np.array(a), np.array(b),
                                         dropped=len(qa) + len(qb) - 2 * len(ids)))
+    rebuild = "(rerun lmeb run for them: it rebuilds them)"
     if not out:
-        raise LmebError(f"{side_a[0]} and {side_b[0]} have no aligned per-query values of {metric}")
+        raise LmebError(f"{side_a[0]} and {side_b[0]} have no aligned per-query values of {metric}"
+                        + (f": {', '.join(missing)} missing {rebuild}" if missing else ""))
+    if missing:
+        warnings.warn(f"{', '.join(missing)} missing, so those datasets are left out of the comparison {rebuild}",
+                      LmebWarning, stacklevel=2)
     return out
 
 

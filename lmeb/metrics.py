@@ -27,7 +27,7 @@ and this module reproduces:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytrec_eval
@@ -54,6 +54,7 @@ class Evaluation:
 
     scores: dict[str, float]
     per_query: dict[str, dict[str, float]]
+    unranked: list[str] = field(default_factory=list)  # qrels queries absent from the run: 0 per query, not in means
 
     @property
     def main_score(self) -> float:
@@ -130,4 +131,30 @@ def evaluate(qrels: Qrels, run: Run, k_values: Sequence[int] = K_VALUES) -> Eval
         per_query[f"R_cap_at_{k}"] = {
             qid: rcap[k].get(qid, 0.0) for qid in all_ids if any(r > 0 for r in qrels[qid].values())
         }
-    return Evaluation(scores=out, per_query=per_query)
+    return Evaluation(scores=out, per_query=per_query, unranked=[qid for qid in all_ids if qid not in evaluated])
+
+
+def column_means(query_ids: Sequence[str], columns: dict[str, list[float | None]],
+                 unranked: Sequence[str] = ()) -> dict[str, float]:
+    """The mean scores ``evaluate`` reports, recomputed from its per-query columns (``Evaluation.columns``).
+
+    The same rules: ``unranked`` queries and undefined (None) values are left out, the pytrec_eval families
+    are rounded to ``ROUND`` digits, mrr and R_cap are not, accuracy is the smallest recall cut-off. Sums
+    may run in another order than ``evaluate``'s, so compare with a tolerance (``lmeb.results_check``).
+    """
+    skip = set(unranked)
+    keep = [i for i, qid in enumerate(query_ids) if qid not in skip]
+    out: dict[str, float] = {}
+    for metric, values in columns.items():
+        kept = [values[i] for i in keep if values[i] is not None]
+        mean = sum(kept) / len(kept) if kept else 0.0
+        out[metric] = round(mean, ROUND) if is_rounded(metric) else mean
+    recalls = sorted(int(m.rsplit("_", 1)[1]) for m in out if m.startswith("recall_at_"))
+    if recalls:
+        out["accuracy"] = out[f"recall_at_{1 if 1 in recalls else recalls[0]}"]
+    return out
+
+
+def is_rounded(metric: str) -> bool:
+    """Whether mteb rounds this metric's mean to ``ROUND`` digits (the pytrec_eval families and accuracy)."""
+    return metric == "accuracy" or any(metric.startswith(f"{prefix}_") for prefix, _ in _PYTREC)

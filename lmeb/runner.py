@@ -185,7 +185,7 @@ class Runner:
         started = time.perf_counter()
         summary = DatasetSummary(task.name, len(subsets))
         path = self.store.path(task.name)
-        done = self.store.previous(task, self.run_key, self.options.overwrite, summary.warnings)
+        done = self.store.previous(task, self.run_key, self.options.overwrite, summary.warnings, subsets)
         self.strategy.new_dataset()
         efficiency.reset_gpu_peak()
         reader = TaskReader(task, self.root)
@@ -277,7 +277,8 @@ class Runner:
             "run_file": run_file,
         }
         return SubsetResult(subset=subset.subset, scores=evaluation.scores, main_score=evaluation.main_score,
-                            evaluation_time=total, per_query=per_query, query_ids=query_ids, provenance=provenance)
+                            evaluation_time=total, per_query=per_query, query_ids=query_ids, provenance=provenance,
+                            unranked=evaluation.unranked)
 
 
 def _cluster(*models: Any) -> dict[str, Any]:

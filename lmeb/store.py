@@ -1,11 +1,15 @@
 """The results store of one run: where its files go, what a rerun keeps, provenance, atomic writes.
 
 One store per (output root, model name, setting). The engine asks it three things per dataset: which
-subsets the previous file already holds for this configuration (``previous``), whether a finished
-subset is still current for the data and instruction at hand (``is_current``: the resume rule), and to
-write the merged file after each subset (``write``: per-query sidecar then main file, each atomic,
-``lmeb.results``). ``check_writable`` runs before any subset is computed, so a read-only or full
-output fails in one line up front instead of after the first (possibly hour-long) subset.
+subsets the previous file already holds for this configuration (``previous``: those whose scores
+agree with their per-query values, ``lmeb.results_check``; the others are re-evaluated with a
+warning), whether a finished subset is still current for the data and instruction at hand
+(``is_current``: the resume rule), and to write the file after each subset (``write``). ``write``
+holds the file's lock (``results_lock``), re-reads the file and merges the subsets another run wrote
+meanwhile (two runs on disjoint subsets of one dataset both keep theirs), then writes the pair
+(per-query sidecar, main file) so that a kill at any point leaves a readable pair (``lmeb.results``).
+``check_writable`` runs before any subset is computed, so a read-only or full output fails in one
+line up front; a write that fails later (a full disk) is one line too, and the file keeps its subsets.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,16 @@ from lmeb import __version__, efficiency
 from lmeb.digest import json_digest
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
-from lmeb.results import DatasetResult, SubsetResult, read_dataset_result, result_path, write_dataset_result
+from lmeb.files import clean_stale_temporaries
+from lmeb.results import (
+    DatasetResult,
+    SubsetResult,
+    read_dataset_result,
+    result_path,
+    results_lock,
+    write_dataset_result,
+)
+from lmeb.results_check import result_problems
 from lmeb.settings import check_setting
 from lmeb.tasks import Task
 
@@ -89,6 +102,7 @@ class ResultsStore:
         folder = self.folder
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            clean_stale_temporaries(folder)  # what a kill -9 left (the pair itself is recoverable, lmeb.results)
             fd, probe = tempfile.mkstemp(dir=folder, prefix=".lmeb-write-check-", suffix=".tmp")
             try:
                 os.write(fd, b"lmeb")
@@ -106,13 +120,17 @@ class ResultsStore:
         path = main.with_suffix(".runs") / f"{subset.replace('/', '__')}.trec"
         return path, path.relative_to(main.parent).as_posix()
 
-    def previous(self, task: Task, run_key: str, overwrite: bool, warnings: list[str]) -> dict[str, SubsetResult]:
-        """Subsets already in the task's file that were made with ``run_key``; a damaged file is redone."""
+    def previous(self, task: Task, run_key: str, overwrite: bool, warnings: list[str],
+                 selected: Collection[str] | None = None) -> dict[str, SubsetResult]:
+        """Subsets already in the task's file that were made with ``run_key`` and agree with their per-query
+        values; a damaged file is redone, an inconsistent subset is left out with a warning naming it
+        (re-evaluated when ``selected``, which defaults to all)."""
         path = self.path(task.name)
         if not path.is_file():
             return {}
         try:
-            old = read_dataset_result(path, per_query=True)
+            with results_lock(path):
+                old = read_dataset_result(path, per_query=True, strict=False)
         except LmebError as exc:
             self.log(f"warning: {exc}; it will be replaced")
             return {}
@@ -123,7 +141,15 @@ class ResultsStore:
                 self.log(f"warning: {message}")
             return {}
         known = set(task.subset_names)
-        return {name: sub for name, sub in old.subsets.items() if name in known}
+        wanted = known if selected is None else set(selected)
+        problems = {name: reason for name, reason in result_problems(old).items() if name in known}
+        for reason in dict.fromkeys(problems.values()):  # one warning per reason (a missing sidecar: every subset)
+            names = [name for name, why in problems.items() if why == reason]
+            then = "will be re-evaluated" if all(name in wanted for name in names) else "left out until run again"
+            message = f"{path}: subset{'s' if len(names) > 1 else ''} {', '.join(names)}: {reason}; {then}"
+            warnings.append(message)
+            self.log(f"warning: {message}")
+        return {name: sub for name, sub in old.subsets.items() if name in known and name not in problems}
 
     @staticmethod
     def is_current(old: SubsetResult | None, fingerprint: str, instruction: str | None, overwrite: bool) -> bool:
@@ -133,7 +159,38 @@ class ResultsStore:
                 and old.provenance.get("instruction") == instruction)  # an edited YAML re-runs
 
     def write(self, task: Task, done: dict[str, SubsetResult], provenance: dict[str, Any]) -> Path:
-        """The task's file with every subset of ``done`` (registry order) and aggregated provenance, atomically."""
+        """The task's file with every subset of ``done`` (registry order) and aggregated provenance.
+
+        Under the file's lock the file is read again: the subsets another run with the same configuration
+        wrote meanwhile (consistent, not in ``done``) are added to ``done``, so concurrent runs lose nothing.
+        A failing write (full disk) is a one-line error; the file on disk keeps its previous subsets.
+        """
+        path = self.path(task.name)
+        try:
+            with results_lock(path):
+                for name, sub in self._written_meanwhile(task, provenance.get("run_key")).items():
+                    done.setdefault(name, sub)
+                return self._write(task, done, provenance)
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise LmebError(f"{path}: cannot write results ({reason}); it keeps the subsets written before, "
+                            "so rerun to resume once it is writable") from None
+
+    def _written_meanwhile(self, task: Task, run_key: str | None) -> dict[str, SubsetResult]:
+        """The consistent subsets of the task's file on disk made with ``run_key`` (call under the lock)."""
+        path = self.path(task.name)
+        if run_key is None or not path.is_file():
+            return {}
+        try:
+            disk = read_dataset_result(path, per_query=True, strict=False)
+        except LmebError:
+            return {}
+        if disk.provenance.get("run_key") != run_key:
+            return {}
+        known, problems = set(task.subset_names), result_problems(disk)
+        return {name: sub for name, sub in disk.subsets.items() if name in known and name not in problems}
+
+    def _write(self, task: Task, done: dict[str, SubsetResult], provenance: dict[str, Any]) -> Path:
         order = {name: i for i, name in enumerate(task.subset_names)}
         subsets = dict(sorted(done.items(), key=lambda item: order.get(item[0], len(order))))
         texts = sum((EmbedStats.from_dict(s.provenance.get("texts", {})) for s in subsets.values()), EmbedStats())

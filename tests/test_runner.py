@@ -74,7 +74,8 @@ def minilm_run(tmp_path_factory, sample_data, minilm_path):
 def test_minilm_writes_mteb_layout_with_provenance(minilm_run, sample_data):
     out, _ = minilm_run
     folder = out / "org__minilm" / "wo_inst"
-    assert sorted(p.name for p in folder.iterdir()) == ["LoCoMo.json", "LoCoMo.per_query.json", "LoCoMo.runs"]
+    visible = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # .LoCoMo.json.lock beside
+    assert visible == ["LoCoMo.json", "LoCoMo.per_query.json", "LoCoMo.runs"]
     task = get_task("LoCoMo")
     obj = json.loads((folder / "LoCoMo.json").read_text())
     assert obj["task_name"] == "LoCoMo" and obj["mteb_task_name"] == task.mteb_name
