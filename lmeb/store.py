@@ -168,16 +168,16 @@ class ResultsStore:
         path = self.path(task.name)
         try:
             with results_lock(path):
-                for name, sub in self._written_meanwhile(task, provenance.get("run_key")).items():
-                    done.setdefault(name, sub)
+                done.update(self._written_meanwhile(task, provenance.get("run_key"), set(done)))
                 return self._write(task, done, provenance)
         except OSError as exc:
             reason = exc.strerror or exc.__class__.__name__
             raise LmebError(f"{path}: cannot write results ({reason}); it keeps the subsets written before, "
                             "so rerun to resume once it is writable") from None
 
-    def _written_meanwhile(self, task: Task, run_key: str | None) -> dict[str, SubsetResult]:
-        """The consistent subsets of the task's file on disk made with ``run_key`` (call under the lock)."""
+    def _written_meanwhile(self, task: Task, run_key: str | None, have: set[str]) -> dict[str, SubsetResult]:
+        """The consistent subsets of the task's file on disk made with ``run_key``, but for those in ``have``
+        (call under the lock)."""
         path = self.path(task.name)
         if run_key is None or not path.is_file():
             return {}
@@ -187,8 +187,10 @@ class ResultsStore:
             return {}
         if disk.provenance.get("run_key") != run_key:
             return {}
-        known, problems = set(task.subset_names), result_problems(disk)
-        return {name: sub for name, sub in disk.subsets.items() if name in known and name not in problems}
+        disk.subsets = {name: sub for name, sub in disk.subsets.items() if name in task.subset_names
+                        and name not in have}
+        problems = result_problems(disk)
+        return {name: sub for name, sub in disk.subsets.items() if name not in problems}
 
     def _write(self, task: Task, done: dict[str, SubsetResult], provenance: dict[str, Any]) -> Path:
         order = {name: i for i, name in enumerate(task.subset_names)}
