@@ -51,6 +51,7 @@ COMPACT_SHARDS = 64  # a namespace with more shards than this is merged into one
 INDEX, LOCK = "index.json", ".lock"
 LOCK_TIMEOUT = 600.0  # seconds to wait for another process's index update before giving up on the cache
 _FINITE_BLOCK = 1 << 16  # rows checked for NaN at once
+GATHER_BLOCK = 1 << 14  # rows copied at once when gathering into a given array
 
 
 class CacheWarning(LmebWarning):
@@ -86,16 +87,23 @@ class VectorTable:
             self.index.setdefault(key, self.size + offset)
         self.size += len(keys)
 
-    def gather(self, rows: np.ndarray, dim: int) -> np.ndarray:
-        """The vectors at global ``rows`` (a fresh float32 array)."""
-        out = np.empty((len(rows), dim), dtype=np.float32)
+    def gather(self, rows: np.ndarray, dim: int, out: np.ndarray | None = None,
+               at: np.ndarray | None = None) -> np.ndarray:
+        """The vectors at global ``rows``: a fresh float32 array, or written into ``out[at]`` (one row of
+        ``at`` per row of ``rows``) and ``out`` returned, copying at most ``GATHER_BLOCK`` rows at a time
+        so that filling a large array never makes a second full-size copy."""
+        if out is None:
+            out = np.empty((len(rows), dim), dtype=np.float32)
+            at = None
         if not len(rows):
             return out
         starts = np.asarray(self.starts)
         chunk_of = np.searchsorted(starts, rows, side="right") - 1
         for c in np.unique(chunk_of):
-            mask = chunk_of == c
-            out[mask] = self.chunks[c][rows[mask] - starts[c]]
+            picked = np.flatnonzero(chunk_of == c)
+            for b in range(0, len(picked), GATHER_BLOCK):
+                block = picked[b: b + GATHER_BLOCK]
+                out[block if at is None else at[block]] = self.chunks[c][rows[block] - starts[c]]
             release_pages(self.chunks[c])
         return out
 

@@ -146,64 +146,79 @@ class EmbeddingStore:
 
     def _embed(self, namespace: str, texts: list[str], kind: str,
                instruction: str | None) -> tuple[np.ndarray, int]:
-        """(vectors, number of unique texts) through the memory table, the disk cache and the encoder."""
+        """(vectors, number of unique texts) through the memory table, the disk cache and the encoder.
+
+        One full-size array is ever made: every unique text's vector is encoded, or copied from memory or
+        disk, straight into its first row of the output, then repeated texts copy that row. When the texts
+        are unique and all in one memory chunk, that chunk itself is returned.
+        """
         digests = [text_digest(t) for t in texts]
         position: dict[bytes, int] = {}
-        first_text: list[str] = []
-        for digest, text in zip(digests, texts, strict=True):
+        first_row: list[int] = []  # unique text -> its first row in ``texts``
+        for row, digest in enumerate(digests):
             if digest not in position:
-                position[digest] = len(first_text)
-                first_text.append(text)
+                position[digest] = len(first_row)
+                first_row.append(row)
         keys = list(position)
-        self.stats.requested += len(texts)
+        n = len(texts)
+        self.stats.requested += n
         memory = self._memory.setdefault(namespace, VectorTable())
         mem_rows = np.array([memory.index.get(k, -1) for k in keys], dtype=np.int64)
         missing = np.flatnonzero(mem_rows < 0)
-        self.stats.memory += len(keys) - len(missing)
-        if not len(missing):
-            unique = memory.whole_chunk(mem_rows)
-            if unique is None:
-                unique = memory.gather(mem_rows, memory.dim or 0)
-            return self._expand(unique, digests, position, len(keys)), len(keys)
+        have = np.flatnonzero(mem_rows >= 0)
+        self.stats.memory += len(have)
+        if not len(missing) and len(keys) == n:
+            chunk = memory.whole_chunk(mem_rows)
+            if chunk is not None:
+                return chunk, n
+        firsts = np.asarray(first_row, dtype=np.int64)
 
-        disk_table = self.disk.table(namespace) if self.disk is not None else None
+        disk_table = self.disk.table(namespace) if self.disk is not None and len(missing) else None
         disk_rows = np.array([disk_table.index.get(keys[i], -1) if disk_table else -1 for i in missing],
                              dtype=np.int64)
         from_disk = missing[disk_rows >= 0]
         to_encode = missing[disk_rows < 0]
         self.stats.disk += len(from_disk)
-        parts: list[tuple[np.ndarray, np.ndarray]] = []  # (unique positions, vectors)
+        out: np.ndarray | None = None
+        if len(to_encode):  # the disk table only grows meanwhile: its rows found above stay valid
+            out = self._encode_missing(namespace, kind, instruction, [keys[i] for i in to_encode],
+                                       [texts[r] for r in firsts[to_encode]], firsts[to_encode], n)
+        if out is None:  # nothing encoded: the width comes from where the vectors are
+            source_table = disk_table if len(from_disk) and not len(have) else memory
+            out = np.empty((n, source_table.dim or 0), dtype=np.float32)  # type: ignore[union-attr]
         if len(from_disk):
-            parts.append((from_disk, disk_table.gather(disk_rows[disk_rows >= 0], disk_table.dim or 0)))  # type: ignore[union-attr]
-        if len(to_encode):
-            parts.append((to_encode, self._encode_missing(namespace, kind, instruction,
-                                                          [keys[i] for i in to_encode],
-                                                          [first_text[i] for i in to_encode])))
-        dim = parts[0][1].shape[1]
-        if len(missing) == len(keys) and len(parts) == 1 and np.array_equal(parts[0][0], np.arange(len(keys))):
-            unique = parts[0][1]
-        else:
-            unique = np.empty((len(keys), dim), dtype=np.float32)
-            for pos, vectors in parts:
-                unique[pos] = vectors
-            have = np.flatnonzero(mem_rows >= 0)
-            if len(have):
-                unique[have] = memory.gather(mem_rows[have], dim)
-        new = unique if len(missing) == len(keys) else unique[missing]
-        new.flags.writeable = False  # shared with later callers: nobody may change it in place
-        memory.add([keys[i] for i in missing], new)
-        return self._expand(unique, digests, position, len(keys)), len(keys)
+            disk_table.gather(disk_rows[disk_rows >= 0], out.shape[1], out, firsts[from_disk])  # type: ignore[union-attr]
+        if len(have):
+            memory.gather(mem_rows[have], out.shape[1], out, firsts[have])
+        if len(keys) < n:  # repeated texts: copy their first row, a block at a time
+            source = firsts[np.fromiter((position[d] for d in digests), dtype=np.int64, count=n)]
+            repeats = np.flatnonzero(source != np.arange(n))
+            for b in range(0, len(repeats), embedding_cache.GATHER_BLOCK):
+                rows = repeats[b: b + embedding_cache.GATHER_BLOCK]
+                out[rows] = out[source[rows]]
+        out.flags.writeable = False  # shared with later callers: nobody may change it in place
+        if len(missing):
+            self._remember(memory, out, digests, [keys[i] for i in missing], firsts[missing])
+        return out, len(keys)
 
     @staticmethod
-    def _expand(unique: np.ndarray, digests: list[bytes], position: dict[bytes, int], n_unique: int) -> np.ndarray:
-        if len(digests) == n_unique:
-            return unique  # texts were unique and in first-seen order
-        return unique[np.fromiter((position[d] for d in digests), dtype=np.int64, count=len(digests))]
+    def _remember(memory: VectorTable, out: np.ndarray, digests: list[bytes], keys: list[bytes],
+                  rows: np.ndarray) -> None:
+        """Keep the newly served vectors (``keys``, at ``rows`` of ``out``) in this dataset's memory: ``out``
+        itself when they are at least half of it (no copy), else a copy of their rows (so a call that adds
+        a few texts to many known ones does not keep a whole array alive for them)."""
+        if 2 * len(keys) >= len(out):
+            memory.add(digests, out)  # a repeated or already known digest keeps its first row
+            return
+        new = out[rows]
+        new.flags.writeable = False
+        memory.add(keys, new)
 
     def _encode_missing(self, namespace: str, kind: str, instruction: str | None,
-                        keys: list[bytes], texts: list[str]) -> np.ndarray:
-        """Encode longest first in chunks, flushing finished rows to the disk cache as they are done;
-        the vectors come back in the order of ``texts``."""
+                        keys: list[bytes], texts: list[str], at: np.ndarray, n_rows: int) -> np.ndarray:
+        """A new ``(n_rows, dim)`` array with the vector of ``texts[j]`` in row ``at[j]`` (the other rows
+        are the caller's to fill). Encodes longest first in chunks, flushing finished rows to the disk
+        cache as they are done."""
         desc = "encode " + ("queries" if kind == "query" else "documents")
         bar = self.progress(total=len(texts), desc=desc, unit="text") if self.progress else None
         meta = {"config": self.config, "kind": kind, "instruction": instruction}
@@ -218,15 +233,15 @@ class EmbeddingStore:
                 rows = order[start: start + chunk_size]
                 vectors = encode_texts(self.encoder, [texts[i] for i in rows], kind, instruction)
                 if out is None:
-                    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-                out[rows] = vectors
+                    out = np.empty((n_rows, vectors.shape[1]), dtype=np.float32)
+                out[at[rows]] = vectors
                 self.stats.encoded += len(rows)
                 if bar is not None:
                     bar.update(len(rows))
                 end = start + len(rows)
                 if self.disk is not None and (end - flushed >= flush_rows or end == len(texts)):
                     done = order[flushed:end]
-                    self.disk.append(namespace, [keys[i] for i in done], out[done], meta)
+                    self.disk.append(namespace, [keys[i] for i in done], out[at[done]], meta)
                     flushed = end
         finally:
             if bar is not None:

@@ -188,6 +188,66 @@ def test_encoding_in_chunks_holds_one_copy_of_the_vectors(monkeypatch):
     np.testing.assert_array_equal(got[:300], enc.encode(texts[:300], "document"))
 
 
+class Wide(HashEncoder):
+    """512 dimensions: the vectors outweigh the per-text bookkeeping (digests, positions)."""
+
+    def encode(self, texts, kind="query", instruction=None):
+        return np.repeat(super().encode(texts, kind, instruction), 16, axis=1)
+
+
+@pytest.mark.parametrize("source", ["encoder", "disk", "memory"])
+def test_repeated_texts_hold_one_copy_of_the_vectors(tmp_path, monkeypatch, source):
+    """A few repeated texts (3 of 1,014,762 in the scale benchmark's corpus) must not make a second,
+    expanded copy of the unique texts' vectors: whether the vectors are encoded, read from the disk cache
+    or from memory, they go straight into the one output array."""
+    import tracemalloc
+
+    monkeypatch.setattr(embeddings, "ENCODE_CHUNK", 256)
+    monkeypatch.setattr(embedding_cache, "GATHER_BLOCK", 512)
+    enc = Wide(dim=32)
+    unique = [f"text {i}" for i in range(8192)]
+    texts = unique[:4000] + ["text 7", "text 8000"] + unique[4000:] + ["text 7"]
+    cache = tmp_path if source == "disk" else None
+    store = EmbeddingStore(enc, cache_dir=cache)
+    if source == "disk":
+        store.embed(unique, "document")
+        store = EmbeddingStore(enc, cache_dir=cache)
+    elif source == "memory":
+        store.embed(unique, "document")
+    before = store.stats.copy()
+    tracemalloc.start()
+    try:
+        got = store.embed(texts, "document")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.shape == (len(texts), 512)
+    assert peak < 1.5 * got.nbytes  # one full-size array, not the unique array plus its expansion
+    np.testing.assert_array_equal(got, enc.encode(texts, "document"))  # caller's order, repeats included
+    counts = (store.stats - before).as_dict()
+    assert counts["texts"] == 8195 and counts[{"encoder": "encoded", "disk": "cached_disk",
+                                               "memory": "cached_memory"}[source]] == 8192
+    assert counts["encoded"] + counts["cached"] == 8192 and not got.flags.writeable
+
+
+def test_repeated_texts_from_memory_disk_and_encoder_at_once(tmp_path):
+    """Rows from all three sources and repeats of each land in the caller's order, each unique text
+    counted once where it came from; the repeated call is then served whole from memory."""
+    enc = HashEncoder()
+    EmbeddingStore(enc, cache_dir=tmp_path).embed(["d1", "d2", "d3"], "document")  # on disk only
+    store = EmbeddingStore(enc, cache_dir=tmp_path)
+    store.embed(["m1", "m2"], "document")  # encoded now: in memory (and on disk)
+    texts = ["n1", "m1", "d2", "n1", "d1", "m1", "n2", "d2", "m2", "n2", "d3", "n1"]
+    before = store.stats.copy()
+    got = store.embed(texts, "document")
+    np.testing.assert_array_equal(got, enc.encode(texts, "document"))
+    assert (store.stats - before).as_dict() == {"texts": 12, "encoded": 2, "cached": 5,
+                                                "cached_memory": 2, "cached_disk": 3}
+    again = store.embed(list(reversed(texts)), "document")
+    np.testing.assert_array_equal(again, got[::-1])
+    assert store.stats.encoded == 4 and store.stats.disk == 3 and store.stats.memory == 2 + 7
+
+
 def _resident_kib(path) -> int:
     """KiB of ``path``'s mapping resident in this process (Linux /proc/self/smaps)."""
     total, inside = 0, False
