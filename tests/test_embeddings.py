@@ -206,7 +206,7 @@ def test_repeated_texts_hold_one_copy_of_the_vectors(tmp_path, monkeypatch, sour
     monkeypatch.setattr(embedding_cache, "GATHER_BLOCK", 512)
     enc = Wide(dim=32)
     unique = [f"text {i}" for i in range(8192)]
-    texts = unique[:4000] + ["text 7", "text 8000"] + unique[4000:] + ["text 7"]
+    texts = [*unique[:4000], "text 7", "text 8000", *unique[4000:], "text 7"]
     cache = tmp_path if source == "disk" else None
     store = EmbeddingStore(enc, cache_dir=cache)
     if source == "disk":
