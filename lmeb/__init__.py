@@ -16,12 +16,12 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from lmeb.api import evaluate
     from lmeb.models.base import Encoder, Reranker, Searcher
-    from lmeb.results import Results, load_results
+    from lmeb.results_set import Results, load_results
 
 _LAZY = {
     "evaluate": "lmeb.api",
-    "Results": "lmeb.results",
-    "load_results": "lmeb.results",
+    "Results": "lmeb.results_set",
+    "load_results": "lmeb.results_set",
     "Encoder": "lmeb.models.base",
     "Searcher": "lmeb.models.base",
     "Reranker": "lmeb.models.base",

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from lmeb.errors import LmebError
-from lmeb.results import DatasetResult, load_results, model_dir_name
+from lmeb.results import DatasetResult, model_dir_name, read_results
 from lmeb.tasks import MEMORY_TYPES, Task, all_tasks, get_task
 
 PAPER_METRICS = ("ndcg_at_10", "R_cap_at_10")
@@ -68,12 +68,12 @@ def groups_frame(rows: Iterable[GroupScore]) -> pd.DataFrame:
 def as_results(results_or_dirs: Any) -> list[DatasetResult]:
     """Results given as DatasetResult objects, or directories (one or many) to load them from."""
     if isinstance(results_or_dirs, (str, Path)):
-        return load_results([results_or_dirs])
+        return read_results([results_or_dirs])
     items = list(results_or_dirs or [])
     if all(isinstance(r, DatasetResult) for r in items):
         return items
     if all(isinstance(r, (str, Path)) for r in items):
-        return load_results(items)
+        return read_results(items)
     raise TypeError("expected DatasetResult objects or result directories")
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
-from lmeb.results import Results, read_dataset_result
+from lmeb.results import read_dataset_result
+from lmeb.results_set import Results
 from lmeb.settings import check_setting
 
 DEFAULT_CACHE = "default"  # cache_dir's default: $LMEB_CACHE or ~/.cache/lmeb

@@ -14,7 +14,7 @@ from scipy import stats
 from lmeb.cli import main as cli
 from lmeb.compare import bootstrap_means, compare, percentile_ci, sign_flip_test
 from lmeb.errors import LmebError
-from lmeb.results import load_results
+from lmeb.results_set import load_results
 
 
 def test_sign_flip_by_hand() -> None:

@@ -12,7 +12,7 @@ import pytest
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
 from lmeb.export import export_mteb
-from lmeb.results import load_results
+from lmeb.results_set import load_results
 from lmeb.tasks import get_task
 
 

@@ -18,7 +18,7 @@ import pytest
 from lmeb import get_tasks
 from lmeb.errors import LmebError
 from lmeb.leaderboard import build_data, write_site
-from lmeb.results import load_results
+from lmeb.results_set import load_results
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -12,7 +12,7 @@ from lmeb.cli import main as cli
 from lmeb.errors import LmebError
 from lmeb.paper import PAPER_FILE, check_published_means, diff_frame, paper_model, paper_rows
 from lmeb.report import registry_counts, table
-from lmeb.results import load_results
+from lmeb.results_set import load_results
 from lmeb.tasks import MEMORY_TYPES
 
 

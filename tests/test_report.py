@@ -246,7 +246,7 @@ def test_errors_are_one_line(results_dir: Path, tmp_path: Path, write) -> None:
 
 
 def scores_frame_results(root: Path) -> list[DatasetResult]:
-    from lmeb.results import load_results
+    from lmeb.results_set import load_results
 
     return load_results([root])
 

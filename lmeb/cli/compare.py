@@ -18,7 +18,7 @@ import sys
 
 from lmeb.compare import compare
 from lmeb.compare_table import COMPARE_FORMATS, format_comparison
-from lmeb.results import SETTINGS, load_results
+from lmeb.results import SETTINGS, read_results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
         print("lmeb compare: --results is deprecated; give the results folders as positional arguments",
               file=sys.stderr)
         dirs += args.results_option
-    c = compare(load_results(dirs or ["results"], per_query=True), args.model_a, args.model_b, metric=args.metric,
+    c = compare(read_results(dirs or ["results"], per_query=True), args.model_a, args.model_b, metric=args.metric,
                 setting=args.setting, seed=args.seed, resamples=args.resamples)
     sys.stdout.write(format_comparison(c, args.format, show_subsets=args.subsets))
     return 0

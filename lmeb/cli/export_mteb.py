@@ -17,7 +17,7 @@ import sys
 
 from lmeb.export import export_mteb, incomplete_datasets
 from lmeb.official import DIFFERS, UNVERIFIED, check_data
-from lmeb.results import SETTINGS, load_results
+from lmeb.results import SETTINGS, read_results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    results = load_results([args.results])
+    results = read_results([args.results])
     written = export_mteb(results, args.out, revision=args.revision, org=args.org, setting=args.setting,
                           allow_incomplete=args.allow_incomplete, official_data=args.official_data)
     for line in incomplete_datasets([r for r in results if args.setting in (None, r.setting)]):

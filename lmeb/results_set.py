@@ -1,0 +1,70 @@
+"""``lmeb.Results``: dataset results in memory with their views (what ``lmeb.evaluate`` returns and
+``lmeb.load_results`` reads back).
+
+It sits above both the results files (``lmeb.results``) and the tables (``lmeb.report``), so neither of
+those has to import the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lmeb.report import table
+from lmeb.results import DatasetResult, read_results, result_path, results_lock, write_dataset_result
+from lmeb.tasks import get_task
+
+
+def load_results(roots: Iterable[Path | str] | Path | str, per_query: bool = False) -> Results:
+    """All dataset results under the given directory (or directories), as ``Results``."""
+    return Results(read_results(roots, per_query))
+
+
+class Results(list[DatasetResult]):
+    """Dataset results in memory (what ``lmeb.evaluate`` returns and ``load_results`` reads): every metric
+    per subset and, where read or computed, per query; views as pandas DataFrames; ``save`` writes them."""
+
+    def __init__(self, items: Iterable[DatasetResult] = (), *, name: str | None = None, setting: str | None = None,
+                 summaries: list[Any] | None = None, seconds: float | None = None) -> None:
+        super().__init__(items)
+        self.name = name  # lmeb.evaluate sets these: the model's results name, the setting,
+        self.setting = setting
+        self.summaries = summaries or []  # what each dataset's run did (lmeb.runner.DatasetSummary)
+        self.seconds = seconds  # and the wall time
+
+    def table(self, view: str = "paper", metric: str = "ndcg_at_10", **options: Any) -> Any:
+        """The paper view (``view="datasets"``/``"subsets"`` for the others) as a DataFrame (``lmeb.report``)."""
+        return table(list(self), view=view, metric=metric, **options)
+
+    @property
+    def scores(self) -> Any:
+        """Long DataFrame: model, setting, memory_type, dataset, subset, metric, value (one row per number)."""
+        import pandas as pd
+
+        rows = [(r.model, r.setting, r.memory_type, r.task_name, s.subset, metric, value)
+                for r in self for s in r.subsets.values() for metric, value in s.scores.items()]
+        return pd.DataFrame(rows, columns=["model", "setting", "memory_type", "dataset", "subset", "metric", "value"])
+
+    def per_query(self, metric: str | None = None) -> Any:
+        """Long DataFrame of per-query values: model, setting, dataset, subset, query_id, metric, value."""
+        import pandas as pd
+
+        rows = [(r.model, r.setting, r.task_name, s.subset, qid, name, value)
+                for r in self for s in r.subsets.values() for name, values in s.per_query.items()
+                if metric is None or name == metric for qid, value in zip(s.query_ids, values, strict=True)]
+        return pd.DataFrame(rows, columns=["model", "setting", "dataset", "subset", "query_id", "metric", "value"])
+
+    def save(self, output: Path | str) -> list[Path]:
+        """Write every dataset result under ``output`` exactly as ``lmeb run`` does; returns the main files."""
+        paths = []
+        for result in self:
+            task = get_task(result.task_name)
+            with results_lock(result_path(Path(output), result.model, result.setting, result.task_name)):
+                paths.append(write_dataset_result(Path(output), result, task.mteb_name, task.mteb_revision))
+        return paths
+
+    def __repr__(self) -> str:
+        runs = sorted({(r.model, r.setting) for r in self})
+        subsets = sum(len(r.subsets) for r in self)
+        return f"Results({len(self)} dataset(s), {subsets} subset(s) of {', '.join(f'{m} ({s})' for m, s in runs)})"
