@@ -201,11 +201,13 @@ def test_cli_scores_equal_local_sentence_transformers(api: Server, sample_data: 
     common = ["--tasks", "LoCoMo", "--data", str(sample_data), "--output", str(tmp_path / "res"), "--no-progress",
               "--cache-dir", str(tmp_path / "cache"), "--setting", "w_inst"]
     assert cli(["run", "--model", "openai:all-MiniLM-L6-v2", "--api-base", api.url, "--name", "api",
-                "--concurrency", "2", "--batch-size", "16", *common]) == 0
+                "--concurrency", "2", "--batch-size", "16", "--request-timeout", "600", *common]) == 0
     assert cli(["run", "--model", str(minilm_path), "--name", "local", *common]) == 0
     api_res, _ = assert_same_scores(tmp_path / "res" / "api" / "w_inst" / "LoCoMo.json",
                                     tmp_path / "res" / "local" / "w_inst" / "LoCoMo.json", 1e-4)
     assert api.sizes and max(api.sizes) <= 16
     counts = [sub.provenance["model_counts"]["model"] for sub in api_res.subsets.values()]
+    # a loaded machine must not turn a slow answer into a retry (the server would then see one request more)
+    assert sum(c.get("retries", 0) for c in counts) == 0
     assert sum(c["requests"] for c in counts) == len(api.sizes)  # per-subset deltas of the encoder's stats
     assert sum(c["tokens"] for c in counts) == api.tokens
