@@ -1,13 +1,11 @@
-"""``lmeb.evaluate`` with every kind of model, ``lmeb.Results``, and the README's custom-model example."""
+"""``lmeb.evaluate`` with every kind of model and ``lmeb.Results`` (the README's examples: tests/test_readme.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +13,6 @@ import pytest
 import lmeb
 from lmeb.errors import LmebError
 
-REPO = Path(__file__).resolve().parents[1]
 TASK = "Gorilla/gorilla_tensor"
 
 
@@ -170,27 +167,6 @@ def test_wrong_objects_get_one_clear_error(sample_data):
         lmeb.evaluate(TextsOnly(), tasks=TASK, data=sample_data)
     with pytest.raises(LmebError, match=r"^Encoder is not a reranker: it has no method score\(pairs, instruction\)"):
         lmeb.evaluate("bm25", tasks=TASK, data=sample_data, reranker=Encoder())
-
-
-def readme_example() -> str:
-    """The first python block of the README's "Evaluate your own model" section."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Evaluate your own model"):]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
-
-
-def test_readme_custom_model_example_runs(sample_data, tmp_path, monkeypatch):
-    text = (REPO / "README.md").read_text()
-    assert text.index("## Evaluate your own model") < text.index("## Tasks")  # first, before the CLI sections
-    code = readme_example()
-    assert len(code.strip().splitlines()) <= 16
-    monkeypatch.setenv("LMEB_DATA", str(sample_data))
-    monkeypatch.setenv("LMEB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-    scope: dict = {}
-    exec(compile(code, "README.md", "exec"), scope)
-    res = scope["res"]
-    assert isinstance(res, lmeb.Results) and len(res) == 2 and (tmp_path / "results").is_dir()
 
 
 @pytest.mark.slow

@@ -1,0 +1,273 @@
+"""Every README command and snippet runs in a test.
+
+Each ``lmeb ...`` line of the README's bash blocks is parsed by lmeb's real argument parser (so every
+sub-command and flag it shows exists) and, where it can run here, executed as written on the synthetic
+sample: ``~/lmeb-data/eval_data`` and ``$LMEB_DATA`` are the sample, and relative output folders land in a
+temporary working directory that holds results files of the models the commands name. Lines that need weights,
+servers or clusters this machine lacks are parse-only, each listed below with the reason; lines that run
+other programs (make, hf, ray, ...) are skipped by rule. Every python block is executed in a fresh
+namespace with ``LMEB_DATA`` pointing at the sample.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import lmeb
+from lmeb.cli import build_parser
+from lmeb.cli import main as cli
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+# Programs other than lmeb that the README shows; their lines are not lmeb's to test.
+NOT_LMEB = {
+    "make": "the set-up entry points; tests/test_setup.py and CI run them",
+    "hf": "downloads from the Hugging Face hub (no network here)",
+    "pip": "installs packages",
+    "ray": "starts Ray cluster nodes",
+    ".venv/bin/python": "benchmark scripts (run by hand, minutes each)",
+    "xdg-open": "opens a browser",
+}
+
+# README lines that are parsed but not run, with the reason.
+PARSE_ONLY = {
+    "lmeb run --model bm25 --reranker KaLM-Embedding/KaLM-Reranker-V1-Nano --rerank-top-k 100 --all "
+    "--setting w_inst": "reranker weights from the hub",
+    "lmeb run --model sentence-transformers/all-MiniLM-L6-v2 --reranker "
+    "cross-encoder:/models/ms-marco-MiniLM-L6-v2 --tasks LoCoMo": "cross-encoder weights under /models",
+    "lmeb run --model kalm:/models/KaLM-Reranker-V1-Nano --tasks LoCoMo": "reranker weights under /models",
+    "lmeb run --model /models/e5-base --tasks LoCoMo,Gorilla/gorilla_tensor --setting w_inst --save-runs":
+        "model weights under /models",
+    "lmeb run --model hf:/models/my-encoder --pooling last --padding-side left --normalize --precision bf16 "
+    "--all": "model weights under /models",
+    "lmeb run --preset Qwen3-Embedding-0.6B --model-path /models/qwen3-0.6b --all --device cuda --batch-size 64":
+        "model weights under /models and a GPU",
+    "lmeb run --model bm25 --reranker kalm:/models/kalm-reranker --rerank-top-k 100 --tasks LoCoMo":
+        "reranker weights under /models",
+    "lmeb run --model mteb:intfloat/multilingual-e5-small --all": "model weights from the hub",
+    "lmeb run --model openai:text-embedding-3-small --dimensions 512 --all": "the OpenAI API and a key",
+    "lmeb run --model openai:bge-m3 --api-base http://127.0.0.1:8000/v1 --concurrency 8 --all":
+        "a running embedding server (tests/test_openai_api.py runs one)",
+    "lmeb run --preset Qwen3-Embedding-4B --all --ray": "model weights from the hub and GPUs",
+    "lmeb run --model /models/e5 --all --ray": "a Ray cluster at HEAD:6379 and weights under /models",
+    "lmeb run --model bm25 --reranker kalm:/models/kalm-reranker --all --ray --workers 8 --gpus-per-worker 1":
+        "reranker weights under /models and 8 GPUs",
+    "lmeb run --model sentence-transformers/all-MiniLM-L6-v2 --type Dialogue --output results":
+        "MiniLM over the 42 Dialogue subsets takes minutes on a CPU (make run and tests/test_models.py run it)",
+}
+
+# README lines that run here but take more than a few seconds.
+SLOW = {
+    "lmeb run --model bm25 --all --data ~/lmeb-data/eval_data --output results",  # 193 subsets
+    "lmeb leaderboard results/",  # matplotlib figures
+    "lmeb leaderboard runs_a/ runs_b/ --with-paper both --out site/ --title 'Our models on LMEB'",
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    line: int  # README line where the command starts
+    text: str  # the words, shell-quoted: the key of PARSE_ONLY and SLOW
+    argv: list[str]  # the words, without leading VAR=value assignments
+
+    @property
+    def id(self) -> str:
+        return f"L{self.line}:{' '.join(self.argv[:3])}"
+
+
+def fenced_blocks(text: str = README) -> list[tuple[str, int, str]]:
+    """(language, line of the first body line, body) of every fenced block."""
+    return [(m.group(1), text.count("\n", 0, m.start(2)) + 1, m.group(2))
+            for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M)]
+
+
+def commands(text: str = README) -> list[Command]:
+    """Every command line of the bash blocks: backslash continuations joined, comments dropped."""
+    out = []
+    for lang, first, body in fenced_blocks(text):
+        assert lang in ("bash", "python", ""), f"README line {first}: a {lang} block no test knows"
+        if lang != "bash":
+            continue
+        pending, start = "", first
+        for n, raw in enumerate(body.splitlines(), first):
+            if not pending:
+                start = n
+            if raw.rstrip().endswith("\\"):
+                pending += raw.rstrip()[:-1] + " "
+                continue
+            line, pending = pending + raw, ""
+            words = shlex.split(line, comments=True)
+            if not words:
+                continue
+            argv = words[next(i for i, w in enumerate(words) if not re.fullmatch(r"[A-Z_]+=\S*", w)):]
+            out.append(Command(start, " ".join(shlex.quote(w) if re.search(r"[\\s'\"]", w) else w for w in argv), argv))
+    return out
+
+
+LMEB_COMMANDS = [c for c in commands() if c.argv[0] == "lmeb"]
+RUNNABLE = [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.text in SLOW else [])
+            for c in LMEB_COMMANDS if c.text not in PARSE_ONLY]
+
+
+def test_every_command_line_is_lmeb_or_another_program_by_rule() -> None:
+    cmds = commands()
+    assert len(LMEB_COMMANDS) >= 30  # the block parser found them
+    for c in cmds:
+        assert c.argv[0] == "lmeb" or c.argv[0] in NOT_LMEB, f"README line {c.line}: {c.text!r} is not classified"
+    texts = {c.text for c in LMEB_COMMANDS}
+    for listed in (*PARSE_ONLY, *SLOW):  # the lists stay in step with the README
+        assert listed in texts, f"{listed!r} is no longer in the README"
+
+
+@pytest.mark.parametrize("command", LMEB_COMMANDS, ids=lambda c: c.id)
+def test_every_lmeb_command_parses(command: Command, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(command.argv[1:])
+    except SystemExit:
+        pytest.fail(f"README line {command.line}: {command.text}\n{capsys.readouterr().err}")
+    assert args.command == command.argv[1] and callable(args._main)
+
+
+# --- running them on the sample -------------------------------------------------------------------------
+
+
+def _scores(task, i: int, subset: str, model: str, setting: str) -> dict[str, float]:
+    """Deterministic, model-dependent scores in [0.2, 0.8) (the values do not matter, only that they differ)."""
+    base = zlib.crc32(f"{model}/{setting}/{task.name}/{subset}".encode()) % 600 / 1000 + 0.2
+    return {"ndcg_at_10": base, "R_cap_at_10": min(1.0, base + 0.05), "recall_at_10": base, "mrr_at_10": base}
+
+
+def _per_query(task, subset: str, model: str, setting: str) -> dict[str, float]:
+    return {f"q{j}": zlib.crc32(f"{model}/{setting}/{task.name}/{subset}/{j}".encode()) % 1000 / 1000
+            for j in range(6)}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, write_results) -> Path:
+    """The results the README's table, diff, compare, export and leaderboard commands name: every dataset,
+    with per-query values (written by the tests' one results factory)."""
+    root = tmp_path_factory.mktemp("readme_workspace")
+    runs = {"results": [("org/model-a", "wo_inst"), ("model-b", "wo_inst"), ("my-model", "wo_inst"),
+                        ("my-model", "w_inst"), ("Qwen/Qwen3-Embedding-0.6B", "wo_inst")],
+            "runs_a": [("org/model-a", "wo_inst"), ("org/model-a", "w_inst")],
+            "runs_b": [("model-b", "wo_inst")]}
+    for folder, models in runs.items():
+        for model, setting in models:
+            write_results(root / folder, model, setting,
+                          scores=lambda t, i, s, m=model, st=setting: _scores(t, i, s, m, st),
+                          per_query=lambda t, s, m=model, st=setting: _per_query(t, s, m, st))
+    return root
+
+
+def _as_here(argv: list[str], sample: Path) -> list[str]:
+    """The README's data path as it exists here (the sample)."""
+    return [str(sample) if w == "~/lmeb-data/eval_data" else w for w in argv[1:]]
+
+
+@pytest.mark.parametrize("command", RUNNABLE)
+def test_every_runnable_lmeb_command_runs_on_the_sample(
+    command: Command, workspace: Path, sample_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(workspace, work)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("LMEB_DATA", str(sample_data))
+    monkeypatch.setenv("LMEB_CACHE", str(tmp_path / "cache"))
+    before = {p for p in work.rglob("*")}
+    rc = cli(_as_here(command.argv, sample_data))
+    out, err = capsys.readouterr()
+    assert rc == 0, f"README line {command.line}: {command.text}\nexit {rc}\n{err}"
+    assert out.strip() or set(work.rglob("*")) - before, f"README line {command.line}: no output, no files"
+    if command.argv[1] == "run":  # results where the README says they go
+        model = command.argv[command.argv.index("--model") + 1]
+        assert list((work / "results" / model / "wo_inst").glob("*.json")), command.text
+
+
+# --- python blocks --------------------------------------------------------------------------------------
+
+
+def python_blocks() -> list[tuple[str, int, str]]:
+    """(section title, line, code) of every python block."""
+    out = []
+    for lang, line, body in fenced_blocks():
+        if lang == "python":
+            section = re.findall(r"^## (.+)$", README[:README.index(body)], re.M)[-1]
+            out.append((section, line, body))
+    return out
+
+
+def _check_custom_model(scope: dict, cwd: Path) -> None:
+    res = scope["res"]
+    assert isinstance(res, lmeb.Results) and len(res) == 2 and (cwd / "results" / "my-encoder").is_dir()
+    assert len(res.table("datasets")) == 1 and len(res.scores) and len(res.per_query())  # what its comment names
+
+
+def _check_tasks(scope: dict, cwd: Path) -> None:
+    assert scope["tasks"] and {t.memory_type for t in scope["tasks"]} == {"Dialogue"}
+
+
+CHECKS = {"Evaluate your own model": _check_custom_model, "Tasks": _check_tasks}
+
+
+def test_every_python_block_has_a_check() -> None:
+    assert sorted(section for section, _, _ in python_blocks()) == sorted(CHECKS)
+
+
+@pytest.mark.parametrize("section,line,code", [pytest.param(*b, id=f"L{b[1]}:{b[0]}") for b in python_blocks()])
+def test_every_python_block_runs(section: str, line: int, code: str, sample_data: Path, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMEB_DATA", str(sample_data))
+    monkeypatch.setenv("LMEB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {"__name__": "__readme__"}
+    exec(compile("\n" * (line - 1) + code, "README.md", "exec"), scope)  # tracebacks name the README line
+    CHECKS[section](scope, tmp_path)
+
+
+def test_custom_model_example_comes_first_and_is_short() -> None:
+    assert README.index("## Evaluate your own model") < README.index("## Tasks")  # before the CLI sections
+    code = next(code for section, _, code in python_blocks() if section == "Evaluate your own model")
+    assert len(code.strip().splitlines()) <= 16
+
+
+def test_the_flow_table_names_every_module() -> None:
+    """A module added to lmeb/ gets its row (or its place in one) in the README's "The flow" table."""
+    table = README[README.index("## The flow"):README.index("## Evaluate your own model")]
+    lmeb_dir = REPO / "lmeb"
+    for path in sorted(lmeb_dir.glob("*.py")):
+        if path.stem not in ("__init__", "__main__"):
+            assert f"`lmeb/{path.name}`" in table, f"lmeb/{path.name} is not in the README's flow table"
+    for path in sorted((lmeb_dir / "models").glob("*.py")):
+        assert f"`{path.name}`" in table, f"lmeb/models/{path.name} is not in the README's flow table"
+    for package in sorted(p for p in lmeb_dir.iterdir() if (p / "__init__.py").is_file()):
+        assert f"`lmeb/{package.name}/`" in table, f"lmeb/{package.name}/ is not in the README's flow table"
+
+
+def test_every_python_name_the_readme_mentions_exists() -> None:
+    """`lmeb.x.y` in the prose (``lmeb.data.download``, ``lmeb.report.build_table``...) imports."""
+    import importlib
+
+    names = set(re.findall(r"`(lmeb(?:\.\w+)+)", README))
+    assert "lmeb.evaluate" in names
+    for name in sorted(names):
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest importable module, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ModuleNotFoundError:
+                continue
+            for attr in parts[cut:]:
+                assert hasattr(obj, attr), f"README names {name}, which does not exist"
+                obj = getattr(obj, attr)
+            break
+
