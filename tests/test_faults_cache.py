@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from lmeb import embedding_cache
+from lmeb.cache_inspect import scan_cache
 from lmeb.cli import main as cli_main
-from lmeb.embedding_cache import CacheWarning, DiskCache, scan_cache
+from lmeb.embedding_cache import CacheWarning, DiskCache
 from lmeb.embeddings import EmbeddingStore, namespace_key
 from lmeb.files import atomic_write_text, clean_stale_temporaries
 from tests.test_embeddings import HashEncoder

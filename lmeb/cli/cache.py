@@ -37,7 +37,7 @@ def _describe(meta: dict) -> str:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lmeb.embedding_cache import scan_cache, stale_temporaries
+    from lmeb.cache_inspect import scan_cache, stale_temporaries
     from lmeb.embeddings import default_cache_dir
     from lmeb.errors import LmebError
 

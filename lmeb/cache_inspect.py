@@ -1,0 +1,43 @@
+"""``lmeb cache info|verify|prune``: look at every namespace of an embedding cache, and repair it on request.
+
+Kept apart from ``lmeb.embedding_cache`` (what a run reads and writes) because only the CLI needs it.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+from lmeb.embedding_cache import CacheWarning, DiskCache, Scan
+from lmeb.files import is_stale_temporary
+
+
+def namespaces(root: Path) -> list[str]:
+    """The namespaces present under ``<root>/embeddings``."""
+    folder = Path(root).expanduser() / "embeddings"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def scan_cache(root: Path, fix: bool = False) -> list[Scan]:
+    """Check every namespace of the cache at ``root``; with ``fix`` (prune) repair what is wrong."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheWarning)
+        cache = DiskCache(root) if fix else _ReadOnlyCache(root)
+        return [cache.scan(ns, fix=fix) for ns in namespaces(root)]
+
+
+def stale_temporaries(root: Path) -> list[Path]:
+    """Temporary files under the cache that a stopped run left behind."""
+    folder = Path(root).expanduser() / "embeddings"
+    now = time.time()
+    return [p for p in folder.rglob(".*.tmp") if is_stale_temporary(p, now)] if folder.is_dir() else []
+
+
+class _ReadOnlyCache(DiskCache):
+    """A DiskCache that looks without touching anything (``lmeb cache info|verify``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser() / "embeddings"
+        self._tables = {}
+        self.disabled = "read-only"
