@@ -99,6 +99,40 @@ def write_results() -> Callable[..., list[Path]]:
     return _write_results
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (selenium) for the leaderboard's browser tests; CI fails rather than skips without it."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        msg = f"{CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # CI must run it, never skip it
+            pytest.fail(msg)
+        pytest.skip(msg)
+    import shutil
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1500,1100"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    profile = Path(tempfile.mkdtemp(prefix="lmeb-chromium-"))
+    opts.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
 def assert_same_scores(path: Path, reference: Path, tolerance: float) -> tuple[Any, Any]:
     """Two results files of one dataset have the same subsets and every metric within ``tolerance``;
     returns both (``lmeb.results`` values) for further checks."""
