@@ -263,7 +263,8 @@ def render_html(data: dict) -> str:
     """index.html with the CSS, the script and the data inlined (works from file://, no network)."""
     return Template(_asset("index.html")).substitute(
         title=html.escape(data["title"]), version=html.escape(__version__),
-        css=_asset("leaderboard.css"), js=_asset("leaderboard.js"), data=_inline_json(data))
+        css=_asset("leaderboard.css"), js=_asset("leaderboard_pareto.js") + _asset("leaderboard.js"),
+        data=_inline_json(data))
 
 
 # ------------------------------------------------------------------------------------------ the site

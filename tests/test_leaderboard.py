@@ -304,6 +304,10 @@ def test_page_in_headless_chromium(browser, site: Path, tmp_path: Path) -> None:
     d.find_element("css selector", "#filter-memory-type button[data-value='all']").click()
     d.find_element("css selector", alpha_row.format("w_inst")).click()
 
+    # no run has an efficiency record: the Pareto chart says so instead of drawing nothing
+    assert d.find_element("id", "pareto-note").text == "no run has a cost record"
+    assert not d.find_elements("css selector", "#pareto svg")
+
     # the figures load from disk
     imgs = d.find_elements("css selector", "#figures img")
     assert len(imgs) == len(data["figures"]) >= 5

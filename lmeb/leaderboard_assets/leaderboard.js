@@ -177,6 +177,8 @@
   }
 
   function render() {
+    // a sort column that left the view (cost columns hidden) would leave the rows unsorted: back to the default
+    if (state.sortKey !== "model" && !columns().some(c => c.key === state.sortKey)) defaultSort();
     renderControls();
     renderTable();
   }
@@ -288,6 +290,7 @@
   document.getElementById("subtitle").textContent = D.subtitle;
   defaultSort();
   render();
+  window.LMEB_PARETO(D, el, showModel);
   renderFigures();
   window.LMEB_STATE = state;  // for tests and the curious
 })();
