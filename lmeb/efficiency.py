@@ -14,7 +14,8 @@ subsets (``combine``), and ``lmeb table --view efficiency`` / the leaderboard su
 - ``device`` and ``parameters`` (``sum(p.numel())`` of the model's torch modules, when it has any).
 
 Only the model's own counters (``stats``, the ``model_counts`` contract) and the engine's stage times are
-read: no side channel.
+read: no side channel. ``model_counts`` (per subset, ``{role: {counter: n}}`` with role ``model`` or
+``reranker``: API requests/tokens/retries, KaLM pairs...) add up with ``add_counts``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,17 @@ def combine(blocks: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
     parameters = next((b["parameters"] for b in given if b.get("parameters") is not None), None)
     return block(total("texts"), total("tokens"), float(total("seconds") or 0.0), ",".join(devices) or "cpu",
                  parameters, peak("peak_rss_mb"), peak("peak_gpu_mb"))
+
+
+def add_counts(*counts: dict[str, dict[str, int]] | None) -> dict[str, dict[str, int]]:
+    """``model_counts`` blocks summed per role and counter (None or {} adds nothing; roles keep their order)."""
+    total: dict[str, dict[str, int]] = {}
+    for one in counts:
+        for role, stats in (one or {}).items():
+            mine = total.setdefault(role, {})
+            for key, value in stats.items():
+                mine[key] = mine.get(key, 0) + int(value)
+    return total
 
 
 def model_texts(model_type: str, encoded: int, counts: dict[str, int], documents: int, queries: int) -> int | None:

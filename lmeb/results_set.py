@@ -55,6 +55,21 @@ class Results(list[DatasetResult]):
                 if metric is None or name == metric for qid, value in zip(s.query_ids, values, strict=True)]
         return pd.DataFrame(rows, columns=["model", "setting", "dataset", "subset", "query_id", "metric", "value"])
 
+    def model_counts(self) -> Any:
+        """Long DataFrame of the models' counters per subset (provenance ``model_counts``): model, setting,
+        dataset, subset, role ("model"/"reranker"), counter (API requests/tokens/retries, pairs...), value.
+
+        Empty for models that keep no ``stats``. ``.groupby(["model", "role", "counter"])["value"].sum()``
+        gives what each run cost; ``table("efficiency")`` gives texts, tokens, seconds and memory.
+        """
+        import pandas as pd
+
+        rows = [(r.model, r.setting, r.task_name, s.subset, role, counter, int(value))
+                for r in self for s in r.subsets.values()
+                for role, stats in (s.provenance.get("model_counts") or {}).items()
+                for counter, value in stats.items()]
+        return pd.DataFrame(rows, columns=["model", "setting", "dataset", "subset", "role", "counter", "value"])
+
     def save(self, output: Path | str) -> list[Path]:
         """Write every dataset result under ``output`` exactly as ``lmeb run`` does; returns the main files."""
         paths = []

@@ -71,6 +71,9 @@ class DatasetSummary:
     ndcg_at_10: float | None = None  # mean over the subsets in the results file
     r_cap_at_10: float | None = None
     texts: EmbedStats = field(default_factory=EmbedStats)
+    # the models' counters over the subsets run now (kept ones cost nothing): {role: {counter: n}}, e.g.
+    # {"model": {"requests": 412, "tokens": 1234567, "retries": 3}}; {} when no model keeps ``stats``
+    model_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -244,6 +247,7 @@ class Runner:
             counts.get("tokens"), seconds.get(stage, 0.0) - stage_before, self.device, self.parameters,
             efficiency.peak_rss_mb(), efficiency.peak_gpu_mb())
         summary.texts += texts
+        summary.model_counts = efficiency.add_counts(summary.model_counts, model_counts)
         no_candidates = sum(1 for r in rows if r is not None and r.shape[0] == 0)
         if no_candidates:
             where = f"{subset.task.name}/{subset.subset}"

@@ -132,6 +132,23 @@ def test_plain_callable_equals_the_same_encoder_object(sample_data):
     assert by_fn[0].subsets["gorilla_tensor"].scores == by_obj[0].subsets["gorilla_tensor"].scores
 
 
+def test_a_model_without_stats_has_no_counts_line(sample_data):
+    """A plain callable keeps no counters: nothing in the provenance, Results or the run summary."""
+    import io
+
+    from lmeb.cli.run import print_summary
+
+    res = lmeb.evaluate(bag_of_words, tasks=TASK, data=sample_data, cache_dir=None)
+    assert res[0].subsets["gorilla_tensor"].provenance["model_counts"] is None
+    assert res.summaries[0].model_counts == {} and res.model_counts().empty
+    assert list(res.model_counts().columns) == ["model", "setting", "dataset", "subset", "role", "counter", "value"]
+    out = io.StringIO()
+    print_summary(res.summaries, str(res.name), "wo_inst", 1.0, file=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "bag_of_words (wo_inst)" and lines[-1].startswith("1 dataset(s) in 1.0s")
+    assert "counts" not in out.getvalue()
+
+
 def test_reranker_object_as_model_and_second_stage(sample_data):
     alone = lmeb.evaluate(Overlap(), tasks="LoCoMo/single_hop", data=sample_data, name="overlap")
     meta = alone[0].provenance

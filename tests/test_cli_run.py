@@ -91,6 +91,22 @@ def test_summary_tells_memory_reuse_from_disk_hits(tmp_path: Path, capsys: pytes
         assert lines[1].split()[4:7] == ["encoded", "reused", "disk"]
         assert lines[2].split()[4:7] == list(cells)
         assert f"{cells[0]} texts encoded, {cells[1]} reused in memory, {cells[2]} from the disk cache" in lines[3]
+        assert len(lines) == 4  # models without counters: no counts line
+
+
+def test_summary_sums_each_models_counts_over_the_datasets(capsys: pytest.CaptureFixture[str]) -> None:
+    from lmeb.cli.run import print_summary
+    from lmeb.runner import DatasetSummary
+
+    a = DatasetSummary("LoCoMo", 5, subsets_run=5,
+                       model_counts={"model": {"requests": 400, "tokens": 1_200_000, "retries": 3},
+                                     "reranker": {"pairs": 500, "ram_hits": 7}})
+    b = DatasetSummary("Gorilla", 1, subsets_run=1, model_counts={"model": {"requests": 12, "tokens": 34_567}})
+    kept = DatasetSummary("QASPER", 1, subsets_skipped=1)  # kept subsets cost nothing
+    print_summary([a, b, kept], "m", "wo_inst", 1.0)
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "model counts: requests 412, tokens 1,234,567, retries 3",
+        "reranker counts: pairs 500, ram hits 7"]
 
 
 @pytest.mark.slow

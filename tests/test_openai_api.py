@@ -215,3 +215,39 @@ def test_cli_scores_equal_local_sentence_transformers(api: Server, sample_data: 
     assert sum(c.get("retries", 0) for c in counts) == 0
     assert sum(c["requests"] for c in counts) == len(api.sizes)  # per-subset deltas of the encoder's stats
     assert sum(c["tokens"] for c in counts) == api.tokens
+
+
+@pytest.mark.slow
+def test_run_summary_and_results_show_what_the_api_cost(api: Server, sample_data: Path, tmp_path: Path) -> None:
+    """The run summary ends with the API's requests, tokens and retries (an injected 429 is one retry);
+    ``Results.model_counts()`` has them per subset; a rerun that keeps every subset costs nothing (no line)."""
+    import io
+
+    import lmeb
+    from lmeb.cli.run import print_summary
+
+    options = {"api_base": api.url, "batch_size": 16, "concurrency": 1, "max_retries": 2, "timeout": 60.0}
+    common = {"tasks": "Gorilla/gorilla_tensor,Proced_mem_bench/easy", "data": sample_data,
+              "output": tmp_path / "res", "cache_dir": tmp_path / "cache", "model_options": options}
+    api.faults.append("429")
+    res = lmeb.evaluate("openai:all-MiniLM-L6-v2", **common)
+    expected = {"requests": len(api.sizes), "tokens": api.tokens, "retries": 1}
+    assert len(api.sizes) > 1 and api.tokens > 0
+    summed = [s.model_counts.get("model", {}) for s in res.summaries]
+    assert {k: sum(c.get(k, 0) for c in summed) for k in expected} == expected  # per dataset, this run only
+    out = io.StringIO()
+    print_summary(res.summaries, str(res.name), "wo_inst", 1.0, file=out)
+    assert [line for line in out.getvalue().splitlines() if "counts" in line] == [
+        f"model counts: requests {expected['requests']:,}, tokens {expected['tokens']:,}, retries 1"]
+    per_subset = res.model_counts()
+    assert sorted(per_subset["subset"].unique()) == ["easy", "gorilla_tensor"]
+    assert set(per_subset["role"]) == {"model"}
+    assert per_subset.groupby("counter")["value"].sum().to_dict() == expected
+    assert lmeb.load_results(tmp_path / "res").model_counts().equals(per_subset)  # read back from the files
+
+    api.reset()
+    again = lmeb.evaluate("openai:all-MiniLM-L6-v2", **common)  # every subset kept: nothing sent, no line
+    assert api.sizes == [] and all(s.model_counts == {} for s in again.summaries)
+    out = io.StringIO()
+    print_summary(again.summaries, str(again.name), "wo_inst", 1.0, file=out)
+    assert "counts:" not in out.getvalue()

@@ -154,7 +154,10 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     encoded once), read from the ``disk`` cache (what an earlier run encoded); a fresh cache reads 0.
 
     A dataset score is shown only when its results file has every subset, else ``n/N*`` (the tables' rule).
+    Under the table, a line per model that keeps counters (``stats``: an API's requests, tokens and retries,
+    a reranker's pairs...), summed over the subsets run now: what the run cost.
     """
+    from lmeb.efficiency import add_counts
     from lmeb.report import SUMMARY_LEGEND, summary_cells
 
     file = file or sys.stdout
@@ -180,5 +183,12 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
           f"{disk} from the disk cache"
           + (f"; {warnings} warning(s)" if warnings else "")
           + (f"; results in {', '.join(sorted(out_dirs))}" if out_dirs else ""), file=file)
+    for role, counts in add_counts(*(s.model_counts for s in summaries)).items():
+        print(counts_line(role, counts), file=file)
     if partial:
         print(SUMMARY_LEGEND, file=file)
+
+
+def counts_line(role: str, counts: dict[str, int]) -> str:
+    """``model counts: requests 412, tokens 1,234,567, retries 3`` (counters named as the model keeps them)."""
+    return f"{role} counts: " + ", ".join(f"{key.replace('_', ' ')} {n:,}" for key, n in counts.items())
