@@ -147,13 +147,28 @@ def check_published_means() -> pd.DataFrame:
                                       "exact"])
 
 
-def diff_frame(results: list, run_model: str, paper_name: str, setting: str = "wo_inst") -> pd.DataFrame:
+@dataclass(frozen=True)
+class PaperDiff:
+    """A run against a paper row: the cells (``frame``) and what was compared (plain fields, not
+    ``DataFrame.attrs``, which many pandas operations drop).
+
+    ``frame`` columns: group (memory type or mean), metric ("N@10"/"R@10"), run, paper, delta (run - paper,
+    percentage points), complete, parts. ``model``: the run's model as in the results; ``paper_model``:
+    the paper's row name; ``missing``: what keeps the run from the means (datasets or subsets), or "".
+    """
+
+    frame: pd.DataFrame
+    model: str
+    paper_model: str
+    setting: str
+    missing: str
+
+
+def paper_diff(results: list, run_model: str, paper_name: str, setting: str = "wo_inst") -> PaperDiff:
     """Cell-by-cell run - paper for one model, on the paper-view cells the run has (percent).
 
-    Columns: group (memory type or mean), metric ("N@10"/"R@10"), run, paper, delta, complete, parts.
     A run cell of an incomplete group has no value (run and delta NaN, complete False, parts "n/N" =
     parts complete / required): it is listed, never compared as a mean over fewer datasets.
-    ``attrs``: model, paper_model, setting, and ``missing`` (what keeps the run from the means, or "").
     """
     row = paper_model(paper_name, setting)
     run = [r for r in results if r.setting == setting]
@@ -182,5 +197,4 @@ def diff_frame(results: list, run_model: str, paper_name: str, setting: str = "w
             if b == b and (a == a or parts):  # the paper's cell and the run's number or its incomplete count
                 out.append((group, METRIC_LABELS[metric], a, b, a - b, not parts, parts))
     frame = pd.DataFrame(out, columns=["group", "metric", "run", "paper", "delta", "complete", "parts"])
-    frame.attrs.update(model=model, paper_model=row.model, setting=setting, missing=missing_note(mine))
-    return frame
+    return PaperDiff(frame, model=model, paper_model=row.model, setting=setting, missing=missing_note(mine))

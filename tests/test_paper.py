@@ -10,7 +10,7 @@ import pytest
 
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
-from lmeb.paper import PAPER_FILE, check_published_means, diff_frame, paper_model, paper_rows
+from lmeb.paper import PAPER_FILE, PaperDiff, check_published_means, paper_diff, paper_model, paper_rows
 from lmeb.report import registry_counts, table
 from lmeb.results_set import load_results
 from lmeb.tasks import MEMORY_TYPES
@@ -67,7 +67,10 @@ def test_with_paper_rows_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert pub[("Mean (Type)", "R@10")] == pytest.approx(row.mean_type["R_cap_at_10"])
     assert len(df) == 16 and sum(s == "published" for _, _, s in df.index) == 15
 
-    diff = diff_frame(load_results([tmp_path]), "qwen3-embedding-0.6b", "Qwen3-Embedding-0.6B")
+    result = paper_diff(load_results([tmp_path]), "qwen3-embedding-0.6b", "Qwen3-Embedding-0.6B")
+    assert isinstance(result, PaperDiff) and (result.model, result.paper_model, result.setting, result.missing) == (
+        "Qwen/Qwen3-Embedding-0.6B", "Qwen3-Embedding-0.6B", "wo_inst", "")  # the run's full name, complete
+    diff = result.frame
     n10 = diff[diff["metric"] == "N@10"].set_index("group")
     for m in MEMORY_TYPES:
         assert n10.loc[m, "delta"] == pytest.approx(1.0)
@@ -89,7 +92,9 @@ def test_diff_lists_incomplete_run_cells_without_a_mean(tmp_path: Path, capsys: 
     row = paper_model("Qwen3-Embedding-0.6B", "wo_inst")
     per_type = {m: row.types[m]["ndcg_at_10"] / 100 for m in MEMORY_TYPES}
     _write_flat(write_results, tmp_path, "qwen", per_type, skip="QASPER")
-    diff = diff_frame(load_results([tmp_path]), "qwen", "Qwen3-Embedding-0.6B").set_index(["group", "metric"])
+    result = paper_diff(load_results([tmp_path]), "qwen", "Qwen3-Embedding-0.6B")
+    assert result.missing == "21/22 datasets complete; not run: QASPER"  # a field: no pandas op can drop it
+    diff = result.frame.set_index(["group", "metric"])
     assert len(diff) == 12 and list(diff.index[~diff["complete"]].get_level_values(0).unique()) == [
         "Semantic", "Mean (Dataset)", "Mean (Type)"]
     assert diff.loc[~diff["complete"], ["run", "delta"]].isna().all().all()  # never a mean over 21 datasets
@@ -100,6 +105,9 @@ def test_diff_lists_incomplete_run_cells_without_a_mean(tmp_path: Path, capsys: 
     semantic = next(line for line in out.splitlines() if line.startswith("Semantic N@10")).split()
     assert semantic == ["Semantic", "N@10", "7/8*", f"{row.types['Semantic']['ndcg_at_10']:.2f}", "-"]
     assert "n/N* = incomplete run cell" in out
+    assert out.splitlines()[:2] == ["qwen (wo_inst) - paper Qwen3-Embedding-0.6B, percentage points",
+                                    f"incomplete run: {result.missing}; its types and means without all their "
+                                    "datasets show n/N* and no delta"]
 
 
 def test_published_rows_do_not_depend_on_the_presentation_layer() -> None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import pandas as pd
-
-from lmeb.paper import diff_frame
+from lmeb.paper import PaperDiff, paper_diff
 from lmeb.report import as_results
 from lmeb.results import SETTINGS
 
@@ -28,16 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output format (default: text)")
 
 
-def format_diff(frame: pd.DataFrame, fmt: str = "text") -> str:
-    """The deltas as aligned text, CSV or JSON."""
+def format_diff(diff: PaperDiff, fmt: str = "text") -> str:
+    """The deltas as aligned text, CSV or JSON (the cells; the text's heading names what was compared)."""
+    frame = diff.frame
     if fmt == "csv":
         return frame.to_csv(index=False, float_format="%.4f")
     if fmt == "json":
         return frame.to_json(orient="records", indent=2, double_precision=6) + "\n"
-    a = frame.attrs
-    lines = [f"{a['model']} ({a['setting']}) - paper {a['paper_model']}, percentage points"]
-    if a.get("missing"):  # say why up front: cells of incomplete groups have no mean and no delta
-        lines.append(f"incomplete run: {a['missing']}; its types and means without all their datasets show "
+    lines = [f"{diff.model} ({diff.setting}) - paper {diff.paper_model}, percentage points"]
+    if diff.missing:  # say why up front: cells of incomplete groups have no mean and no delta
+        lines.append(f"incomplete run: {diff.missing}; its types and means without all their datasets show "
                      "n/N* and no delta")
     lines.append(f"{'cell':<22}{'run':>9}{'paper':>9}{'delta':>9}")
     for r in frame.itertuples(index=False):
@@ -49,6 +47,6 @@ def format_diff(frame: pd.DataFrame, fmt: str = "text") -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    frame = diff_frame(as_results(args.results), args.run_model, args.paper_model, args.setting)
-    sys.stdout.write(format_diff(frame, args.format))
+    diff = paper_diff(as_results(args.results), args.run_model, args.paper_model, args.setting)
+    sys.stdout.write(format_diff(diff, args.format))
     return 0
