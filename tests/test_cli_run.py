@@ -1,5 +1,5 @@
-"""lmeb run through the real entry point: the shared selection options, progress bars only on a terminal,
-and a summary that tells memory reuse from disk-cache hits."""
+"""lmeb run through its CLI (in-process, and the real entry point in a subprocess): the shared selection
+options, progress bars only on a terminal, and a summary that tells memory reuse from disk-cache hits."""
 
 from __future__ import annotations
 
@@ -30,20 +30,26 @@ def _run(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
-def test_type_repeated_keeps_both_and_bars_are_off_without_a_terminal(two_datasets: Path, tmp_path: Path) -> None:
+def test_type_repeated_keeps_both_and_bars_are_off_without_a_terminal(
+    two_datasets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process (a subprocess only adds seconds of imports): stderr is pytest's capture, not a terminal like
+    a pipe, and it keeps tqdm's carriage returns. The entry point with a pipe: the subprocess tests below."""
     out = tmp_path / "results"
-    done = _run("--model", "bm25", "--type", "Semantic", "--type", "procedural", "--data", str(two_datasets),
-                "--output", str(out))
-    assert done.returncode == 0, done.stderr
+    code = cli(["run", "--model", "bm25", "--type", "Semantic", "--type", "procedural", "--data", str(two_datasets),
+                "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
     assert sorted(p.name for p in (out / "bm25" / "wo_inst").glob("*.json") if "per_query" not in p.name) == [
         "LMEB_SciFact.json", "Proced_mem_bench.json"]
-    assert "\r" not in done.stderr and "it/s" not in done.stderr and "subset/s" not in done.stderr
-    assert "skipping 12 dataset(s) not present" in done.stderr  # 6 Semantic + 6 Procedural, 2 present
+    assert "\r" not in err and "it/s" not in err and "subset/s" not in err
+    assert "skipping 12 dataset(s) not present" in err  # 6 Semantic + 6 Procedural, 2 present
 
-    forced = _run("--model", "bm25", "--type", "Semantic,Procedural", "--data", str(two_datasets), "--output",
-                  str(tmp_path / "forced"), "--progress")
-    assert forced.returncode == 0, forced.stderr
-    assert "subset/s" in forced.stderr and "\r" in forced.stderr  # tqdm's redraws, asked for
+    code = cli(["run", "--model", "bm25", "--type", "Semantic,Procedural", "--data", str(two_datasets), "--output",
+                str(tmp_path / "forced"), "--progress"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "subset/s" in err and "\r" in err  # tqdm's redraws, asked for
 
 
 def test_all_and_tasks_exclude_each_other_and_a_selection_is_required(capsys: pytest.CaptureFixture[str]) -> None:

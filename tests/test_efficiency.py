@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 
 import lmeb
 from lmeb import efficiency
+from lmeb.cli import main as cli
 from lmeb.errors import LmebError
 from lmeb.leaderboard import write_site
 from lmeb.leaderboard_pareto import front, pareto_data
@@ -97,7 +96,7 @@ def test_combine_sums_counts_maxes_peaks_and_recomputes_rates():
     assert efficiency.block(0, None, 0.5, "cpu", None)["texts_per_s"] is None  # all cached: no rate
 
 
-def test_efficiency_view_renders_text_and_json(runs):
+def test_efficiency_view_renders_text_and_json(runs, capsys):
     out, *_ = runs
     text = render(build_table([out], view="efficiency"), "text")
     assert "Texts/s" in text and "s/1k texts" in text and "words" in text and "bm25" in text
@@ -111,9 +110,8 @@ def test_efficiency_view_renders_text_and_json(runs):
                                                                     for d in ("Gorilla", "LoCoMo")}
     one = build_table([out], view="efficiency", dataset="gorilla")
     assert one.title.endswith("on Gorilla") and len(one.rows) == 2
-    proc = subprocess.run([sys.executable, "-m", "lmeb", "table", str(out), "--view", "efficiency", "--format", "json"],
-                          capture_output=True, text=True, check=True)
-    assert json.loads(proc.stdout)["rows"][0]["cells"]["Time Seconds"]["value"] > 0
+    assert cli(["table", str(out), "--view", "efficiency", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["cells"]["Time Seconds"]["value"] > 0
 
 
 def test_results_without_efficiency_are_said_so(tmp_path, write_results):

@@ -31,12 +31,15 @@ def run_cli(*argv: object) -> int:
     return cli_main([str(a) for a in argv])
 
 
-@pytest.fixture
-def data(sample_data: Path, tmp_path: Path) -> Path:
+def gorilla_only(sample_data: Path, root: Path) -> Path:
     """A data root holding only the sample's Gorilla (three subsets)."""
-    root = tmp_path / "data"
     shutil.copytree(sample_data.joinpath(*GORILLA), root.joinpath(*GORILLA))
     return root
+
+
+@pytest.fixture
+def data(sample_data: Path, tmp_path: Path) -> Path:
+    return gorilla_only(sample_data, tmp_path / "data")
 
 
 def bm25(data: Path, out: Path, *extra: object) -> int:
@@ -55,11 +58,12 @@ def numbers(path: Path) -> tuple[list[dict], dict]:
     return entries, json.loads(path.with_suffix(PER_QUERY_SUFFIX).read_text())
 
 
-@pytest.fixture
-def clean(data: Path, tmp_path: Path) -> tuple[list[dict], dict]:
-    """The numbers of an uninterrupted run."""
-    assert bm25(data, tmp_path / "clean") == 0
-    return numbers(main_file(tmp_path / "clean"))
+@pytest.fixture(scope="module")
+def clean(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], dict]:
+    """The numbers of an uninterrupted run (of its own copy of the data: one run serves the module)."""
+    root = tmp_path_factory.mktemp("clean")
+    assert bm25(gorilla_only(sample_data, root / "data"), root / "out") == 0
+    return numbers(main_file(root / "out"))
 
 
 def kept_and_run(stdout: str) -> str:

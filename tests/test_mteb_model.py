@@ -4,6 +4,7 @@ encoded with mteb's inputs and prompt rules per task; scores equal lmeb's senten
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -11,13 +12,17 @@ from lmeb.cli import main as cli
 from lmeb.errors import LmebError
 from tests.conftest import REAL_DATA, assert_same_scores
 
-mteb = pytest.importorskip("mteb")
-
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 @pytest.fixture(scope="module")
-def hub_cache(minilm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mteb() -> ModuleType:
+    """mteb, imported by the tests that use it (its import takes seconds: collection does not pay it)."""
+    return pytest.importorskip("mteb")
+
+
+@pytest.fixture(scope="module")
+def hub_cache(mteb: ModuleType, minilm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hub cache holding the packaged MiniLM at the revision mteb's ModelMeta pins."""
     revision = mteb.get_model_meta(MODEL).revision
     root = tmp_path_factory.mktemp("hub")
@@ -45,8 +50,8 @@ def offline_hub(hub_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.slow
-def test_mteb_model_scores_equal_sentence_transformers(offline_hub: Path, minilm_path: Path, sample_data: Path,
-                                                       tmp_path: Path) -> None:
+def test_mteb_model_scores_equal_sentence_transformers(mteb: ModuleType, offline_hub: Path, minilm_path: Path,
+                                                       sample_data: Path, tmp_path: Path) -> None:
     data, tasks = (REAL_DATA, "Gorilla/gorilla_pytorch") if REAL_DATA.is_dir() else (sample_data, "Gorilla")
     common = ["--tasks", tasks, "--data", str(data), "--output", str(tmp_path / "res"), "--no-progress",
               "--cache-dir", str(tmp_path / "cache")]
@@ -60,7 +65,7 @@ def test_mteb_model_scores_equal_sentence_transformers(offline_hub: Path, minilm
 
 
 @pytest.mark.slow
-def test_task_encoders_key_the_cache_by_task(offline_hub: Path) -> None:
+def test_task_encoders_key_the_cache_by_task(mteb: ModuleType, offline_hub: Path) -> None:
     """Each LMEB subset gets the encoder of its mteb task: real TaskMetadata, the mteb subset name."""
     from lmeb.models import load_model
     from lmeb.tasks import get_task

@@ -3,7 +3,8 @@
 Ray listens on 127.0.0.1 only here (``lmeb.scale.cluster.LOOPBACK_SWITCH``, set before ray is imported),
 and every Ray process the tests start is gone when they end. Start-up is the main cost: one local
 instance serves the module (the two-node test comes first, before it starts), one worker pool serves
-most tests, shards are tiny so that a run has many of them.
+most tests, shards are tiny so that a run has many of them. Every test that starts Ray (a cluster, the local
+instance or a pool) is marked slow: ``make test-fast`` keeps the ones that need no Ray processes.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ def pool(local_ray: None, minilm_path: Path, tiny_kalm: Path) -> Iterator[RayPoo
         yield p
 
 
+@pytest.mark.slow
 def test_cli_run_with_ray_equals_single_process(local_ray: None, reference: tuple[Path, Path], minilm_path: Path,
                                                 real_data: Path, tmp_path: Path) -> None:
     rc = cli_main(["run", "--model", str(minilm_path), "--name", "minilm", "--tasks", "/".join(SUBSET),
@@ -227,6 +229,7 @@ def test_cli_worker_flags_need_ray(capsys: pytest.CaptureFixture[str]) -> None:
     assert "go with --ray" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_pool_encoder_keeps_the_callers_order(pool: RayPool) -> None:
     """Texts are sent length-ordered; rows come back in the caller's order (the equality of whole runs
     with the single-process run is checked by the CLI, two-node and fault tests)."""
@@ -239,6 +242,7 @@ def test_pool_encoder_keeps_the_callers_order(pool: RayPool) -> None:
     assert pool.model.encode_chunk == 2 * 16 * 8  # what the embedding store hands it per call
 
 
+@pytest.mark.slow
 def test_reranker_pairs_partitioned_by_passage(pool: RayPool, tiny_kalm: Path) -> None:
     queries = [f"question number {i} about the weather" for i in range(5)]
     docs = [f"document {j}: " + "sun and rain " * (j + 1) for j in range(6)]
@@ -253,6 +257,7 @@ def test_reranker_pairs_partitioned_by_passage(pool: RayPool, tiny_kalm: Path) -
     assert pool.reranker.config() == local.config()
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_shard_is_retried_with_identical_numbers(pool: RayPool, reference: tuple[Path, Path],
                                                                    real_data: Path, tmp_path: Path) -> None:
     victim = pool.pids()[0]
@@ -273,6 +278,7 @@ def test_worker_killed_mid_shard_is_retried_with_identical_numbers(pool: RayPool
     assert pool.provenance()["workers_replaced"] >= 1
 
 
+@pytest.mark.slow
 def test_retry_bound_ends_with_one_line_error(pool: RayPool, real_data: Path) -> None:
     workers = pool.workers
     assert workers is not None
@@ -291,12 +297,14 @@ def test_retry_bound_ends_with_one_line_error(pool: RayPool, real_data: Path) ->
     SPAWNED.extend(pool.pids())
 
 
+@pytest.mark.slow
 def test_worker_that_cannot_load_the_model_is_one_line_error(local_ray: None) -> None:
     with pytest.raises(LmebError, match="a Ray worker could not load the model") as err:
         RayPool(ModelSpec(None), workers=1, cpus_per_worker=0)  # fails before importing torch: cheap
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_more_workers_than_the_cluster_holds_is_an_error(local_ray: None, minilm_path: Path) -> None:
     with pytest.raises(LmebError, match="the Ray cluster has 2 CPUs"):
         RayPool(ModelSpec(str(minilm_path)), workers=3, cpus_per_worker=1)
@@ -315,6 +323,7 @@ def test_bm25_stays_on_the_driver() -> None:
     assert pool.provenance()["workers"] == 0
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_the_call_and_shutdown_ends_the_workers(pool: RayPool) -> None:
     """Last: it shuts the module's pool down."""
     workers = pool.workers
