@@ -201,6 +201,7 @@ KILLED_WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a real kill -9 in a subprocess; in-process: the killed-run leftovers test above
 def test_kill_9_while_writing_leaves_a_cache_that_verifies(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], cwd=Path(__file__).parent.parent)
     try:

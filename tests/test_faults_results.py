@@ -241,6 +241,7 @@ def test_a_kill_or_ctrl_c_at_each_write_loses_at_most_the_subset_in_progress(dat
     assert not [p for p in main_file(out).parent.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow  # a real SIGINT in a subprocess; in-process: tests/test_runner.py's killed-run test
 def test_ctrl_c_between_subsets_exits_130_in_one_line_and_the_rerun_resumes(data, tmp_path, clean, capsys):
     out = tmp_path / "out"
     proc = faulty_run(data, out, "sigint", 3)  # before subset 2 is written: subset 1 is in the file

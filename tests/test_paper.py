@@ -110,6 +110,7 @@ def test_diff_lists_incomplete_run_cells_without_a_mean(tmp_path: Path, capsys: 
                                     "datasets show n/N* and no delta"]
 
 
+@pytest.mark.slow  # a fresh interpreter; tests/test_api.py's test_import_lmeb_is_light runs in the fast loop
 def test_published_rows_do_not_depend_on_the_presentation_layer() -> None:
     """lmeb.paper and lmeb.aggregate import neither lmeb.report nor the renderers (no import cycle)."""
     import subprocess

@@ -17,24 +17,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 
+from lmeb.cli import main as cli_main
+from lmeb.digest import DIGEST_SIZE
+from lmeb.errors import LmebError
+from lmeb.models import load_model
+from lmeb.models.kalm import KalmReranker
+from lmeb.results import read_dataset_result
+from lmeb.runner import Runner, RunOptions
+from lmeb.scale import ModelSpec, RayPool
 from lmeb.scale.cluster import LOOPBACK_SWITCH, WORKER_NICENESS
+from lmeb.tasks import get_task
 
-os.environ.setdefault(LOOPBACK_SWITCH, "0")
-ray = pytest.importorskip("ray")
-
-from lmeb.cli import main as cli_main  # noqa: E402
-from lmeb.digest import DIGEST_SIZE  # noqa: E402
-from lmeb.errors import LmebError  # noqa: E402
-from lmeb.models import load_model  # noqa: E402
-from lmeb.models.kalm import KalmReranker  # noqa: E402
-from lmeb.results import read_dataset_result  # noqa: E402
-from lmeb.runner import Runner, RunOptions  # noqa: E402
-from lmeb.scale import ModelSpec, RayPool  # noqa: E402
-from lmeb.tasks import get_task  # noqa: E402
+os.environ.setdefault(LOOPBACK_SWITCH, "0")  # before ray is imported (by the ``ray`` fixture, or lmeb.scale)
 
 pytestmark = pytest.mark.realdata
 SUBSET = ("Gorilla", "gorilla_pytorch")  # 43 documents, 186 queries
@@ -66,8 +65,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.fixture(scope="module")
+def ray() -> ModuleType:
+    """ray, imported by the tests that start it: collection and the tests that start no Ray process skip it."""
+    return pytest.importorskip("ray")
+
+
 def _cpus_free(cpus: float, within: float = 30.0) -> bool:
     """Whether the cluster's ``cpus`` CPUs are all free again (killed actors release them a little later)."""
+    import ray
+
     deadline = time.monotonic() + within
     while ray.available_resources().get("CPU") != cpus and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -75,6 +82,8 @@ def _cpus_free(cpus: float, within: float = 30.0) -> bool:
 
 
 def _node_pids() -> list[int]:
+    import ray
+
     node = ray._private.worker._global_node
     return [p.process.pid for procs in node.all_processes.values() for p in procs if p.process is not None]
 
@@ -142,8 +151,8 @@ def reference(minilm_path: Path, real_data: Path, tmp_path_factory: pytest.TempP
 
 
 @pytest.mark.slow
-def test_two_node_cluster_gives_the_single_process_numbers(reference: tuple[Path, Path], minilm_path: Path,
-                                                           real_data: Path, tmp_path: Path) -> None:
+def test_two_node_cluster_gives_the_single_process_numbers(ray: ModuleType, reference: tuple[Path, Path],
+                                                           minilm_path: Path, real_data: Path, tmp_path: Path) -> None:
     """Runs first: a head and a second node on loopback, one worker on each."""
     from ray.cluster_utils import Cluster
 
@@ -172,7 +181,7 @@ def test_two_node_cluster_gives_the_single_process_numbers(reference: tuple[Path
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
+def local_ray(ray: ModuleType) -> Iterator[None]:
     """A local Ray instance (2 CPUs, loopback) for the rest of the module; its processes end with it."""
     for attempt in range(3):  # Ray waits a fixed 30 s for its raylet: a busy shared machine can miss that
         try:

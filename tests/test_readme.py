@@ -11,6 +11,7 @@ namespace with ``LMEB_DATA`` pointing at the sample.
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import shutil
@@ -64,11 +65,18 @@ PARSE_ONLY = {
         "MiniLM over the 42 Dialogue subsets takes minutes on a CPU (make run and tests/test_models.py run it)",
 }
 
-# README lines that run here but take more than a few seconds.
+# README lines that run here but take more than a few seconds, or that only vary a command the fast loop
+# runs already (the views' own tests are fast: tests/test_report.py, test_instructions.py, test_efficiency.py).
+# `make test-fast` still parses every line (test_every_lmeb_command_parses); `make test` runs them all.
 SLOW = {
     "lmeb run --model bm25 --all --data ~/lmeb-data/eval_data --output results",  # 193 subsets
     "lmeb leaderboard results/",  # matplotlib figures
     "lmeb leaderboard runs_a/ runs_b/ --with-paper both --out site/ --title 'Our models on LMEB'",
+    "lmeb table results/ --view datasets --metric R_cap_at_10 --format latex",
+    "lmeb table results/ --view subsets --dataset LoCoMo --format csv",
+    "lmeb table results/ --view instructions --with-paper w_inst",
+    "lmeb table results/ --view efficiency",
+    "lmeb compare my-model@w_inst my-model@wo_inst results/",
 }
 
 
@@ -127,9 +135,15 @@ def test_every_command_line_is_lmeb_or_another_program_by_rule() -> None:
         assert listed in texts, f"{listed!r} is no longer in the README"
 
 
+@pytest.fixture(scope="module")
+def parser() -> argparse.ArgumentParser:
+    """lmeb's full parser, built once (each build takes tens of milliseconds; parsing leaves it unchanged)."""
+    return build_parser()
+
+
 @pytest.mark.parametrize("command", LMEB_COMMANDS, ids=lambda c: c.id)
-def test_every_lmeb_command_parses(command: Command, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = build_parser()
+def test_every_lmeb_command_parses(command: Command, parser: argparse.ArgumentParser,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
     try:
         args = parser.parse_args(command.argv[1:])
     except SystemExit:
@@ -173,21 +187,36 @@ def _as_here(argv: list[str], sample: Path) -> list[str]:
     return [str(sample) if w == "~/lmeb-data/eval_data" else w for w in argv[1:]]
 
 
+# Commands that write into the working directory run in a copy of the workspace; the others run in the
+# workspace itself (no copy of its few hundred files per command) and must leave it exactly as it was.
+WRITES_HERE = {"run", "export-mteb", "leaderboard"}
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its size and modification time: what a command must not change."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
 @pytest.mark.parametrize("command", RUNNABLE)
 def test_every_runnable_lmeb_command_runs_on_the_sample(
     command: Command, workspace: Path, sample_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    work = tmp_path / "work"
-    shutil.copytree(workspace, work)
+    work = workspace
+    if command.argv[1] in WRITES_HERE:
+        work = tmp_path / "work"
+        shutil.copytree(workspace, work)
     monkeypatch.chdir(work)
     monkeypatch.setenv("LMEB_DATA", str(sample_data))
     monkeypatch.setenv("LMEB_CACHE", str(tmp_path / "cache"))
-    before = {p for p in work.rglob("*")}
+    before = _tree(work)
     rc = cli(_as_here(command.argv, sample_data))
     out, err = capsys.readouterr()
     assert rc == 0, f"README line {command.line}: {command.text}\nexit {rc}\n{err}"
-    assert out.strip() or set(work.rglob("*")) - before, f"README line {command.line}: no output, no files"
+    after = _tree(work)
+    assert out.strip() or set(after) - set(before), f"README line {command.line}: no output, no files"
+    if work == workspace:
+        assert after == before, f"README line {command.line}: changed the shared workspace (add it to WRITES_HERE)"
     if command.argv[1] == "run":  # results where the README says they go
         model = command.argv[command.argv.index("--model") + 1]
         assert list((work / "results" / model / "wo_inst").glob("*.json")), command.text

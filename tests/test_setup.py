@@ -46,6 +46,7 @@ def test_torch_spec_override_and_the_documented_cpu_path() -> None:
     assert "-r requirements.txt" in _make_dry_run(f"TORCH_SPEC={cpu.group(1)}")
 
 
+@pytest.mark.slow  # seconds of the hub's own start-up, for a README line that rarely changes
 def test_readme_download_command_is_shipped_by_the_pinned_hub() -> None:
     """``hf download`` (what the README says) exists with the options the README uses; no huggingface-cli."""
     assert "huggingface-cli" not in README
