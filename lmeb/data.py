@@ -12,6 +12,7 @@ on bad input, or pass it to ``on_error`` and go on (``lmeb validate``).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -170,7 +171,8 @@ def is_synthetic(root: str | Path, subset: SubsetData | None = None) -> bool:
         return True
     if subset is None or not subset.query_ids:
         return False
-    return all(i.startswith(SYNTHETIC_ID_PREFIX) for i in (*subset.query_ids, *subset.corpus.ids))
+    ids = itertools.chain(subset.query_ids, subset.corpus.ids)  # lazily: the first real id ends the check
+    return all(i.startswith(SYNTHETIC_ID_PREFIX) for i in ids)
 
 
 def find_data_root(folder: str | Path) -> Path:
