@@ -5,12 +5,11 @@ Kept apart from ``lmeb.embedding_cache`` (what a run reads and writes) because o
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 
+from lmeb import files
 from lmeb.embedding_cache import CacheWarning, DiskCache, Scan
-from lmeb.files import is_stale_temporary
 
 
 def namespaces(root: Path) -> list[str]:
@@ -29,9 +28,7 @@ def scan_cache(root: Path, fix: bool = False) -> list[Scan]:
 
 def stale_temporaries(root: Path) -> list[Path]:
     """Temporary files under the cache that a stopped run left behind."""
-    folder = Path(root).expanduser() / "embeddings"
-    now = time.time()
-    return [p for p in folder.rglob(".*.tmp") if is_stale_temporary(p, now)] if folder.is_dir() else []
+    return files.stale_temporaries(Path(root).expanduser() / "embeddings")
 
 
 class _ReadOnlyCache(DiskCache):

@@ -91,15 +91,21 @@ def is_stale_temporary(path: Path, now: float | None = None) -> bool:
     return bool(match) and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1)))
 
 
-def clean_stale_temporaries(folder: str | Path, recursive: bool = True) -> list[Path]:
-    """Delete the stale temporary files under ``folder`` (see ``is_stale_temporary``); returns them."""
+def stale_temporaries(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """The stale temporary files under ``folder`` (see ``is_stale_temporary``)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
+    now = time.time()
+    paths = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+    return [p for p in paths if p.is_file() and is_stale_temporary(p, now)]
+
+
+def clean_stale_temporaries(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Delete the stale temporary files under ``folder`` (see ``stale_temporaries``); returns them."""
     removed = []
-    for path in folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp"):
-        if path.is_file() and is_stale_temporary(path):
-            with contextlib.suppress(OSError):
-                path.unlink()
-                removed.append(path)
+    for path in stale_temporaries(folder, recursive):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
     return removed

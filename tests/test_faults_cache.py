@@ -24,7 +24,7 @@ from lmeb.cache_inspect import scan_cache
 from lmeb.cli import main as cli_main
 from lmeb.embedding_cache import CacheWarning, DiskCache
 from lmeb.embeddings import EmbeddingStore, namespace_key
-from lmeb.files import atomic_write_text, clean_stale_temporaries
+from lmeb.files import atomic_write_text, clean_stale_temporaries, stale_temporaries
 from tests.test_embeddings import HashEncoder
 
 TEXTS = [f"document number {i}" for i in range(12)]
@@ -240,6 +240,7 @@ def test_stale_temporaries_by_age(tmp_path):
     fresh = tmp_path / ".s.json.def.tmp"
     fresh.write_text("x")
     os.utime(old, (time.time() - 2 * 86400,) * 2)
+    assert stale_temporaries(tmp_path) == [old] and old.exists()  # listing deletes nothing (lmeb cache info)
     assert clean_stale_temporaries(tmp_path) == [old]
     assert fresh.exists()
 
