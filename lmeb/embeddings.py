@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from lmeb import embedding_cache
-from lmeb.digest import text_digest
+from lmeb.digest import json_digest, text_digest
 from lmeb.embedding_cache import DIGEST_SIZE, DiskCache, VectorTable
 from lmeb.errors import LmebError
 
@@ -55,8 +55,7 @@ def config_hash(config: dict[str, Any]) -> str:
 
 def namespace_key(config: dict[str, Any], kind: str, instruction: str | None) -> str:
     """The cache namespace of vectors made by one encoder config for one kind and instruction."""
-    blob = json.dumps({"config": config_hash(config), "kind": kind, "instruction": instruction}, sort_keys=True)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+    return json_digest({"config": config_hash(config), "kind": kind, "instruction": instruction})[:32]
 
 
 def encode_texts(encoder: Any, texts: list[str], kind: str, instruction: str | None = None) -> np.ndarray:
