@@ -182,10 +182,13 @@ class ResultsStore:
         if run_key is None or not path.is_file():
             return {}
         try:
+            # the main file first: with no run writing beside this one it names no new subset, and the
+            # per-query sidecar (the large part) is not read and re-checked after every subset
+            disk = read_dataset_result(path, strict=False)
+            if disk.provenance.get("run_key") != run_key or not (set(disk.subsets) - have) & set(task.subset_names):
+                return {}
             disk = read_dataset_result(path, per_query=True, strict=False)
         except LmebError:
-            return {}
-        if disk.provenance.get("run_key") != run_key:
             return {}
         disk.subsets = {name: sub for name, sub in disk.subsets.items() if name in task.subset_names
                         and name not in have}

@@ -103,6 +103,25 @@ def test_two_runs_on_disjoint_subsets_into_one_output_both_keep_theirs(data, tmp
     assert numbers(main_file(out)) == clean  # all three subsets, registry order, identical numbers
 
 
+def test_a_lone_run_does_not_reread_its_sidecar_after_each_subset(data, tmp_path, clean, monkeypatch):
+    """The check for subsets another run wrote meanwhile reads the main file; the per-query sidecar only
+    when that file names a subset this run does not have (the test above covers that case)."""
+    import lmeb.store as store_module
+
+    reads: list[bool] = []
+    real = store_module.read_dataset_result
+
+    def counted(path, per_query=False, strict=True):
+        reads.append(per_query)
+        return real(path, per_query=per_query, strict=strict)
+
+    monkeypatch.setattr(store_module, "read_dataset_result", counted)
+    out = tmp_path / "out"
+    assert bm25(data, out) == 0
+    assert reads == [False, False]  # before the 2nd and 3rd subsets' writes; no sidecar read
+    assert numbers(main_file(out)) == clean
+
+
 def test_the_lock_serialises_writers_across_processes(tmp_path):
     path = tmp_path / "m" / "wo_inst" / "Gorilla.json"
     code = ("import sys, time; from lmeb.results import results_lock\n"
