@@ -185,6 +185,13 @@ def test_wrong_objects_get_one_clear_error(sample_data):
     with pytest.raises(LmebError, match=r"^Encoder is not a reranker: it has no method score\(pairs, instruction\)"):
         lmeb.evaluate("bm25", tasks=TASK, data=sample_data, reranker=Encoder())
 
+    class ConfiguredEncoder(Encoder):  # an object describing itself is checked for its role too
+        def config(self):
+            return {"class": "ConfiguredEncoder"}
+
+    with pytest.raises(LmebError, match=r"^ConfiguredEncoder is not a reranker: it has no method score\(pairs"):
+        lmeb.evaluate("bm25", tasks=TASK, data=sample_data, reranker=ConfiguredEncoder())
+
 
 @pytest.mark.slow
 def test_cross_encoder_instance_is_a_reranker(sample_data, minilm_path):

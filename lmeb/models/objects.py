@@ -140,6 +140,7 @@ def _check_encode(obj: Any) -> None:
 
 def wrap_model(obj: Any, name: str | None = None, revision: str | None = None, role: str = "model") -> Wrapped:
     """``obj`` as an engine model with its identity (see the module docstring); a clear error otherwise."""
+    own_config = False
     if _is_instance_of(obj, "sentence_transformers", ("CrossEncoder",)):
         label = name or _st_name(obj) or "cross-encoder"
         model: Any = CrossEncoderInstance(obj, label)
@@ -147,14 +148,11 @@ def wrap_model(obj: Any, name: str | None = None, revision: str | None = None, r
         label = name or _st_name(obj) or "sentence-transformer"
         model = STInstanceEncoder(obj, label)
     elif any(callable(getattr(obj, m, None)) for m in ("encode", "search", "score")):
-        kind = model_type(obj)
-        if kind == "encoder":
+        if model_type(obj) == "encoder":
             _check_encode(obj)
-        if callable(getattr(obj, "config", None)):
-            label = name or str(getattr(obj, "name", None) or type(obj).__name__)
-            return Wrapped(obj, dict(obj.config()), label, anonymous=False)
         label = name or str(getattr(obj, "name", None) or type(obj).__name__)
-        model = ProtocolObject(obj, label)
+        own_config = callable(getattr(obj, "config", None))
+        model = obj if own_config else ProtocolObject(obj, label)
     elif callable(obj) and not isinstance(obj, type):
         label = name or getattr(obj, "__name__", None) or type(obj).__name__
         model = CallableEncoder(obj, str(label))
@@ -165,5 +163,7 @@ def wrap_model(obj: Any, name: str | None = None, revision: str | None = None, r
         raise LmebError(f"{type(obj).__name__} is not a {what}")
     if role == "reranker" and model_type(model) != "reranker":
         raise LmebError(f"{type(obj).__name__} is not a reranker: it has no method score(pairs, instruction)")
+    if own_config:  # lmeb's own adapters and objects describing themselves: used as they are
+        return Wrapped(obj, dict(obj.config()), label, anonymous=False)
     model.identity = {"class": _class_name(obj), "name": name, "revision": revision}
     return Wrapped(model, model.config(), model.name, anonymous=name is None)
