@@ -66,10 +66,12 @@ def dataset_revision(result: DatasetResult, data: DataCheck) -> str:
     return f"lmeb-{data.status}-data-{(data.fingerprint or 'unknown')[:12]}"
 
 
-def task_result_json(result: DatasetResult, official_data: bool = False) -> dict[str, Any]:
-    """The mteb ``TaskResult`` object of one dataset result (subset names in mteb's spelling)."""
+def task_result_json(result: DatasetResult, official_data: bool = False,
+                     data: DataCheck | None = None) -> dict[str, Any]:
+    """The mteb ``TaskResult`` object of one dataset result (subset names in mteb's spelling); ``data``:
+    its ``check_data`` when the caller has it already."""
     task = get_task(result.task_name)
-    data = check_data(result, official_data)
+    data = data or check_data(result, official_data)
     scores = []
     for name, sub in result.subsets.items():
         entry: dict[str, Any] = {k: round(float(v), 6) for k, v in sub.scores.items()}
@@ -152,15 +154,16 @@ def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str
     if incomplete and not allow_incomplete:
         raise LmebError(f"incomplete dataset(s), which mteb would read as the dataset's score: {'; '.join(incomplete)}"
                         " (run the missing subsets, or --allow-incomplete to export them anyway)")
+    checks = [check_data(r, official_data) for r in chosen]  # once per result: the gate and the files share it
     if official_data:
-        require_official([check_data(r, True) for r in chosen])
+        require_official(checks)
     out = Path(out)
     written: list[Path] = []
     seen: dict[Path, Path | None] = {}
     metas: dict[Path, dict[str, Any]] = {}
-    for r in chosen:
+    for r, data in zip(chosen, checks, strict=True):
         folder = out / model_path_name(r.model, org) / model_revision(r, revision)
-        obj = task_result_json(r, official_data)
+        obj = task_result_json(r, data=data)
         path = folder / f"{obj['task_name']}.json"
         if path in seen:
             raise LmebError(f"{r.path}: {obj['task_name']} of {r.model} is also in {seen[path]}")

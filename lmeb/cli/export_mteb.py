@@ -38,9 +38,10 @@ def main(args: argparse.Namespace) -> int:
     results = read_results([args.results])
     written = export_mteb(results, args.out, revision=args.revision, org=args.org, setting=args.setting,
                           allow_incomplete=args.allow_incomplete, official_data=args.official_data)
-    for line in incomplete_datasets([r for r in results if args.setting in (None, r.setting)]):
+    exported = [r for r in results if args.setting in (None, r.setting)]
+    for line in incomplete_datasets(exported):
         print(f"lmeb export-mteb: warning: exported an incomplete dataset: {line}", file=sys.stderr)
-    checks = [(r, check_data(r, args.official_data)) for r in results if args.setting in (None, r.setting)]
+    checks = [(r, check_data(r, args.official_data)) for r in exported]
     for r, check in checks:
         if check.status == DIFFERS:
             print(f"lmeb export-mteb: warning: {r.model} ({r.setting}) {r.task_name}: not the official data "
