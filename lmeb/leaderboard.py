@@ -213,7 +213,7 @@ def build_data(results: Sequence[DatasetResult], with_paper: str | None = None, 
     rows = _run_entries(results) + (_paper_entries(with_paper) if with_paper else [])
     for i, row in enumerate(rows):
         row["id"] = f"r{i}"
-    pareto = pareto_data({"rows": rows})
+    pareto = pareto_data(rows)
     n_runs = sum(not r["published"] for r in rows)
     models = len({r["model"] for r in rows if not r["published"]})
     subtitle = (f"{models} model{'s' * (models != 1)}, {n_runs} run{'s' * (n_runs != 1)}"

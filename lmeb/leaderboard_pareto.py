@@ -42,9 +42,9 @@ def _quality(rows: list[dict]) -> tuple[dict[str, float], str, str] | None:
     return values, "Mean (Dataset) N@10 (%)", f"over the datasets complete in every run: {shown}"
 
 
-def pareto_data(data: dict) -> dict[str, Any]:
+def pareto_data(rows: list[dict]) -> dict[str, Any]:
     """The Pareto points per cost (from the site's rows, ids already given), the front marked."""
-    runs = [r for r in data["rows"] if not r["published"]]
+    runs = [r for r in rows if not r["published"]]
     costed = [r for r in runs if (r.get("efficiency") or {}).get("seconds_per_1k_texts") is not None]
     left_out = {r["id"]: "no efficiency record" for r in runs if r not in costed}
     out: dict[str, Any] = {"quality": None, "quality_over": "", "costs": [], "left_out": left_out}
@@ -55,14 +55,14 @@ def pareto_data(data: dict) -> dict[str, Any]:
         return out
     quality, out["quality"], out["quality_over"] = found
     for key, label in COSTS:
-        rows = [r for r in costed if r["efficiency"].get(key) is not None]
-        if not rows:
+        have = [r for r in costed if r["efficiency"].get(key) is not None]
+        if not have:
             continue
-        points = [(float(r["efficiency"][key]), float(quality[r["id"]])) for r in rows]
+        points = [(float(r["efficiency"][key]), float(quality[r["id"]])) for r in have]
         marks = front(points)
         out["costs"].append({"key": key, "label": label, "points": [
             {"row": r["id"], "model": r["model"], "setting": r["setting"], "cost": c, "quality": round(q, 2),
-             "front": m} for r, (c, q), m in zip(rows, points, marks, strict=True)]})
+             "front": m} for r, (c, q), m in zip(have, points, marks, strict=True)]})
     return out
 
 

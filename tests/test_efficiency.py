@@ -157,7 +157,7 @@ def test_pareto_uses_mean_type_when_every_run_has_it():
         return {"id": f"r{i}", "model": f"m{i}", "setting": "wo_inst", "published": False, "datasets": {},
                 "scores": {"mean_type": {"ndcg_at_10": q}}, "efficiency": {"seconds_per_1k_texts": cost,
                                                                            "parameters": None}}
-    pareto = pareto_data({"rows": [row(0, 50.0, 1.0), row(1, 60.0, 10.0), row(2, 55.0, 20.0)]})
+    pareto = pareto_data([row(0, 50.0, 1.0), row(1, 60.0, 10.0), row(2, 55.0, 20.0)])
     assert pareto["quality"] == "Mean (Type) N@10 (%)"
     assert [p["front"] for p in pareto["costs"][0]["points"]] == [True, True, False]
 
