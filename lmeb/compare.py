@@ -51,6 +51,7 @@ from lmeb.resampling import (  # noqa: F401  (sign_flip_test re-exported)
 from lmeb.results import SETTINGS, DatasetResult, sidecar_path
 from lmeb.tasks import MEMORY_TYPES, all_tasks, get_task
 
+_REBUILD = "(rerun lmeb run for them: it rebuilds them)"  # what to do about missing per-query sidecars
 TIE = 5e-5  # |delta| below half a unit of the tables' last digit (0.01 percentage points) is a tie
 ALPHA = 0.05
 
@@ -111,7 +112,7 @@ def paired_subsets(results: list[DatasetResult], side_a: Side, side_b: Side, met
     missing = missing_sidecars(results, (side_a, side_b))
     if not have:
         raise LmebError(f"no per-query values found: {', '.join(missing) or 'the .per_query.json sidecars'} "
-                        "missing (rerun lmeb run for them: it rebuilds them)")
+                        f"missing {_REBUILD}")
     if metric not in have:
         raise LmebError(f"no per-query values for metric {metric!r} (available: {', '.join(sorted(have))})")
     out = []
@@ -134,12 +135,11 @@ def paired_subsets(results: list[DatasetResult], side_a: Side, side_b: Side, met
             if ids:
                 out.append(PairedSubset(task.name, task.memory_type, subset, ids, np.array(a), np.array(b),
                                         dropped=len(qa) + len(qb) - 2 * len(ids)))
-    rebuild = "(rerun lmeb run for them: it rebuilds them)"
     if not out:
         raise LmebError(f"{side_a[0]} and {side_b[0]} have no aligned per-query values of {metric}"
-                        + (f": {', '.join(missing)} missing {rebuild}" if missing else ""))
+                        + (f": {', '.join(missing)} missing {_REBUILD}" if missing else ""))
     if missing:
-        warnings.warn(f"{', '.join(missing)} missing, so those datasets are left out of the comparison {rebuild}",
+        warnings.warn(f"{', '.join(missing)} missing, so those datasets are left out of the comparison {_REBUILD}",
                       LmebWarning, stacklevel=2)
     return out
 
