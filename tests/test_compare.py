@@ -139,3 +139,27 @@ def test_compare_errors_and_cli(pair: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     # LoCoMo is compared on 2 of its 5 subsets: the dataset row is a count (no mean), its subsets are numbers
     assert "single_hop" in out and "A wins 1, ties 1, losses 0" in out and "+40.00" in out and "2/5*" in out
+
+
+def test_compare_names_missing_sidecars(tmp_path: Path, write_results) -> None:
+    """A deleted .per_query.json: the dataset is left out with a warning naming the file; with nothing left to
+    compare, the error names it."""
+    from lmeb.errors import LmebWarning
+    from lmeb.results import sidecar_path
+
+    def one(task, name: str) -> dict[str, float]:
+        return {f"{task.name}-{name}-q{i}": 0.1 * i for i in range(3)}
+
+    paths = {model: write_results(tmp_path, model, datasets=["LoCoMo", "Gorilla"],
+                                  subsets=lambda task: task.subset_names[:1],
+                                  scores=lambda task, i, name: {"ndcg_at_10": 0.1}, per_query=one)
+             for model in ("A", "B")}
+    files = {p.stem: p for p in paths["B"]}
+    gone = sidecar_path(files["Gorilla"])
+    gone.unlink()
+    with pytest.warns(LmebWarning, match=rf"{gone.name} missing, so those datasets are left out.*rerun lmeb run"):
+        c = compare(load_results([tmp_path], per_query=True), "A", "B", resamples=100, seed=0)
+    assert list(c.subsets["dataset"]) == ["LoCoMo"]
+    sidecar_path(files["LoCoMo"]).unlink()
+    with pytest.raises(LmebError, match=r"no aligned per-query values of ndcg_at_10: .*LoCoMo.*missing \(rerun"):
+        compare(load_results([tmp_path], per_query=True), "A", "B", resamples=100, seed=0)
