@@ -189,6 +189,13 @@ def test_faults_fail_in_one_line_and_cache_nothing(api: Server, tmp_path: Path, 
     assert again.stats.encoded == 8  # ... and nothing of the failed one
 
 
+def test_nan_names_the_callers_text_not_the_requests_row(api: Server) -> None:
+    encoder = _encoder(api, batch_size=4, concurrency=1)
+    api.faults.extend(["", "nan"])  # the second request's first vector: text 4 of the call
+    with pytest.raises(LmebError, match=r"non-finite .* for text 4 \(1 of 8 texts affected\)"):
+        encoder.encode(TEXTS[:8], "document")
+
+
 def test_bad_options_are_one_line_errors(api: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)

@@ -122,7 +122,7 @@ class OpenAIEncoder:
         return check_finite(np.concatenate(parts) if len(parts) > 1 else parts[0], self.name)
 
     def _request(self, texts: list[str]) -> np.ndarray:
-        """One embeddings request (the client retries it); its vectors in input order, checked."""
+        """One embeddings request (the client retries it); its vectors in input order, shape-checked."""
         extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
         where = f"openai:{self.model} at {self.api_base}"
         try:
@@ -156,7 +156,7 @@ class OpenAIEncoder:
             self.stats["requests"] += 1
             self.stats["retries"] += int(getattr(raw, "retries_taken", 0) or 0)
             self.stats["tokens"] += int(getattr(usage, "total_tokens", 0) or getattr(usage, "prompt_tokens", 0) or 0)
-        return check_finite(vectors, self.name)
+        return vectors  # checked for NaN once, by encode (its row numbers are the caller's)
 
     def config(self) -> dict[str, Any]:
         """Everything that changes the vectors; keys the embedding cache and goes into provenance."""
