@@ -15,8 +15,6 @@ read at the last real decoder token, and MEP chunks must start at the passage's 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lmeb.digest import json_digest
 from lmeb.errors import LmebError
 from lmeb.models.hf import pad_batch
 from lmeb.models.kalm_cache import DiskPassageCache, PassageCache, text_key
@@ -152,7 +151,7 @@ class KalmReranker:
         self.identity = {**source_identity(source), "dtype": precision, "chunk_size": chunk_size,
                          "max_length": self.max_length, "format": "kalm-passage-states/1"}
         self.revision = self.identity["revision"]
-        key = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:20]
+        key = json_digest(self.identity)[:20]
         self.ram_cache = PassageCache(cache_max_bytes)
         self.disk_cache = DiskPassageCache(Path(cache_dir) / f"kalm-{key}", self.identity) if cache_dir else None
         self.fast_head = True  # logits of the last real position only (False: the full forward, for tests)
