@@ -22,13 +22,13 @@ workers (and the local Ray instance, when the pool started one).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from typing import Any
 
 import numpy as np
 
+from lmeb.digest import text_digest
 from lmeb.errors import LmebError
 from lmeb.scale.cluster import Connection, connect, describe, import_ray, size_pool
 from lmeb.scale.dispatch import Shard, WorkerSet
@@ -213,8 +213,7 @@ class RayEncoder(_Remote):
 
 def home_worker(passage: str, workers: int) -> int:
     """The worker that keeps ``passage``'s states (stable across calls and runs)."""
-    digest = hashlib.blake2b(passage.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % max(1, workers)
+    return int.from_bytes(text_digest(passage)[:8], "little") % max(1, workers)
 
 
 class RayReranker(_Remote):
