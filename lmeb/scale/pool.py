@@ -234,23 +234,20 @@ class RayReranker(_Remote):
         buckets: list[list[list[int]]] = [[] for _ in range(self.pool.size)]
         for passage, rows in by_passage.items():
             buckets[home_worker(passage, self.pool.size)].append(rows)
-        shards: list[Shard] = []
-        rows_of: list[list[int]] = []
+        cuts: list[tuple[list[int], int]] = []  # (pair rows, home): whole passages of one home per shard
         for home, groups in enumerate(buckets):
             current: list[int] = []
             for rows in groups:
                 current.extend(rows)
                 if len(current) >= size:
-                    rows_of.append(current)
-                    shards.append(Shard(len(shards), (self.role, [pairs[r] for r in current], instruction),
-                                        len(current), home))
+                    cuts.append((current, home))
                     current = []
             if current:
-                rows_of.append(current)
-                shards.append(Shard(len(shards), (self.role, [pairs[r] for r in current], instruction),
-                                    len(current), home))
+                cuts.append((current, home))
+        shards = [Shard(i, (self.role, [pairs[r] for r in rows], instruction), len(rows), home)
+                  for i, (rows, home) in enumerate(cuts)]
         out = np.empty(len(pairs), dtype=np.float64)
-        for rows, (scores, delta) in zip(rows_of, self.pool.run("score", shards, self._counts), strict=True):
+        for (rows, _), (scores, delta) in zip(cuts, self.pool.run("score", shards, self._counts), strict=True):
             out[rows] = scores
             self._counts.update(delta)
         return out
