@@ -1,6 +1,7 @@
 # Two commands for a fresh machine: `make run` (the main job) and `make test`.
 # Both create or reuse .venv and install the pinned dependencies; a second call installs nothing.
-# Also: `make leaderboard` (the static site from results/), `make test-fast` (tests not marked slow).
+# Also: `make leaderboard` (the static site from results/), `make test-fast` (tests not marked slow),
+# `make docs` (the documentation site, mkdocs.yml -> site/).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -21,7 +22,7 @@ DATA    ?= $(if $(LMEB_DATA),$(LMEB_DATA),$(SAMPLE))
 #   make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install run test test-fast lint leaderboard clean
+.PHONY: install run test test-fast lint leaderboard docs clean
 
 $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,7 +69,12 @@ LEADERBOARD_ARGS ?=
 leaderboard: $(STAMP)
 	$(LMEB) leaderboard "$(RESULTS)" --out "$(SITE)" $(LEADERBOARD_ARGS)
 
+# `make docs`: the documentation site (MkDocs + Material, API reference by mkdocstrings, CLI reference
+# generated from the real parser) into site/; open site/index.html.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # keeps the tracked READMEs of results/ and leaderboard/
 clean:
-	rm -rf $(VENV) .cache $(SITE)
+	rm -rf $(VENV) .cache $(SITE) site
 	find "$(RESULTS)" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} + 2>/dev/null || true
