@@ -47,7 +47,7 @@ def _timed(label: str, fn, results: dict, wall: dict) -> np.ndarray:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_data = os.environ.get("LMEB_DATA") or str(REPO.parent / "shared" / "data" / "eval_data")
     parser.add_argument("--data", default=default_data,
                         help="data root (default $LMEB_DATA, else ../shared/data/eval_data)")

@@ -142,7 +142,7 @@ def compare(a: dict, b: dict) -> tuple[int, int, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("LMEB_DATA", DEFAULT_DATA)))
     parser.add_argument("--datasets", help="comma-separated (default: every dataset present)")
     parser.add_argument("--models", default="bm25,minilm", help="bm25, minilm, or a model path/hub id")

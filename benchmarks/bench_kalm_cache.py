@@ -24,7 +24,7 @@ SHARED = REPO.parent / "shared"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(SHARED / "kalm_tiny" / "tiny_model"))
     parser.add_argument("--data", default=os.environ.get("LMEB_DATA", str(SHARED / "data" / "eval_data")))
     parser.add_argument("--task", default="Gorilla")

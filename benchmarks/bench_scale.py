@@ -536,7 +536,7 @@ def report(rows: list[dict[str, Any]], dim: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="corpus sizes, comma-separated")
     parser.add_argument("--models", default="bm25,hash,hash-warm", help="bm25, hash, hash-warm")
     parser.add_argument("--dim", type=int, default=384, help="hash encoder dimension (MiniLM's 384)")
