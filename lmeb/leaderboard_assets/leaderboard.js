@@ -165,7 +165,8 @@
     const settings = [["all", "Both"]].concat(Object.entries(D.settings));
     const box = el("input", { type: "checkbox", id: "show-published", checked: state.published,
                               onchange: e => { state.published = e.target.checked; render(); } });
-    document.getElementById("controls").replaceChildren(
+    // replaceChildren writes a null child as the text "null": absent controls are filtered out first
+    document.getElementById("controls").replaceChildren(...[
       seg("Memory type", types, state.type, v => { state.type = v; defaultSort(); }),
       seg("Setting", settings, state.setting, v => { state.setting = v; }),
       seg("Cost", [["hide", "Hide"], ["show", "Show"]], state.cost ? "show" : "hide", v => { state.cost = v === "show"; }),
@@ -173,7 +174,7 @@
         id: "max-cost", value: state.maxCost === null ? "" : state.maxCost, onchange: e => {
           const v = parseFloat(e.target.value); state.maxCost = Number.isFinite(v) ? v : null; render(); } })),
       D.rows.some(r => r.published) ? el("label", { class: "check" }, box, " show published rows") : null,
-      el("span", { class: "label", id: "rowcount" }));
+      el("span", { class: "label", id: "rowcount" })].filter(Boolean));
   }
 
   function render() {

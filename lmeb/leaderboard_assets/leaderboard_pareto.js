@@ -86,12 +86,13 @@ window.LMEB_PARETO = function (D, el, showModel) {
   }
 
   const leftOut = Object.keys(P.left_out || {}).map(id => D.rows.find(r => r.id === id)).filter(Boolean);
-  box.append(el("h2", { text: "Quality against cost" }),
+  // append writes a null child as the text "null": the optional paragraphs are filtered out first
+  box.append(...[el("h2", { text: "Quality against cost" }),
     P.costs.length ? el("p", { class: "legend", text: D.pareto.quality + (P.quality_over ? " " + P.quality_over : "")
       + ". Orange: the Pareto front, the runs no other run beats in both (cheaper or as cheap, and better). "
       + "Click a point for its run." }) : el("p", { class: "legend", id: "pareto-note", text: P.note || "" }),
     el("div", { class: "paretogrid" }, P.costs.map(c => el("figure", {}, chart(c),
       el("figcaption", { text: c.points.length + " runs against " + c.label })))),
     leftOut.length ? el("p", { class: "legend", id: "pareto-left-out", text: "Not plotted (no efficiency record): "
-      + leftOut.map(r => r.model + " · " + (D.settings[r.setting] || r.setting)).join(", ") }) : null);
+      + leftOut.map(r => r.model + " · " + (D.settings[r.setting] || r.setting)).join(", ") }) : null].filter(Boolean));
 };
