@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lmeb.report import table
+from lmeb.render import render
+from lmeb.report import build_table, table
 from lmeb.results import DatasetResult, read_results, result_path, results_lock, write_dataset_result
 from lmeb.tasks import get_task
 
@@ -33,9 +34,41 @@ class Results(list[DatasetResult]):
         self.summaries = summaries or []  # what each dataset's run did (lmeb.runner.DatasetSummary)
         self.seconds = seconds  # and the wall time
 
-    def table(self, view: str = "paper", metric: str = "ndcg_at_10", **options: Any) -> Any:
-        """The paper view (``view="datasets"``/``"subsets"`` for the others) as a DataFrame (``lmeb.report``)."""
-        return table(list(self), view=view, metric=metric, **options)
+    def table(self, view: str | None = None, metric: str = "ndcg_at_10", **options: Any) -> Any:
+        """A view as a DataFrame (``lmeb.report.table``; percent, NaN where there is no number).
+
+        By default the view that shows what was run: the paper's layout when every run covers all the
+        datasets, else a column per dataset run, with the columns no row has a number for (the type and
+        overall means of a partial run: no mean over fewer parts) left out. ``show`` renders the same
+        table as text, where an incomplete group reads ``n/N*``. A run of some subsets of one dataset
+        shows those subsets.
+        """
+        auto = view is None
+        view, options = self._view(view, options)
+        frame = table(list(self), view=view, metric=metric, **options)
+        return frame.dropna(axis="columns", how="all") if auto and len(frame) else frame
+
+    def show(self, view: str | None = None, fmt: str = "text", **options: Any) -> str:
+        """The view rendered (``text``, ``md``, ``csv``, ``latex``, ``json``) with its ``n/N*`` counts and notes."""
+        view, options = self._view(view, options)
+        return render(build_table(list(self), view=view, **options), fmt)
+
+    def _view(self, view: str | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The view asked for, else the one that shows what was run (see ``table``)."""
+        if view is not None:
+            return view, options
+        from lmeb.tasks import get_tasks
+
+        everything = {t.name for t in get_tasks()}
+        runs: dict[tuple[str, str], set[str]] = {}
+        for r in self:
+            runs.setdefault((r.model, r.setting), set()).add(r.task_name)
+        if runs and all(names >= everything for names in runs.values()):
+            return "paper", options
+        datasets = {r.task_name for r in self}
+        if len(datasets) == 1 and any(len(r.subsets) < len(get_task(r.task_name).subset_names) for r in self):
+            return "subsets", {**options, "dataset": datasets.pop()}
+        return "datasets", options
 
     @property
     def scores(self) -> Any:
