@@ -1,6 +1,6 @@
-"""Every README command and snippet runs in a test.
+"""Every command and snippet of README.md and docs/**/*.md runs in a test.
 
-Each ``lmeb ...`` line of the README's bash blocks is parsed by lmeb's real argument parser (so every
+Each ``lmeb ...`` line of the documents' bash blocks is parsed by lmeb's real argument parser (so every
 sub-command and flag it shows exists) and, where it can run here, executed as written on the synthetic
 sample: ``~/lmeb-data/eval_data`` and ``$LMEB_DATA`` are the sample, and relative output folders land in a
 temporary working directory that holds results files of the models the commands name. Lines that need weights,
@@ -27,6 +27,9 @@ from lmeb.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
+# README.md and the documentation site's pages: every command and snippet in them is tested here
+DOCS = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8")
+        for p in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]}
 
 # Programs other than lmeb that the README shows; their lines are not lmeb's to test.
 NOT_LMEB = {
@@ -36,6 +39,8 @@ NOT_LMEB = {
     "ray": "starts Ray cluster nodes",
     ".venv/bin/python": "benchmark scripts (run by hand, minutes each)",
     "xdg-open": "opens a browser",
+    "source": "activates the virtual environment (tests/test_quickstart.py runs the quick start verbatim)",
+    "export": "sets the environment (tests/test_quickstart.py runs the quick start verbatim)",
 }
 
 # README lines that are parsed but not run, with the reason.
@@ -82,13 +87,18 @@ SLOW = {
 
 @dataclass(frozen=True)
 class Command:
-    line: int  # README line where the command starts
+    line: int  # line where the command starts
     text: str  # the words, shell-quoted: the key of PARSE_ONLY and SLOW
     argv: list[str]  # the words, without leading VAR=value assignments
+    file: str = "README.md"  # the document it is in
 
     @property
     def id(self) -> str:
-        return f"L{self.line}:{' '.join(self.argv[:3])}"
+        return f"{self.file}:L{self.line}:{' '.join(self.argv[:3])}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file} line {self.line}"
 
 
 def fenced_blocks(text: str = README) -> list[tuple[str, int, str]]:
@@ -97,11 +107,11 @@ def fenced_blocks(text: str = README) -> list[tuple[str, int, str]]:
             for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M)]
 
 
-def commands(text: str = README) -> list[Command]:
+def commands(text: str = README, file: str = "README.md") -> list[Command]:
     """Every command line of the bash blocks: backslash continuations joined, comments dropped."""
     out = []
     for lang, first, body in fenced_blocks(text):
-        assert lang in ("bash", "python", ""), f"README line {first}: a {lang} block no test knows"
+        assert lang in ("bash", "python", "", "text"), f"{file} line {first}: a {lang} block no test knows"
         if lang != "bash":
             continue
         pending, start = "", first
@@ -116,23 +126,24 @@ def commands(text: str = README) -> list[Command]:
             if not words:
                 continue
             argv = words[next(i for i, w in enumerate(words) if not re.fullmatch(r"[A-Z_]+=\S*", w)):]
-            out.append(Command(start, " ".join(shlex.quote(w) if re.search(r"[\\s'\"]", w) else w for w in argv), argv))
+            out.append(Command(start, " ".join(shlex.quote(w) if re.search(r"[\\s'\"]", w) else w for w in argv), argv,
+                               file))
     return out
 
 
-LMEB_COMMANDS = [c for c in commands() if c.argv[0] == "lmeb"]
+ALL_COMMANDS = [c for file, text in DOCS.items() for c in commands(text, file)]
+LMEB_COMMANDS = [c for c in ALL_COMMANDS if c.argv[0] == "lmeb"]
 RUNNABLE = [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.text in SLOW else [])
             for c in LMEB_COMMANDS if c.text not in PARSE_ONLY]
 
 
 def test_every_command_line_is_lmeb_or_another_program_by_rule() -> None:
-    cmds = commands()
     assert len(LMEB_COMMANDS) >= 30  # the block parser found them
-    for c in cmds:
-        assert c.argv[0] == "lmeb" or c.argv[0] in NOT_LMEB, f"README line {c.line}: {c.text!r} is not classified"
+    for c in ALL_COMMANDS:
+        assert c.argv[0] == "lmeb" or c.argv[0] in NOT_LMEB, f"{c.where}: {c.text!r} is not classified"
     texts = {c.text for c in LMEB_COMMANDS}
-    for listed in (*PARSE_ONLY, *SLOW):  # the lists stay in step with the README
-        assert listed in texts, f"{listed!r} is no longer in the README"
+    for listed in (*PARSE_ONLY, *SLOW):  # the lists stay in step with the documents
+        assert listed in texts, f"{listed!r} is no longer in README.md or docs/"
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +158,7 @@ def test_every_lmeb_command_parses(command: Command, parser: argparse.ArgumentPa
     try:
         args = parser.parse_args(command.argv[1:])
     except SystemExit:
-        pytest.fail(f"README line {command.line}: {command.text}\n{capsys.readouterr().err}")
+        pytest.fail(f"{command.where}: {command.text}\n{capsys.readouterr().err}")
     assert args.command == command.argv[1] and callable(args._main)
 
 
@@ -171,7 +182,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, write_results) -> Path:
     with per-query values (written by the tests' one results factory)."""
     root = tmp_path_factory.mktemp("readme_workspace")
     runs = {"results": [("org/model-a", "wo_inst"), ("model-b", "wo_inst"), ("my-model", "wo_inst"),
-                        ("my-model", "w_inst"), ("Qwen/Qwen3-Embedding-0.6B", "wo_inst")],
+                        ("my-model", "w_inst"), ("Qwen/Qwen3-Embedding-0.6B", "wo_inst"),
+                        ("bm25", "wo_inst"), ("sentence-transformers/all-MiniLM-L6-v2", "wo_inst")],
             "runs_a": [("org/model-a", "wo_inst"), ("org/model-a", "w_inst")],
             "runs_b": [("model-b", "wo_inst")]}
     for folder, models in runs.items():
@@ -212,11 +224,11 @@ def test_every_runnable_lmeb_command_runs_on_the_sample(
     before = _tree(work)
     rc = cli(_as_here(command.argv, sample_data))
     out, err = capsys.readouterr()
-    assert rc == 0, f"README line {command.line}: {command.text}\nexit {rc}\n{err}"
+    assert rc == 0, f"{command.where}: {command.text}\nexit {rc}\n{err}"
     after = _tree(work)
-    assert out.strip() or set(after) - set(before), f"README line {command.line}: no output, no files"
+    assert out.strip() or set(after) - set(before), f"{command.where}: no output, no files"
     if work == workspace:
-        assert after == before, f"README line {command.line}: changed the shared workspace (add it to WRITES_HERE)"
+        assert after == before, f"{command.where}: changed the shared workspace (add it to WRITES_HERE)"
     if command.argv[1] == "run":  # results where the README says they go
         model = command.argv[command.argv.index("--model") + 1]
         assert list((work / "results" / model / "wo_inst").glob("*.json")), command.text
@@ -226,12 +238,13 @@ def test_every_runnable_lmeb_command_runs_on_the_sample(
 
 
 def python_blocks() -> list[tuple[str, int, str]]:
-    """(section title, line, code) of every python block."""
+    """("file: section title", line, code) of every python block of README.md and docs/."""
     out = []
-    for lang, line, body in fenced_blocks():
-        if lang == "python":
-            section = re.findall(r"^## (.+)$", README[:README.index(body)], re.M)[-1]
-            out.append((section, line, body))
+    for file, text in DOCS.items():
+        for lang, line, body in fenced_blocks(text):
+            if lang == "python":
+                section = re.findall(r"^##? (.+)$", text[:text.index(body)], re.M)[-1]
+                out.append((f"{file}: {section}", line, body))
     return out
 
 
@@ -245,7 +258,8 @@ def _check_tasks(scope: dict, cwd: Path) -> None:
     assert scope["tasks"] and {t.memory_type for t in scope["tasks"]} == {"Dialogue"}
 
 
-CHECKS = {"Evaluate your own model": _check_custom_model, "Tasks": _check_tasks}
+CHECKS = {"README.md: Evaluate your own model": _check_custom_model,
+          "docs/guide/python.md: Python API": _check_custom_model, "docs/guide/tasks.md: Tasks": _check_tasks}
 
 
 def test_every_python_block_has_a_check() -> None:
@@ -259,19 +273,19 @@ def test_every_python_block_runs(section: str, line: int, code: str, sample_data
     monkeypatch.setenv("LMEB_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     scope: dict = {"__name__": "__readme__"}
-    exec(compile("\n" * (line - 1) + code, "README.md", "exec"), scope)  # tracebacks name the README line
+    exec(compile("\n" * (line - 1) + code, section.split(":")[0], "exec"), scope)  # tracebacks name the line
     CHECKS[section](scope, tmp_path)
 
 
 def test_custom_model_example_comes_first_and_is_short() -> None:
-    assert README.index("## Evaluate your own model") < README.index("## Tasks")  # before the CLI sections
-    code = next(code for section, _, code in python_blocks() if section == "Evaluate your own model")
+    assert README.index("## Evaluate your own model") < README.index("## The flow")  # before the module map
+    code = next(code for section, _, code in python_blocks() if section == "README.md: Evaluate your own model")
     assert len(code.strip().splitlines()) <= 16
 
 
 def test_the_flow_table_names_every_module() -> None:
     """A module added to lmeb/ gets its row (or its place in one) in the README's "The flow" table."""
-    table = README[README.index("## The flow"):README.index("## Evaluate your own model")]
+    table = README[README.index("## The flow"):]
     lmeb_dir = REPO / "lmeb"
     for path in sorted(lmeb_dir.glob("*.py")):
         if path.stem not in ("__init__", "__main__"):
@@ -286,7 +300,7 @@ def test_every_python_name_the_readme_mentions_exists() -> None:
     """`lmeb.x.y` in the prose (``lmeb.data.download``, ``lmeb.report.build_table``...) imports."""
     import importlib
 
-    names = set(re.findall(r"`(lmeb(?:\.\w+)+)", README))
+    names = {name for text in DOCS.values() for name in re.findall(r"`(lmeb(?:\.\w+)+)", text)}
     assert "lmeb.evaluate" in names
     for name in sorted(names):
         parts = name.split(".")
@@ -296,7 +310,7 @@ def test_every_python_name_the_readme_mentions_exists() -> None:
             except ModuleNotFoundError:
                 continue
             for attr in parts[cut:]:
-                assert hasattr(obj, attr), f"README names {name}, which does not exist"
+                assert hasattr(obj, attr), f"README.md or docs/ names {name}, which does not exist"
                 obj = getattr(obj, attr)
             break
 

@@ -46,17 +46,21 @@ def test_torch_spec_override_and_the_documented_cpu_path() -> None:
     assert "-r requirements.txt" in _make_dry_run(f"TORCH_SPEC={cpu.group(1)}")
 
 
-@pytest.mark.slow  # seconds of the hub's own start-up, for a README line that rarely changes
-def test_readme_download_command_is_shipped_by_the_pinned_hub() -> None:
-    """``hf download`` (what the README says) exists with the options the README uses; no huggingface-cli."""
-    assert "huggingface-cli" not in README
-    line = next(line for line in README.splitlines() if line.startswith("hf download "))
+@pytest.mark.slow  # seconds of the hub's own start-up, for a documented line that rarely changes
+def test_documented_hf_download_commands_are_shipped_by_the_pinned_hub() -> None:
+    """Every ``hf download`` line of README.md and docs/ exists with the options it uses; no huggingface-cli."""
+    docs = [README, *(p.read_text(encoding="utf-8") for p in sorted((REPO / "docs").rglob("*.md")))]
+    assert not any("huggingface-cli" in text for text in docs)
+    lines = [line for text in docs for line in text.splitlines() if line.startswith("hf download ")]
+    if not lines:
+        pytest.skip("no hf download line documented")
     hf = Path(sys.executable).with_name("hf")
     if not hf.exists():
         pytest.skip("the hf console script is not installed beside this python")
     usage = subprocess.run([str(hf), "download", "--help"], capture_output=True, text=True, check=True).stdout
-    for option in re.findall(r"--[a-z-]+", line.split("#", 1)[0]):
-        assert option in usage
+    for line in lines:
+        for option in re.findall(r"--[a-z-]+", line.split("#", 1)[0]):
+            assert option in usage, line
 
 
 @pytest.mark.parametrize("folder", ["results", "leaderboard"])
