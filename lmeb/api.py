@@ -54,21 +54,12 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
 def select_present(tasks: str | Sequence[str] | None, types: Sequence[str] | None, root: Path,
                    log: Callable[[str], None]) -> list:
     """The selected datasets present under ``root``; naming an absent one in ``tasks`` is an error."""
-    from lmeb.data import present_tasks
+    from lmeb.data import present_selections
     from lmeb.tasks import select
 
     spec = ",".join(tasks) if isinstance(tasks, (list, tuple)) else tasks
     selections = select(spec, list(types) if types else None)
-    present = {t.name for t in present_tasks(root, [s.task for s in selections])}
-    missing = [s.task.name for s in selections if s.task.name not in present]
-    if spec and missing:
-        raise LmebError(f"{root}: no data for {', '.join(missing)} (dataset folder missing)")
-    if missing:
-        log(f"lmeb run: skipping {len(missing)} dataset(s) not present under {root}: {', '.join(missing)}")
-    selections = [s for s in selections if s.task.name in present]
-    if not selections:
-        raise LmebError(f"{root}: none of the selected LMEB datasets is present")
-    return selections
+    return present_selections(root, selections, bool(spec), lambda line: log(f"lmeb run: {line}"))
 
 
 def _is_spec(spec_or_obj: Any, options: dict[str, Any]) -> bool:

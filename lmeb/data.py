@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +161,46 @@ def present_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
     return [t for t in tasks if (base / t.path).is_dir()]
 
 
+def present_selections(root: Path, selections: list, named: bool, log: Callable[[str], None] | None = None) -> list:
+    """The selections whose dataset is present under ``root`` (the one rule of run, stats and validate).
+
+    A dataset ``named`` in ``--tasks`` but absent is an error; an absent one otherwise is skipped (``log``
+    says which); nothing present at all is an error that points at a data root below ``root`` if one exists.
+    """
+    present = {t.name for t in present_tasks(root, [s.task for s in selections])}
+    missing = [s.task.name for s in selections if s.task.name not in present]
+    if named and missing:
+        raise LmebError(f"{root}: no data for {', '.join(missing)} (dataset folder missing)")
+    if missing and log:
+        log(f"skipping {len(missing)} dataset(s) not present under {root}: {', '.join(missing)}")
+    kept = [s for s in selections if s.task.name in present]
+    if not kept:
+        below = _data_root_below(root)
+        hint = f"; the data root seems to be {below}" if below else " (the data root holds Episodic/, Dialogue/, ...)"
+        raise LmebError(f"{root}: none of the selected LMEB datasets is present{hint}")
+    return kept
+
+
+def _data_root_below(folder: Path, depth: int = 3) -> Path | None:
+    """A folder up to ``depth`` levels below ``folder`` that holds memory-type folders (a mistyped --data)."""
+    level = [folder]
+    for _ in range(depth):
+        level = sorted(p for d in level for p in _subdirs(d))
+        for d in level:
+            if any((d / m).is_dir() for m in MEMORY_TYPE_FOLDERS):
+                return d
+    return None
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+
+
 HF_REPO = "KaLM-Embedding/LMEB"
+MEMORY_TYPE_FOLDERS = ("Episodic", "Dialogue", "Semantic", "Procedural")  # the data root's first level
 
 
 def is_synthetic(root: str | Path, subset: SubsetData | None = None) -> bool:
@@ -179,7 +218,7 @@ def find_data_root(folder: str | Path) -> Path:
     """The folder holding ``<MemoryType>/<Dataset>/``: ``folder`` itself or its ``eval_data/`` (the hub's name)."""
     folder = Path(folder).expanduser()
     for candidate in (folder, folder / "eval_data"):
-        if any((candidate / m).is_dir() for m in ("Episodic", "Dialogue", "Semantic", "Procedural")):
+        if any((candidate / m).is_dir() for m in MEMORY_TYPE_FOLDERS):
             return candidate
     return folder
 

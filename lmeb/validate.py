@@ -20,6 +20,7 @@ from lmeb.data import (
     ERROR_KINDS,
     TaskReader,
     data_root,
+    present_selections,
     read_candidates,
     read_qrels,
     read_queries,
@@ -220,6 +221,8 @@ def validate(
     base = data_root(root)
     named = bool(tasks)
     selections: list[Selection] = select(tasks, memory_types)
+    if not named:  # a folder holding none of them (e.g. one above the data root) is an error, not "0 checked: OK"
+        present_selections(base, selections, named=False)
     report = Report(base)
     for sel in selections:
         summary = DatasetReport(sel.task.name, sel.task.path)

@@ -107,4 +107,4 @@ def test_cli_compare_and_json(real_data: Path, capsys: pytest.CaptureFixture[str
         == (published_stats(get_task("Proced_mem_bench"))["test"]["hf_subset_descriptive_stats"]["easy"])
     )
     assert cli(["stats", "--data", str(real_data), "--tasks", "EPBench"]) == 2
-    assert "not present" in capsys.readouterr().err
+    assert "no data for EPBench (dataset folder missing)" in capsys.readouterr().err

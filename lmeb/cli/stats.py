@@ -28,20 +28,12 @@ def _fmt(value: Any) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.data import data_root, present_tasks
-    from lmeb.errors import LmebError
+    from lmeb.data import data_root, present_selections
     from lmeb.stats import compare_stats, compute, text_count
 
     root = data_root(args.data)
     selections = selection(args)
-    present = {t.name for t in present_tasks(root, [s.task for s in selections])}
-    if args.tasks:
-        missing = [s.task.name for s in selections if s.task.name not in present]
-        if missing:
-            raise LmebError(f"not present under {root}: {', '.join(missing)}")
-    selections = [s for s in selections if s.task.name in present]
-    if not selections:
-        raise LmebError(f"no LMEB dataset found under {root}")
+    selections = present_selections(root, selections, bool(args.tasks))
     start = time.perf_counter()
     computed = compute(selections, root)
     elapsed = time.perf_counter() - start
