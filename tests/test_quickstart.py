@@ -60,7 +60,10 @@ def test_quick_start_runs_verbatim_after_make_run(tmp_path: Path) -> None:
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
-    assert "bm25" in out and "sentence-transformers/all-MiniLM-L6-v2" in out  # both models' tables
-    assert "LoCoMo" in out and "n/N*" in out  # the datasets view and the paper view's note
-    assert "embeddings" in out or "namespace" in out.lower() or "rows" in out  # cache info lists the vectors
-    assert "5 kept" in proc.stdout + proc.stderr or "skipped" in (proc.stdout + proc.stderr).lower()
+    assert "LMEB: ndcg_at_10 (%) per dataset" in out and "LMEB: N@10 and R@10 (%) per memory type" in out
+    assert out.count("sentence-transformers/all-MiniLM-L6-v2  wo_inst") == 2  # both tables, both models
+    assert "Dialogue: 6 datasets, 42 tasks" in out  # lmeb tasks --type Dialogue
+    assert "LoCoMo/single_hop" in out  # lmeb stats found make run's sample through LMEB_DATA
+    assert ".cache/lmeb: 2 namespaces" in out  # lmeb cache info found make run's cache through LMEB_CACHE
+    assert "LoCoMo   0/5 (5 kept)" in out  # the rerun kept every subset
+    assert "bm25 (A) vs sentence-transformers/all-MiniLM-L6-v2 (B)" in out and "193 subsets of 22 datasets" in out
