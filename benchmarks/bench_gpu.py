@@ -158,7 +158,7 @@ def measure(model_spec: str, texts: list[str], device: str, precision: str, batc
     peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if clock.cuda else None
     raw = {"seconds": raw_s, "texts_per_s": len(texts) / raw_s, "tokens_per_s": tokens / raw_s}
     e2e = {"seconds": e2e_s, "texts_per_s": len(texts) / e2e_s, "tokens_per_s": e2e_tokens / e2e_s}
-    return {"precision": precision, "raw": raw, "end_to_end": e2e, "tokens": tokens,
+    return {"precision": precision, "texts": len(texts), "raw": raw, "end_to_end": e2e, "tokens": tokens,
             "ratio": e2e["texts_per_s"] / raw["texts_per_s"], "peak_gpu_mb": peak}
 
 
