@@ -201,3 +201,23 @@ def test_cross_encoder_backoff(monkeypatch: pytest.MonkeyPatch, minilm_path: Pat
     with pytest.raises(LmebError) as exc:
         reranker.score(pairs[:1])
     check_one_line(exc, reranker.name, "characters")
+
+
+def test_backoffs_reach_the_run_provenance(monkeypatch: pytest.MonkeyPatch, minilm_path: Path,
+                                           sample_data: Path) -> None:
+    """A run whose batches are halved records ``model_counts.model.oom_backoffs`` per subset and in the
+    summary, with the same scores as the run without the error."""
+    import lmeb
+    from lmeb.models.hf import HFEncoder
+
+    enc = HFEncoder(minilm_path, device="cpu", batch_size=8, max_length=64)
+    plain = lmeb.evaluate(enc, tasks="Proced_mem_bench/easy", data=sample_data, cache_dir=None, log=lambda _: None)
+    inject_oom(monkeypatch, enc.model, 3)
+    halved = lmeb.evaluate(enc, tasks="Proced_mem_bench/easy", data=sample_data, cache_dir=None, log=lambda _: None)
+    subset = halved[0].subsets["easy"]
+    counts = subset.provenance["model_counts"]["model"]
+    assert counts["oom_backoffs"] > 0 and counts["oom_backoffs"] == enc.stats[OOM_KEY]
+    assert halved.summaries[0].model_counts["model"]["oom_backoffs"] == counts["oom_backoffs"]
+    assert "oom_backoffs" not in plain[0].subsets["easy"].provenance["model_counts"]["model"]
+    for metric, value in plain[0].subsets["easy"].scores.items():
+        assert subset.scores[metric] == pytest.approx(value, abs=1e-9), metric
