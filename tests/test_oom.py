@@ -221,3 +221,42 @@ def test_backoffs_reach_the_run_provenance(monkeypatch: pytest.MonkeyPatch, mini
     assert "oom_backoffs" not in plain[0].subsets["easy"].provenance["model_counts"]["model"]
     for metric, value in plain[0].subsets["easy"].scores.items():
         assert subset.scores[metric] == pytest.approx(value, abs=1e-9), metric
+
+
+@pytest.mark.slow  # mteb's import takes seconds
+def test_mteb_model_backoff_repeats_the_call_with_smaller_batches() -> None:
+    """An mteb model batches inside its own ``encode``: out of memory repeats the call with half the batch
+    size (counted on the parent's ``stats``), and one line at batch size 1."""
+    from types import SimpleNamespace
+
+    mteb = pytest.importorskip("mteb")
+    from lmeb.models.mteb_model import MtebTaskEncoder
+    from lmeb.tasks import get_task
+
+    task = get_task("Gorilla")
+    metadata = mteb.get_task(task.mteb_name).metadata
+
+    class Model:  # vectors from the texts mteb's DataLoader hands over; out of memory over ``limit``
+        def __init__(self) -> None:
+            self.limit = 2
+            self.sizes: list[int] = []
+
+        def encode(self, loader: Any, *, batch_size: int, **kwargs: Any) -> np.ndarray:
+            self.sizes.append(batch_size)
+            if batch_size > self.limit:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+            texts = [t for batch in loader for t in batch["text"]]
+            return np.array([[len(t), sum(map(ord, t)) % 97] for t in texts], dtype=np.float32)
+
+    model = Model()
+    parent = SimpleNamespace(model=model, batch_size=8, stats={}, name="fake-mteb", similarity="cosine")
+    encoder = MtebTaskEncoder(parent, metadata, task.subsets[0].mteb_name)
+    got = encoder.encode(TEXTS, "document")
+    assert got[:, 0].tolist() == [len(t) for t in TEXTS]  # every text once, in order
+    assert model.sizes == [8, 4, 2] and parent.stats[OOM_KEY] == 2
+    model.limit = 0
+    with pytest.raises(LmebError) as exc:
+        encoder.encode(TEXTS, "document")
+    message = str(exc.value)
+    assert "\n" not in message and message.startswith("fake-mteb: out of memory on a text of ")
+    assert f"{max(len(t) for t in TEXTS)} characters even at batch size 1" in message

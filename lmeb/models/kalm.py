@@ -365,7 +365,6 @@ class KalmReranker:
                 members = [i for d in wave for i in pairs_of[d]]
                 members.sort(key=lambda i: (-width[pair_doc[i]], -len(prompt_ids[pairs[i][0]])))
 
-
                 def decode(batch: list[int]) -> tuple[list[int], np.ndarray]:
                     return batch, self._decode([local[pair_doc[i]] for i in batch],  # noqa: B023 (run at once)
                                                [prompt_ids[pairs[i][0]] for i in batch])

@@ -1,4 +1,5 @@
-"""Out-of-memory backoff shared by every local adapter (sentence-transformers, transformers, KaLM, cross-encoders).
+"""Out-of-memory backoff shared by every local adapter (sentence-transformers, transformers, KaLM, cross-encoders,
+mteb models).
 
 A batch that runs out of accelerator memory (``torch.cuda.OutOfMemoryError``, or MPS's "out of memory"
 ``RuntimeError``) is split in two halves, the cache is freed, and each half is retried the same way, down
@@ -7,6 +8,9 @@ the caller gets one result per input in the same order as without the error. One
 not fit is one ``LmebError`` line naming the model and the text's length. Each split adds one to the
 adapter's ``stats["oom_backoffs"]`` (created at the first split), so the run's provenance records it
 (``model_counts.model.oom_backoffs``, ``lmeb.efficiency``).
+
+A model that batches inside one library call lmeb cannot split (an mteb model's ``encode`` over a
+DataLoader) retries the whole call with half the batch size instead (``retry_with_smaller_batches``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ def free_accelerator_memory() -> None:
             torch.mps.empty_cache()
 
 
+def _oom_detail(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:120]
+
+
 def run_with_backoff(items: Sequence[T], run: Callable[[list[T]], R], *, stats: dict[str, Any], name: str,
                      length: Callable[[T], str]) -> list[R]:
     """``run`` over ``items`` as one batch, split in halves on out-of-memory (recursively, in order).
@@ -62,7 +70,7 @@ def run_with_backoff(items: Sequence[T], run: Callable[[list[T]], R], *, stats: 
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
-            detail = " ".join(str(exc).split())[:120]
+            detail = _oom_detail(exc)
         # out of the except block: the exception's frames (and the tensors they hold) can be freed now
         free_accelerator_memory()
         if len(batch) == 1:
@@ -72,3 +80,26 @@ def run_with_backoff(items: Sequence[T], run: Callable[[list[T]], R], *, stats: 
         half = (len(batch) + 1) // 2
         pending += [batch[half:], batch[:half]]  # a stack: the first half runs next
     return results
+
+
+def retry_with_smaller_batches(run: Callable[[int], R], batch_size: int, *, stats: dict[str, Any], name: str,
+                               length: Callable[[], str]) -> R:
+    """``run(batch_size)``, again with half the batch size on out-of-memory, down to 1 (each retry counted).
+
+    For calls that batch inside a library (the whole call is repeated); ``length()`` describes the longest
+    text for the error at batch size 1.
+    """
+    size = max(1, int(batch_size))
+    while True:
+        try:
+            return run(size)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            detail = _oom_detail(exc)
+        free_accelerator_memory()
+        if size == 1:
+            raise LmebError(f"{name}: out of memory on a text of {length()} even at batch size 1 "
+                            f"({detail}); lower max_length or use a device with more memory") from None
+        stats[OOM_KEY] = int(stats.get(OOM_KEY, 0)) + 1
+        size //= 2
