@@ -1,5 +1,6 @@
 """Every command in docs/gpu.md is parsed by the real parser of the program it names, and run where it is
-cheap here (the device check's kalm/oom rows; the benchmark at a few texts, marked slow); the out-of-memory
+cheap here (the device check's --only line and the benchmark at a few texts, both slow; the shell script's
+cheapest rows, fast); the out-of-memory
 error line the page shows is the one the code writes."""
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def test_every_command_parses() -> None:
     assert seen == set(PARSE_ONLY)
 
 
+@pytest.mark.slow  # a fresh process loading torch, transformers and the tiny KaLM: 10-30 s on a busy machine
 def test_device_check_only_line_runs(shared_dir: Path) -> None:
     argv = next(a for a in commands() if a[0] == "scripts/device_check.sh" and "--only" in a)
     env = {**os.environ, "PYTHON": sys.executable}
@@ -77,6 +79,18 @@ def test_bench_runs_at_a_few_texts(capsys: pytest.CaptureFixture, real_data: Pat
     assert bench.main([*argv[2:], "--data", str(real_data), "--n", "4", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "fp16 on CPU" in out and re.search(r"end to end / raw forward: fp32 \d\.\d\d", out)
+
+
+def test_shell_script_runs_the_python() -> None:
+    """The cheap CPU path through the shell script: CUDA-only rows, one line each."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(REPO / "scripts" / "device_check.sh"), "--cpu", "--only", "cuda_vs_cpu,oom"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("lmeb device check, ") and "CPU only (no CUDA device" in lines[0]
+    assert lines[-2:] == ["| minilm cuda vs cpu | no CUDA device | - | skip |",
+                          "| oom backoff (memory fraction) | no CUDA device | - | skip |"]
 
 
 def test_the_error_line_shown_is_the_codes() -> None:
