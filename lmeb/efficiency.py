@@ -10,7 +10,8 @@ subsets (``combine``), and ``lmeb table --view efficiency`` / the leaderboard su
 - ``seconds``: wall seconds in the model (the ``encode`` stage, ``search`` for searchers and rerankers);
 - ``texts_per_s``, ``tokens_per_s``, ``seconds_per_1k_texts``: from those sums (null without texts);
 - ``peak_rss_mb``: the process's peak resident memory so far (``resource.getrusage``), the max when summed;
-- ``peak_gpu_mb``: ``torch.cuda.max_memory_allocated`` since the dataset began (only on CUDA);
+- ``peak_gpu_mb``: ``torch.cuda.max_memory_allocated`` on the model's CUDA device since the dataset began
+  (only on CUDA);
 - ``device`` and ``parameters`` (``sum(p.numel())`` of the model's torch modules, when it has any).
 
 Only the model's own counters (``stats``, the ``model_counts`` contract) and the engine's stage times are
@@ -46,21 +47,27 @@ def _cuda() -> Any | None:
         return None
 
 
-def reset_gpu_peak() -> None:
-    """Start a new GPU memory peak (called per dataset); nothing without CUDA."""
+def _cuda_device(device: str | None) -> str | None:
+    """The CUDA device a model runs on (``cuda:1``), None for torch's current one (other or unknown devices)."""
+    return device if device and str(device).startswith("cuda") else None
+
+
+def reset_gpu_peak(device: str | None = None) -> None:
+    """Start a new GPU memory peak on ``device`` (called per dataset); nothing without CUDA."""
     torch = _cuda()
     if torch is not None:
         with contextlib.suppress(Exception):
-            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.reset_peak_memory_stats(_cuda_device(device))
 
 
-def peak_gpu_mb() -> float | None:
-    """Peak GPU memory allocated by torch since the last reset in MiB; None without CUDA."""
+def peak_gpu_mb(device: str | None = None) -> float | None:
+    """Peak GPU memory allocated by torch on ``device`` (a ``cuda:N`` the model runs on, else the current
+    CUDA device) since the last reset, in MiB; None without CUDA."""
     torch = _cuda()
     if torch is None:
         return None
     try:
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return round(torch.cuda.max_memory_allocated(_cuda_device(device)) / 2**20, 1)
     except Exception:
         return None
 

@@ -190,7 +190,7 @@ class Runner:
         path = self.store.path(task.name)
         done = self.store.previous(task, self.run_key, self.options.overwrite, summary.warnings, subsets)
         self.strategy.new_dataset()
-        efficiency.reset_gpu_peak()
+        efficiency.reset_gpu_peak(self.device)
         reader = TaskReader(task, self.root)
         bar = self._bar(total=len(subsets), desc=task.name, unit="subset") if self.options.progress else None
         try:
@@ -245,7 +245,7 @@ class Runner:
         cost = efficiency.block(
             efficiency.model_texts(self.model_type, texts.encoded, counts, len(subset.corpus), len(subset.query_ids)),
             counts.get("tokens"), seconds.get(stage, 0.0) - stage_before, self.device, self.parameters,
-            efficiency.peak_rss_mb(), efficiency.peak_gpu_mb())
+            efficiency.peak_rss_mb(), efficiency.peak_gpu_mb(self.device))
         summary.texts += texts
         summary.model_counts = efficiency.add_counts(summary.model_counts, model_counts)
         no_candidates = sum(1 for r in rows if r is not None and r.shape[0] == 0)

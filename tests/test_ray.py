@@ -246,6 +246,7 @@ def test_pool_encoder_keeps_the_callers_order(pool: RayPool) -> None:
     texts = [f"text {i} " + "word " * (i % 13) for i in range(40)][::-1]
     got = pool.model.encode(texts, "document")
     assert pool.model.stats["shards"] - before == 5  # 40 texts, at least MIN_SHARD=8 per shard
+    assert pool.model.stats["tokens"] > 40  # the encoder's own counters come back from the workers
     np.testing.assert_allclose(got, np.concatenate([pool.model.encode(texts[i:i + 8], "document")
                                                     for i in range(0, 40, 8)]), atol=1e-6)
     assert pool.model.encode_chunk == 2 * 16 * 8  # what the embedding store hands it per call

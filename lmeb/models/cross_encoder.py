@@ -25,6 +25,8 @@ from lmeb.models.loading import (
     token_limit,
     torch_dtype,
 )
+from lmeb.models.oom import run_with_backoff
+from lmeb.models.sentence_transformer import st_batches
 
 
 def _check_template(template: str) -> None:
@@ -39,7 +41,8 @@ def _check_template(template: str) -> None:
 
 
 class CrossEncoderReranker:
-    """Scores pairs with ``sentence_transformers.CrossEncoder`` (its own activation, e.g. sigmoid)."""
+    """Scores pairs with ``sentence_transformers.CrossEncoder`` (its own activation, e.g. sigmoid); a batch
+    that runs out of accelerator memory is halved and retried (``lmeb.models.oom``)."""
 
     def __init__(
         self,
@@ -76,6 +79,7 @@ class CrossEncoderReranker:
         check_max_length(max_length, limit, self.source.spec)
         self.max_length = self.model.max_seq_length
         self.identity = source_identity(self.source)
+        self.stats: dict[str, int] = {}  # oom_backoffs once a batch is halved (lmeb.models.oom)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -94,8 +98,19 @@ class CrossEncoderReranker:
             return np.zeros(0, dtype=np.float64)
         if instruction is not None and self.instruction_template is not None:
             pairs = [(self.instruction_template.format(instruction=instruction, query=q), d) for q, d in pairs]
-        scores = np.asarray(self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False,
-                                               convert_to_numpy=True), dtype=np.float64).reshape(-1)
+
+        def run(rows: list[int]) -> tuple[list[int], np.ndarray]:
+            batch = [pairs[i] for i in rows]
+            return rows, np.asarray(self.model.predict(batch, batch_size=len(batch), show_progress_bar=False,
+                                                       convert_to_numpy=True), dtype=np.float64).reshape(-1)
+
+        def length(i: int) -> str:
+            return f"{len(pairs[i][0]) + len(pairs[i][1])} characters (query + passage)"
+
+        scores = np.empty(len(pairs), dtype=np.float64)
+        for batch in st_batches(self.model, pairs, self.batch_size):
+            for rows, values in run_with_backoff(batch, run, stats=self.stats, name=self.name, length=length):
+                scores[rows] = values
         if not np.isfinite(scores).all():
             raise LmebError(f"{self.name}: non-finite scores for {int((~np.isfinite(scores)).sum())} pair(s)")
         return scores

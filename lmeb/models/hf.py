@@ -10,6 +10,7 @@ order.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ from lmeb.models.loading import (
     token_limit,
     torch_dtype,
 )
+from lmeb.models.oom import run_with_backoff
 
 ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
 POOLINGS = ("first", "last", "mean")
@@ -105,6 +107,11 @@ def batches(lengths: list[int], batch_size: int, max_tokens: int | None = None) 
     return out
 
 
+def _token_length(ids: list[list[int]], j: int) -> str:
+    """Text ``j``'s length for the out-of-memory error."""
+    return f"{len(ids[j])} tokens"
+
+
 def _dense_modules(source: ModelSource, revision: str | None, trust_remote_code: bool) -> list[Any]:
     """The sentence-transformers Dense layers listed in the model's ``modules.json``, in order."""
     from sentence_transformers.base.modules.dense import Dense
@@ -145,6 +152,7 @@ class HFEncoder:
     ``pool_mask``). ``dense_layers`` applies the Dense modules of the model's ``modules.json`` after pooling.
     ``max_batch_tokens`` replaces the fixed ``batch_size`` by a budget of padded tokens per batch
     (``batches``); it changes speed and memory, not the vectors, so it is not part of ``config()``.
+    A batch that runs out of accelerator memory is halved and retried (``lmeb.models.oom``).
     """
 
     def __init__(
@@ -255,6 +263,12 @@ class HFEncoder:
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
         return vectors.cpu().numpy()
 
+    def _forward_rows(self, ids: list[list[int]], extra: dict[str, list[list[int]]], part: list[int]
+                      ) -> tuple[list[int], np.ndarray]:
+        """``part`` (positions in ``ids``) padded into one batch and run: (``part``, its vectors)."""
+        part_extra = {k: [v[j] for j in part] for k, v in extra.items()}
+        return part, self._forward(pad_batch([ids[j] for j in part], part_extra, self.pad_id, self.padding_side))
+
     def encode(self, texts: list[str], kind: Kind = "query", instruction: str | None = None) -> np.ndarray:
         """float32 vectors of ``texts`` in their order (queries get ``template.format(instruction)`` first)."""
         inputs = with_instruction(texts, kind, instruction, self.instruction_template)
@@ -267,14 +281,14 @@ class HFEncoder:
                 ids, extra = self._tokenize([inputs[i] for i in rows])
                 self.stats["tokens"] += sum(len(x) for x in ids)
                 order = sorted(range(len(rows)), key=lambda j: -len(ids[j]))
+                forward = partial(self._forward_rows, ids, extra)
                 for part in batches([len(ids[j]) for j in order], self.batch_size, self.max_batch_tokens):
-                    part = [order[j] for j in part]
-                    part_extra = {k: [v[j] for j in part] for k, v in extra.items()}
-                    batch = pad_batch([ids[j] for j in part], part_extra, self.pad_id, self.padding_side)
-                    vectors = self._forward(batch)
-                    if out is None:
-                        out = np.empty((len(inputs), vectors.shape[1]), dtype=np.float32)
-                    out[[rows[j] for j in part]] = vectors
+                    done = run_with_backoff([order[j] for j in part], forward, stats=self.stats, name=self.name,
+                                            length=partial(_token_length, ids))
+                    for piece, vectors in done:
+                        if out is None:
+                            out = np.empty((len(inputs), vectors.shape[1]), dtype=np.float32)
+                        out[[rows[j] for j in piece]] = vectors
         if out is None:
             return np.zeros((0, 0), dtype=np.float32)
         return check_finite(out, self.name)

@@ -35,6 +35,7 @@ from lmeb.models.loading import (
     source_identity,
     torch_dtype,
 )
+from lmeb.models.oom import run_with_backoff
 
 if TYPE_CHECKING:
     import torch
@@ -77,6 +78,11 @@ def mep_pool(hidden: torch.Tensor, mask: torch.Tensor, chunk_size: int | None) -
     counts = chunk_mask.sum(dim=2)
     pooled = summed / counts.clamp(min=1).unsqueeze(-1).to(hidden.dtype)
     return pooled, (counts > 0).to(mask.dtype)
+
+
+def _token_count(token_ids: list[int]) -> str:
+    """A tokenized passage's length for the out-of-memory error."""
+    return f"{len(token_ids)} tokens"
 
 
 class KalmReranker:
@@ -192,21 +198,26 @@ class KalmReranker:
 
     # ----------------------------------------------------------------------------------------------
     def _encode(self, token_ids: list[list[int]]) -> list[torch.Tensor]:
-        """Pooled encoder states of each tokenized passage (on the CPU, trimmed to its real chunks)."""
+        """Pooled encoder states of each tokenized passage (on the CPU, trimmed to its real chunks); a batch
+        out of accelerator memory is halved and retried (``lmeb.models.oom``)."""
         out: list[torch.Tensor] = []
-        encoder = self.model.get_encoder()
         for start in range(0, len(token_ids), self.batch_size):
             batch = token_ids[start:start + self.batch_size]
-            padded = pad_batch(batch, {}, self.pad_id, "right")
-            ids, mask = padded["input_ids"].to(self.device), padded["attention_mask"].to(self.device)
-            hidden = encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
-            pooled, _ = mep_pool(hidden, mask, self.chunk_size)
-            r = self.chunk_size or 1
-            for row, seq in enumerate(batch):
-                out.append(pooled[row, :math.ceil(len(seq) / r)].to("cpu", copy=True))
-            self.stats["encoder_batches"] += 1
+            for states in run_with_backoff(batch, self._encode_batch, stats=self.stats, name=self.name,
+                                           length=_token_count):
+                out.extend(states)
         self.stats["encoded"] += len(token_ids)
         return out
+
+    def _encode_batch(self, batch: list[list[int]]) -> list[torch.Tensor]:
+        """One encoder forward over ``batch`` (right-padded), MEP-pooled, each row trimmed and moved to the CPU."""
+        padded = pad_batch(batch, {}, self.pad_id, "right")
+        ids, mask = padded["input_ids"].to(self.device), padded["attention_mask"].to(self.device)
+        hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
+        pooled, _ = mep_pool(hidden, mask, self.chunk_size)
+        r = self.chunk_size or 1
+        self.stats["encoder_batches"] += 1
+        return [pooled[row, :math.ceil(len(seq) / r)].to("cpu", copy=True) for row, seq in enumerate(batch)]
 
     def _decode(self, states: list[torch.Tensor], prompts: list[list[int]]) -> np.ndarray:
         """P(yes) for each (pooled passage, tokenized prompt); pads both to the batch maximum."""
@@ -353,10 +364,19 @@ class KalmReranker:
                                 self.disk_cache.put(doc_keys[d], s)
                 members = [i for d in wave for i in pairs_of[d]]
                 members.sort(key=lambda i: (-width[pair_doc[i]], -len(prompt_ids[pairs[i][0]])))
+
+                def decode(batch: list[int]) -> tuple[list[int], np.ndarray]:
+                    return batch, self._decode([local[pair_doc[i]] for i in batch],  # noqa: B023 (run at once)
+                                               [prompt_ids[pairs[i][0]] for i in batch])
+
+                def length(i: int) -> str:
+                    return f"{width[pair_doc[i]]} passage states + {len(prompt_ids[pairs[i][0]])} prompt tokens"
+
                 for start in range(0, len(members), self.batch_size):
                     batch = members[start:start + self.batch_size]
-                    scores[batch] = self._decode([local[pair_doc[i]] for i in batch],
-                                                 [prompt_ids[pairs[i][0]] for i in batch])
+                    for piece, values in run_with_backoff(batch, decode, stats=self.stats, name=self.name,
+                                                          length=length):
+                        scores[piece] = values
                     if bar is not None:
                         bar.update(len(batch))
         if bar is not None:

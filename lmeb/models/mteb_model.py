@@ -23,6 +23,7 @@ import numpy as np
 
 from lmeb.errors import LmebError
 from lmeb.models.base import Kind, check_finite
+from lmeb.models.oom import retry_with_smaller_batches
 
 ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
 _SIMILARITIES = {"cosine": "cosine", "dot": "dot"}
@@ -58,6 +59,7 @@ class MtebEncoder:
         self.name = name or model_name
         self.mteb_version = mteb.__version__
         self._metadata: dict[str, Any] = {}
+        self.stats: dict[str, int] = {}  # oom_backoffs once a call is retried with smaller batches
 
     def task_metadata(self, mteb_task: str) -> Any:
         """The real mteb ``TaskMetadata`` of an LMEB dataset (by its mteb name)."""
@@ -113,11 +115,14 @@ class MtebTaskEncoder:
         if kind == "query" and instruction is not None:
             metadata = metadata.model_copy(update={"prompt": {"query": instruction}})
         dataset = Dataset.from_dict({"id": [str(i) for i in range(len(texts))], "text": list(texts)})
-        loader = create_dataloader(dataset, task_metadata=metadata, prompt_type=prompt_type,
-                                   batch_size=self.parent.batch_size)
-        vectors = self.parent.model.encode(loader, task_metadata=metadata, hf_split="test",
-                                           hf_subset=self.hf_subset, prompt_type=prompt_type,
-                                           batch_size=self.parent.batch_size, show_progress_bar=False)
+
+        def run(batch_size: int) -> Any:  # mteb batches inside: out of memory repeats the call, smaller batches
+            loader = create_dataloader(dataset, task_metadata=metadata, prompt_type=prompt_type, batch_size=batch_size)
+            return self.parent.model.encode(loader, task_metadata=metadata, hf_split="test", hf_subset=self.hf_subset,
+                                            prompt_type=prompt_type, batch_size=batch_size, show_progress_bar=False)
+
+        vectors = retry_with_smaller_batches(run, self.parent.batch_size, stats=self.parent.stats, name=self.name,
+                                             length=lambda: f"{max(len(t) for t in texts)} characters")
         if hasattr(vectors, "detach"):
             vectors = vectors.detach().float().cpu().numpy()
         return check_finite(np.asarray(vectors, dtype=np.float32), self.name)

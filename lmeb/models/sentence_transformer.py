@@ -29,6 +29,7 @@ from lmeb.models.loading import (
     token_limit,
     torch_dtype,
 )
+from lmeb.models.oom import run_with_backoff
 
 ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
 
@@ -42,11 +43,25 @@ def st_token_count(model: Any, inputs: list[str]) -> int:
     return int(features["attention_mask"].sum())
 
 
+def st_batches(model: Any, inputs: list[Any], batch_size: int) -> list[list[int]]:
+    """The batches (positions in ``inputs``) a sentence-transformers model (or cross-encoder) makes itself:
+    longest first by its own length estimate, interleaved when it flattens inputs; lmeb runs them one call
+    each so that one batch out of memory is halved alone (``lmeb.models.oom``), with the same vectors."""
+    length = getattr(model, "_input_length", len)
+    order = np.argsort([-length(x) for x in inputs])
+    flatten = getattr(model, "_can_flatten_inputs", None)
+    if callable(flatten) and flatten():
+        order = model._interleave_sorted_indices(order)
+    size = max(1, int(batch_size))
+    return [order[start : start + size].tolist() for start in range(0, len(order), size)]
+
+
 class SentenceTransformerEncoder:
     """Embeds texts with ``sentence_transformers.SentenceTransformer``.
 
     ``use_model_prompts`` applies the model's own ``prompts['query'/'document']`` (e.g. EmbeddingGemma's
     task prefixes) before lmeb's instruction; off by default, as the official LMEB scripts use none.
+    A batch that runs out of accelerator memory is halved and retried (``lmeb.models.oom``).
     """
 
     def __init__(
@@ -108,14 +123,24 @@ class SentenceTransformerEncoder:
         prompt_name = kind if self.use_model_prompts and kind in (self.model.prompts or {}) else None
         prompt = self.model.prompts[prompt_name] if prompt_name else ""
         self.stats["tokens"] += self.count_tokens([prompt + text for text in inputs])
-        vectors = self.model.encode(
-            inputs,
-            prompt_name=prompt_name,
-            batch_size=self.batch_size,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-        )
-        return check_finite(np.asarray(vectors, dtype=np.float32), self.name)
+
+        def run(rows: list[int]) -> tuple[list[int], np.ndarray]:
+            batch = [inputs[i] for i in rows]
+            vectors = self.model.encode(batch, prompt_name=prompt_name, batch_size=len(batch),
+                                        show_progress_bar=False, convert_to_numpy=True)
+            return rows, np.asarray(vectors, dtype=np.float32)
+
+        def length(i: int) -> str:
+            return f"{self.count_tokens([prompt + inputs[i]])} tokens"
+
+        out: np.ndarray | None = None
+        for batch in st_batches(self.model, inputs, self.batch_size):
+            for rows, vectors in run_with_backoff(batch, run, stats=self.stats, name=self.name, length=length):
+                if out is None:
+                    out = np.empty((len(inputs), vectors.shape[1]), dtype=np.float32)
+                out[rows] = vectors
+        assert out is not None  # inputs is not empty
+        return check_finite(out, self.name)
 
     def config(self) -> dict[str, Any]:
         """Everything that changes the vectors; keys the embedding cache and goes into provenance."""

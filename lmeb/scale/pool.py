@@ -169,7 +169,7 @@ class _Remote:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Shards, retries and workers replaced (a reranker adds its own counters, summed over workers)."""
+        """Shards, retries and workers replaced (the model adds its own counters, summed over workers)."""
         return {"shards": 0, "retries": 0, "workers_replaced": 0, **self._counts}
 
     def config(self) -> dict[str, Any]:
@@ -203,7 +203,10 @@ class RayEncoder(_Remote):
         for i, start in enumerate(range(0, len(texts), size)):
             chunk = [texts[j] for j in order[start:start + size].tolist()]
             shards.append(Shard(i, (chunk, kind, instruction), len(chunk)))
-        parts = self.pool.run("encode", shards, self._counts)
+        parts = []
+        for part, delta in self.pool.run("encode", shards, self._counts):
+            parts.append(part)
+            self._counts.update(delta)  # the encoder's own counters (tokens, oom_backoffs), summed over workers
         vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
         out = np.empty_like(vectors)
         out[order] = vectors

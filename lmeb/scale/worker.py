@@ -77,13 +77,18 @@ class ModelWorker:
             raise LmebError(self.error)
         return self.models[role]
 
-    def encode(self, texts: list[str], kind: str, instruction: str | None) -> tuple[Any, float]:
-        """The model's vectors for one shard, and the seconds it took."""
+    def encode(self, texts: list[str], kind: str, instruction: str | None
+               ) -> tuple[tuple[Any, dict[str, int]], float]:
+        """The model's vectors for one shard plus the change of its counters (tokens, oom_backoffs), and the
+        seconds it took."""
         from lmeb.embeddings import encode_texts
 
+        model = self._model("model")
         start = time.perf_counter()
-        vectors = encode_texts(self._model("model"), texts, kind, instruction)
-        return vectors, time.perf_counter() - start
+        before = _counters(model)
+        vectors = encode_texts(model, texts, kind, instruction)
+        delta = {k: v - before.get(k, 0) for k, v in _counters(model).items()}
+        return (vectors, delta), time.perf_counter() - start
 
     def score(self, role: str, pairs: list[tuple[str, str]], instruction: str | None
               ) -> tuple[tuple[Any, dict[str, int]], float]:
