@@ -24,6 +24,7 @@ from lmeb.results_set import Results
 from lmeb.settings import check_setting
 
 DEFAULT_CACHE = "default"  # cache_dir's default: $LMEB_CACHE or ~/.cache/lmeb
+RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+my-reranker (folder- and shell-safe)
 
 
 def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
@@ -163,7 +164,7 @@ def evaluate(
                                                                    dict(reranker_options or {}), pool)
             anonymous = anonymous or rr_anonymous
             if name is None:
-                label = f"{label}>>{rr_label}"
+                label = f"{label}{RERANK_JOINER}{rr_label}"
         if anonymous:
             say(f"warning: {label} has no config() and no name= was given, so the embedding cache and resume are off "
                 "for it (pass name= and revision= to key them)")

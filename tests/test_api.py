@@ -156,7 +156,7 @@ def test_reranker_object_as_model_and_second_stage(sample_data):
     second = Overlap()
     res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, reranker=second, rerank_top_k=3,
                         cache_dir=None)
-    assert res.name == "bm25>>Overlap" and res[0].provenance["rerank_top_k"] == 3
+    assert res.name == "bm25+rerank+Overlap" and res[0].provenance["rerank_top_k"] == 3
     counts = res[0].subsets["single_hop"].provenance["model_counts"]
     assert counts["reranker"]["pairs"] == second.stats["pairs"] > 0 and "corpora_indexed" in counts["model"]
 

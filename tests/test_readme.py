@@ -39,12 +39,15 @@ NOT_LMEB = {
     "ray": "starts Ray cluster nodes",
     ".venv/bin/python": "benchmark scripts (run by hand, minutes each)",
     "xdg-open": "opens a browser",
+    "scripts/device_check.sh": "the GPU device check (tests/test_gpu_docs.py and test_device_check.py run it)",
     "source": "activates the virtual environment (tests/test_quickstart.py runs the quick start verbatim)",
     "export": "sets the environment (tests/test_quickstart.py runs the quick start verbatim)",
 }
 
 # README lines that are parsed but not run, with the reason.
 PARSE_ONLY = {
+    "lmeb run --model sentence-transformers/all-MiniLM-L6-v2 --tasks Proced_mem_bench --device cuda --precision bf16":
+        "a GPU (docs/gpu.md; tests/test_gpu_docs.py)",
     "lmeb run --model bm25 --reranker KaLM-Embedding/KaLM-Reranker-V1-Nano --rerank-top-k 100 --all "
     "--setting w_inst": "reranker weights from the hub",
     "lmeb run --model sentence-transformers/all-MiniLM-L6-v2 --reranker "

@@ -254,7 +254,7 @@ def test_reranker_second_stage_and_as_model(tmp_path, sample_data, monkeypatch):
     common = ["--tasks", "LoCoMo/single_hop", "--data", sample_data, "--output", out, "--no-progress", "--no-cache"]
     assert run_cli("run", "--model", "bm25", "--reranker", "cross-encoder:/x/overlap", "--rerank-top-k", "3",
                    *common) == 0
-    meta = json.loads((out / "bm25>>overlap" / "wo_inst" / "LoCoMo.json").read_text())["lmeb"]
+    meta = json.loads((out / "bm25+rerank+overlap" / "wo_inst" / "LoCoMo.json").read_text())["lmeb"]
     assert meta["reranker_config"] == {"class": "OverlapReranker"} and meta["rerank_top_k"] == 3
     assert "rerank" in meta["subsets"]["single_hop"]["seconds"]
     assert 0 < rerankers[0].pairs <= 3 * meta["subsets"]["single_hop"]["queries"]

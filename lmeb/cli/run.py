@@ -125,6 +125,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     """``lmeb.evaluate`` with the command line's options, then the summary table."""
     from lmeb.api import DEFAULT_CACHE, evaluate
+    from lmeb.models import is_bm25_spec
 
     _check_args(args)
     options = _model_options(args)
@@ -133,6 +134,8 @@ def main(args: argparse.Namespace) -> int:
     elif args.model_path:
         raise LmebError("--model-path goes with --preset (give the model itself with --model)")
     rr_options = {k: v for k, v in options.items() if k in ("batch_size", "device", "precision", "max_length")}
+    if args.reranker and is_bm25_spec(args.model):  # BM25 takes none of them: they are the reranker's
+        options = {k: v for k, v in options.items() if k not in rr_options}
     progress = progress_enabled(args)
     if not progress:
         quiet_library_bars()

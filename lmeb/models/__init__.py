@@ -39,7 +39,6 @@ __all__ = [
 
 KALM_RERANKERS = tuple(f"KaLM-Embedding/KaLM-Reranker-V1-{size}" for size in ("Nano", "Small", "Large"))
 BM25_SPECS = ("bm25", "bm25s", "mteb/baseline-bm25s")
-_IGNORED_BY_BM25 = ("device", "batch_size", "precision", "max_length", "instruction_template")
 
 
 def _options(target: Any, options: dict[str, Any], what: str, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -62,6 +61,11 @@ def split_spec(spec: str) -> tuple[str | None, str]:
             if spec.lower().startswith(prefix + sep):
                 return prefix, spec[len(prefix) + 1 :].strip()
     return None, spec
+
+
+def is_bm25_spec(spec: Any) -> bool:
+    """Whether a model spec names lmeb's BM25 (``bm25``, ``bm25s`` or mteb's baseline name)."""
+    return isinstance(spec, (str, Path)) and str(spec).strip().lower() in BM25_SPECS
 
 
 def _is_kalm(spec: str) -> bool:
@@ -103,10 +107,10 @@ def load_model(
         return _preset_encoder(preset, model_path or text or None, setting, options)
     if prefix == "preset":
         return _preset_encoder(rest, model_path, setting, options)
-    if prefix is None and text.lower() in BM25_SPECS:
+    if prefix is None and is_bm25_spec(text):
         from lmeb.models.bm25 import BM25Searcher
 
-        return BM25Searcher(**_options(BM25Searcher, options, "bm25", _IGNORED_BY_BM25))
+        return BM25Searcher(**_options(BM25Searcher, options, "bm25"))
     if prefix in ("kalm", "cross-encoder") or (prefix is None and _is_kalm(text)):
         return load_reranker(text, cache_root=cache_root, **options)
     if prefix == "openai":

@@ -41,10 +41,10 @@ CALL_SHARDS = 8  # encode_chunk = workers x SHARD_TEXTS x CALL_SHARDS texts per 
 
 
 def is_bm25(spec: ModelSpec | None) -> bool:
-    from lmeb.models import BM25_SPECS
+    from lmeb.models import is_bm25_spec
 
     return (spec is not None and spec.role == "model" and spec.options.get("preset") is None
-            and str(spec.spec or "").strip().lower() in BM25_SPECS)
+            and is_bm25_spec(spec.spec or ""))
 
 
 class RayPool:

@@ -1,0 +1,32 @@
+"""One rule for model options that do not apply: an error naming the option, for --max-length as for
+--pooling (BM25 used to ignore --max-length, --device, --batch-size, --precision silently); with a
+reranker those flags are the reranker's. A retriever with a reranker is named with a folder-safe joiner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lmeb.api import RERANK_JOINER
+from lmeb.cli import main as cli
+
+
+@pytest.mark.parametrize("flag", [["--max-length", "128"], ["--pooling", "mean"], ["--precision", "bf16"],
+                                  ["--batch-size", "8"], ["--device", "cpu"]])
+def test_an_option_bm25_does_not_take_is_one_line(flag: list[str], sample_data: Path, tmp_path: Path,
+                                                  capsys) -> None:
+    rc = cli(["run", "--model", "bm25", "--tasks", "Gorilla/gorilla_tensor", "--data", str(sample_data),
+              "--output", str(tmp_path / "out"), "--no-progress", *flag])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    option = flag[0].removeprefix("--").replace("-", "_")
+    assert f"option {option} does not apply to bm25" in err
+    assert not (tmp_path / "out").exists()  # nothing written for a run that never started
+
+
+def test_the_joiner_is_folder_and_shell_safe() -> None:
+    import shlex
+
+    name = f"bm25{RERANK_JOINER}tiny_model"
+    assert shlex.quote(name) == name and "/" not in name and ">" not in name
