@@ -192,21 +192,10 @@ def download(
 ) -> Path:
     """Fetch the official LMEB files from the Hugging Face hub into ``local_dir``; returns the data root.
 
-    A thin wrapper over ``huggingface_hub.snapshot_download(repo_type="dataset")``: files already in
-    ``local_dir`` are not fetched again, ``allow_patterns`` (e.g. ``"*/LoCoMo/*"``) fetches a part, and
-    with ``HF_HUB_OFFLINE=1`` it only resolves what is already there. Pass the result as ``--data``.
+    ``lmeb.download.snapshot`` with any allow-patterns (e.g. ``"*/LoCoMo/*"``): files already in
+    ``local_dir`` are not fetched again, and with ``HF_HUB_OFFLINE=1`` it only resolves what is already
+    there. ``lmeb download`` (``lmeb.download.download``) fetches datasets by name, pinned and checked.
     """
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from lmeb.download import snapshot
 
-    try:
-        path = snapshot_download(
-            repo_id=repo_id,
-            repo_type="dataset",
-            revision=revision,
-            local_dir=str(local_dir),
-            allow_patterns=allow_patterns,
-        )
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
-        raise LmebError(f"cannot download {repo_id} to {local_dir}: {str(exc).splitlines()[0]}") from None
-    return find_data_root(path)
+    return find_data_root(snapshot(repo_id, revision, local_dir, allow_patterns))

@@ -1,0 +1,350 @@
+"""Fetch LMEB datasets from the Hugging Face hub: only the selected ones, at a pinned revision, checked.
+
+Two sources hold the same benchmark:
+
+* ``official``: the release, ``KaLM-Embedding/LMEB`` (one dataset repository, ``eval_data/<Type>/<Dataset>/``
+  in the official layout). Its revision is ``OFFICIAL_REVISION`` unless ``revision=`` says otherwise; the
+  commit it resolves to is recorded.
+* ``mteb``: mteb's copies, one repository per dataset (``mteb/<Name>``, HF ``datasets`` format with
+  ``<subset>-corpus|queries|qrels|top_ranked`` configs), each at the revision mteb 2.26 pins (the registry's
+  ``mteb.revision``).
+
+A download goes under a destination folder ``DEST`` (``$LMEB_DATA`` or ``~/.cache/lmeb/data``): the data root
+is ``DEST/eval_data``, which holds official datasets as ``<Type>/<Dataset>/`` and mteb copies as ``<Name>/``
+(``lmeb.mteb_format`` reads those). ``huggingface_hub.snapshot_download`` fetches the files of one dataset
+(allow-patterns), resuming an interrupted file; then every file is checked against the size and hash the hub
+lists for it (git blob sha1, or the LFS sha256), and a manifest in the data root (``MANIFEST``) records per
+dataset the source, repository, revision, commit and each file's sha256, so a result can say which
+release it was computed from (``data_origin``). Every failure (not found, a server error, no answer within
+the timeout, offline mode, a file that fails its check) is one ``LmebError`` line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmeb.errors import LmebError
+from lmeb.files import atomic_write_json
+from lmeb.tasks import Task
+
+OFFICIAL_REPO = "KaLM-Embedding/LMEB"
+# The official repository's revision lmeb fetches by default. lmeb ships no commit of it it could have
+# checked, so this follows the branch; the commit a download resolves to is recorded in the manifest.
+OFFICIAL_REVISION = "main"
+SOURCES = ("official", "mteb")
+HUB_FOLDER = "eval_data"  # the official repository's top folder, and the data root under DEST
+MANIFEST = ".lmeb_download.json"
+DEFAULT_TIMEOUT = 30.0  # seconds a hub request may go unanswered ($LMEB_HUB_TIMEOUT)
+
+
+def default_destination() -> Path:
+    """Where downloads go by default: ``$LMEB_DATA`` or ``~/.cache/lmeb/data``."""
+    return Path(os.environ.get("LMEB_DATA") or "~/.cache/lmeb/data").expanduser()
+
+
+def data_folder(dest: str | Path) -> Path:
+    """The data root of a download destination (what ``--data`` takes): ``DEST/eval_data``."""
+    return Path(dest).expanduser() / HUB_FOLDER
+
+
+def mteb_folder_name(task: Task) -> str:
+    """The folder of a dataset's mteb copy under a data root: the repository's name (``mteb/ReMe`` -> ``ReMe``)."""
+    return task.mteb_hf_dataset.rsplit("/", 1)[-1]
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"  # pragma: no cover
+
+
+@dataclass
+class Plan:
+    """One dataset to fetch: where from (repository, revision, resolved commit), which files, where to."""
+
+    task: Task
+    source: str
+    repo: str
+    revision: str
+    prefix: str  # the dataset's folder in the repository ("" = the whole repository)
+    local_dir: Path  # snapshot_download's local_dir: the repository's root maps here
+    commit: str = ""
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # repo path -> size, blob_id, lfs_sha256
+
+    @property
+    def size(self) -> int:
+        return sum(f["size"] for f in self.files.values())
+
+    @property
+    def where(self) -> Path:
+        return self.local_dir / self.prefix if self.prefix else self.local_dir
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo}@{self.commit[:12] or self.revision}"
+
+
+def plan_for(task: Task, source: str, dest: str | Path, revision: str | None = None) -> Plan:
+    """What fetching ``task`` from ``source`` into ``dest`` means (nothing asked of the hub yet)."""
+    dest = Path(dest).expanduser()
+    if source == "official":
+        return Plan(task, source, OFFICIAL_REPO, revision or OFFICIAL_REVISION, f"{HUB_FOLDER}/{task.path}", dest)
+    if source == "mteb":
+        return Plan(task, source, task.mteb_hf_dataset, revision or task.mteb_revision, "",
+                    data_folder(dest) / mteb_folder_name(task))
+    raise LmebError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+
+
+def hub_timeout() -> float:
+    value = os.environ.get("LMEB_HUB_TIMEOUT")
+    try:
+        return float(value) if value else DEFAULT_TIMEOUT
+    except ValueError:
+        raise LmebError(f"LMEB_HUB_TIMEOUT={value!r} is not a number of seconds") from None
+
+
+def _endpoint() -> str:
+    """The hub to ask: ``$HF_ENDPOINT`` as set now (huggingface_hub reads it once, at import)."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def _hub_error(where: str, exc: BaseException, timeout: float, command: str) -> LmebError:
+    """One line for whatever the hub client raised about ``where`` (``repo@revision``); ``command`` fetches it."""
+    import httpx2
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(exc, OfflineModeIsEnabled) or (isinstance(exc, LocalEntryNotFoundError) and offline()):
+        return LmebError(f"{where}: HF_HUB_OFFLINE is set, so it cannot be fetched (unset it and run `{command}`)")
+    if isinstance(exc, RevisionNotFoundError):
+        return LmebError(f"{where}: no such revision on {_endpoint()}")
+    if isinstance(exc, (RepositoryNotFoundError, EntryNotFoundError)) and not isinstance(exc, LocalEntryNotFoundError):
+        return LmebError(f"{where}: not found on {_endpoint()} (HTTP 404)")
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        return LmebError(f"{where}: the hub answered HTTP {exc.response.status_code} ({_endpoint()}); try again "
+                         f"later (`{command}` resumes)")
+    if isinstance(exc, httpx2.TimeoutException):
+        return LmebError(f"{where}: no answer from {_endpoint()} within {timeout:g}s (LMEB_HUB_TIMEOUT)")
+    if isinstance(exc, httpx2.HTTPError):
+        return LmebError(f"{where}: cannot reach {_endpoint()} ({type(exc).__name__}: {_first_line(exc)})")
+    return LmebError(f"{where}: cannot download: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.is_offline_mode())
+
+
+def snapshot(repo: str, revision: str | None, local_dir: str | Path, patterns: list[str] | str | None = None,
+             progress: bool = False, timeout: float | None = None, command: str = "lmeb download") -> Path:
+    """``huggingface_hub.snapshot_download`` of a dataset repository into ``local_dir`` (resumable; files
+    already there are kept), its errors as one line; returns the folder."""
+    from huggingface_hub import snapshot_download
+
+    timeout = hub_timeout() if timeout is None else timeout
+    where = f"cannot download {repo}@{revision or 'main'} to {local_dir}"
+    kwargs: dict[str, Any] = {} if progress else {"tqdm_class": _silent_bar()}
+    try:
+        path = snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, local_dir=str(local_dir),
+                                 allow_patterns=patterns, endpoint=_endpoint(), etag_timeout=timeout, **kwargs)
+    except Exception as exc:  # one line, whatever the client raised
+        raise _hub_error(where, exc, timeout, command) from None
+    return Path(path)
+
+
+def resolve(plan: Plan, timeout: float | None = None) -> Plan:
+    """Ask the hub for the commit ``plan.revision`` names and the dataset's files (sizes and hashes)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import OfflineModeIsEnabled
+    from huggingface_hub.hf_api import RepoFile
+    from huggingface_hub.utils import build_hf_headers, paginate
+
+    timeout = hub_timeout() if timeout is None else timeout
+    try:
+        if offline():
+            raise OfflineModeIsEnabled("offline")
+        endpoint = _endpoint()
+        info = HfApi(endpoint=endpoint).dataset_info(plan.repo, revision=plan.revision, timeout=timeout)
+        if not info.sha:
+            raise LmebError(f"{plan.repo}@{plan.revision}: the hub named no commit ({endpoint})")
+        plan.commit = info.sha
+        url = f"{endpoint}/api/datasets/{plan.repo}/tree/{plan.commit}" + (f"/{plan.prefix}" if plan.prefix else "")
+        items = paginate(url, params={"recursive": True, "expand": False}, headers=build_hf_headers(), timeout=timeout)
+        plan.files = {}
+        for item in items:
+            if item.get("type") != "file":
+                continue
+            f = RepoFile(**item)
+            plan.files[f.path] = {"size": f.lfs.size if f.lfs else f.size, "blob_id": f.blob_id,
+                                  "lfs_sha256": f.lfs.sha256 if f.lfs else None}
+    except LmebError:
+        raise
+    except Exception as exc:  # the hub client's errors: one line each (see _hub_error)
+        raise _hub_error(f"{plan.repo}@{plan.revision}", exc, timeout, _command(plan)) from None
+    if not plan.files:
+        raise LmebError(f"{plan.label}: no files under {plan.prefix or 'the repository'} ({_endpoint()})")
+    return plan
+
+
+def _hashes(path: Path, size: int) -> tuple[str, str]:
+    """(sha256, git blob sha1) of a file, read once."""
+    sha256, blob = hashlib.sha256(), hashlib.sha1(f"blob {size}\0".encode())  # git's blob id
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            sha256.update(chunk)
+            blob.update(chunk)
+    return sha256.hexdigest(), blob.hexdigest()
+
+
+def verify(plan: Plan) -> dict[str, str]:
+    """Check every fetched file against the hub's size and hash; returns repo path -> sha256.
+
+    A file that fails is deleted (with huggingface_hub's record of it) so the next run fetches it again.
+    """
+    out = {}
+    for name, meta in plan.files.items():
+        path = plan.local_dir / name
+        problem = None
+        if not path.is_file():
+            problem = "missing after the download"
+        elif path.stat().st_size != meta["size"]:
+            problem = f"{path.stat().st_size} bytes, the hub lists {meta['size']}"
+        else:
+            sha256, blob = _hashes(path, meta["size"])
+            expected = meta["lfs_sha256"] or meta["blob_id"]
+            if (sha256 if meta["lfs_sha256"] else blob) != expected:
+                problem = f"content does not match the hub's hash {expected[:12]}"
+            out[name] = sha256
+        if problem:
+            path.unlink(missing_ok=True)
+            (plan.local_dir / ".cache" / "huggingface" / "download" / f"{name}.metadata").unlink(missing_ok=True)
+            raise LmebError(f"{path}: {problem} (deleted; run `{_command(plan)}` again)")
+    return out
+
+
+def _silent_bar() -> type:
+    from tqdm.auto import tqdm
+
+    class Silent(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Silent
+
+
+def _command(plan: Plan) -> str:
+    """The command that fetches the plan's dataset."""
+    source = "" if plan.source == "official" else f" --source {plan.source}"
+    return f"lmeb download --tasks {plan.task.name}{source}"
+
+
+def fetch_plan(plan: Plan, progress: bool = False, timeout: float | None = None) -> dict[str, str]:
+    """Download the files of a resolved plan (resumable, pinned to its commit), check them, record them."""
+    snapshot(plan.repo, plan.commit, plan.local_dir, [f"{plan.prefix}/*"] if plan.prefix else None, progress,
+             timeout, _command(plan))
+    hashes = verify(plan)
+    record(plan, hashes)
+    return hashes
+
+
+# ------------------------------------------------------------------------------------------ manifest
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """The manifest of a data root (``{"datasets": {name: entry}}``); empty when there is none or it is damaged."""
+    path = Path(root) / MANIFEST
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"datasets": {}}
+    return obj if isinstance(obj, dict) and isinstance(obj.get("datasets"), dict) else {"datasets": {}}
+
+
+def _manifest_root(plan: Plan) -> Path:
+    """The data root a plan's files land under (its manifest lives there)."""
+    return data_folder(plan.local_dir) if plan.source == "official" else plan.local_dir.parent
+
+
+def _root_relative(plan: Plan, name: str) -> str:
+    """A repository path as a path under the data root (``eval_data/Dialogue/LoCoMo/x`` -> ``Dialogue/LoCoMo/x``)."""
+    if plan.source == "official":
+        return Path(name).relative_to(HUB_FOLDER).as_posix()
+    return f"{plan.local_dir.name}/{name}"
+
+
+def record(plan: Plan, hashes: dict[str, str]) -> None:
+    """Write (atomically) the dataset's entry in the manifest of its data root."""
+    root = _manifest_root(plan)
+    manifest = read_manifest(root)
+    manifest["datasets"][plan.task.name] = {
+        "source": plan.source, "repo": plan.repo, "revision": plan.revision, "commit": plan.commit,
+        "bytes": plan.size, "files": {_root_relative(plan, n): sha for n, sha in sorted(hashes.items())},
+    }
+    atomic_write_json(root / MANIFEST, manifest)
+
+
+def data_origin(root: str | Path, task: Task, files: dict[str, str]) -> dict[str, str] | None:
+    """Where the files a subset read came from: the manifest's source, repository, revision and commit,
+    when every file is one the manifest recorded for ``task`` with the same sha256; else None (not
+    downloaded by lmeb, or changed since)."""
+    root = Path(root)
+    entry = read_manifest(root)["datasets"].get(task.name)
+    if not entry or not files:
+        return None
+    recorded = entry.get("files") or {}
+    for path, sha in files.items():
+        try:
+            rel = Path(path).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return None
+        if recorded.get(rel) != sha:
+            return None
+    return {k: str(entry.get(k, "")) for k in ("source", "repo", "revision", "commit")}
+
+
+# -------------------------------------------------------------------------------------------- front
+def download(tasks: Sequence[Task], dest: str | Path | None = None, source: str = "official",
+             revision: str | None = None, progress: bool = False, log: Callable[[str], None] | None = None,
+             announce: Callable[[list[Plan]], None] | None = None) -> list[Plan]:
+    """Fetch ``tasks`` from ``source`` into ``dest`` (default ``default_destination()``); returns the plans.
+
+    Every dataset is resolved first (so a 404 or an offline hub fails before any byte is written and
+    ``announce`` can say how much will come), then fetched and checked one by one; ``log`` gets one line
+    per dataset.
+    """
+    if not tasks:
+        raise LmebError("no dataset selected")
+    dest = Path(dest).expanduser() if dest is not None else default_destination()
+    if dest.exists() and not dest.is_dir():
+        raise LmebError(f"{dest}: not a folder")
+    timeout = hub_timeout()
+    plans = [resolve(plan_for(t, source, dest, revision), timeout) for t in tasks]
+    if announce is not None:
+        announce(plans)
+    for plan in plans:
+        fetch_plan(plan, progress, timeout)
+        if log is not None:
+            log(f"{plan.task.name}: {len(plan.files)} files, {human_size(plan.size)} from {plan.label} ({plan.source}),"
+                f" checked -> {plan.where}")
+    return plans
