@@ -11,6 +11,7 @@ memory (``lmeb.Results``); with ``output=`` they are also written as they go, wi
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
 import time
@@ -134,6 +135,7 @@ def evaluate(
     workers: int | None = None,
     gpus_per_worker: float | None = None,
     cpus_per_worker: float | None = None,
+    download: bool = True,
 ) -> Results:
     """Evaluate ``model`` (and an optional second-stage ``reranker``) on LMEB; returns ``Results``.
 
@@ -148,6 +150,8 @@ def evaluate(
     ``ray``: ``"auto"`` (``$RAY_ADDRESS`` or a local instance) or a cluster address: the model and the
     reranker run on Ray workers, one replica each (``lmeb.scale``; spec strings only), sized by
     ``workers``/``gpus_per_worker``/``cpus_per_worker``; same numbers, same cache.
+    With no ``data`` and no ``$LMEB_DATA``, the selected datasets are fetched into ``~/.cache/lmeb/data``
+    first (``lmeb.download.fetch_for_run``) unless ``download=False``.
     """
     from lmeb.data import data_root
     from lmeb.embeddings import default_cache_dir
@@ -157,6 +161,10 @@ def evaluate(
     if rerank_top_k < 1:
         raise LmebError("rerank_top_k must be at least 1")
     say = log or (lambda message: print(message, file=sys.stderr))
+    if data is None and not os.environ.get("LMEB_DATA"):
+        from lmeb.download import fetch_for_run
+
+        data = fetch_for_run(tasks, types, download, say)
     root = data_root(data)
     selections = select_present(tasks, types, root, say)
     cache = default_cache_dir() if cache_dir == DEFAULT_CACHE else (Path(cache_dir).expanduser() if cache_dir else None)

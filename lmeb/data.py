@@ -158,7 +158,14 @@ def load_subset(task: Task, root: str | Path, subset: str) -> SubsetData:
 def present_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
     """The tasks whose dataset folder exists under ``root`` (the data may hold only some of LMEB)."""
     base = data_root(root)
-    return [t for t in tasks if (base / t.path).is_dir()]
+    return [t for t in tasks if (base / t.path).is_dir() or mteb_copy(base, t) is not None]
+
+
+def mteb_copy(root: str | Path, task: Task) -> Path | None:
+    """The folder of ``task``'s copy in mteb's HF-datasets format under ``root`` (``<root>/ReMe/`` with a
+    README card declaring its configs; ``lmeb.mteb_format`` reads it), or None."""
+    folder = Path(root) / task.mteb_hf_dataset.rsplit("/", 1)[-1]
+    return folder if (folder / "README.md").is_file() else None
 
 
 HF_REPO = "KaLM-Embedding/LMEB"
@@ -181,7 +188,7 @@ def find_data_root(folder: str | Path) -> Path:
     for candidate in (folder, folder / "eval_data"):
         if any((candidate / m).is_dir() for m in ("Episodic", "Dialogue", "Semantic", "Procedural")):
             return candidate
-    return folder
+    return folder / "eval_data" if (folder / "eval_data").is_dir() else folder  # e.g. mteb copies only
 
 
 def download(

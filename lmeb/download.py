@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,11 +52,6 @@ def default_destination() -> Path:
 def data_folder(dest: str | Path) -> Path:
     """The data root of a download destination (what ``--data`` takes): ``DEST/eval_data``."""
     return Path(dest).expanduser() / HUB_FOLDER
-
-
-def mteb_folder_name(task: Task) -> str:
-    """The folder of a dataset's mteb copy under a data root: the repository's name (``mteb/ReMe`` -> ``ReMe``)."""
-    return task.mteb_hf_dataset.rsplit("/", 1)[-1]
 
 
 def human_size(n: int) -> str:
@@ -99,7 +95,7 @@ def plan_for(task: Task, source: str, dest: str | Path, revision: str | None = N
         return Plan(task, source, OFFICIAL_REPO, revision or OFFICIAL_REVISION, f"{HUB_FOLDER}/{task.path}", dest)
     if source == "mteb":
         return Plan(task, source, task.mteb_hf_dataset, revision or task.mteb_revision, "",
-                    data_folder(dest) / mteb_folder_name(task))
+                    data_folder(dest) / task.mteb_hf_dataset.rsplit("/", 1)[-1])
     raise LmebError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
 
 
@@ -130,11 +126,15 @@ def _hub_error(where: str, exc: BaseException, timeout: float, command: str) -> 
         RevisionNotFoundError,
     )
 
+    while isinstance(exc, LocalEntryNotFoundError) and exc.__cause__ is not None and not offline():
+        exc = exc.__cause__  # "cannot find the files in the local cache" hides what the hub said
     if isinstance(exc, OfflineModeIsEnabled) or (isinstance(exc, LocalEntryNotFoundError) and offline()):
         return LmebError(f"{where}: HF_HUB_OFFLINE is set, so it cannot be fetched (unset it and run `{command}`)")
     if isinstance(exc, RevisionNotFoundError):
         return LmebError(f"{where}: no such revision on {_endpoint()}")
-    if isinstance(exc, (RepositoryNotFoundError, EntryNotFoundError)) and not isinstance(exc, LocalEntryNotFoundError):
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    missing = isinstance(exc, (RepositoryNotFoundError, EntryNotFoundError))
+    if (missing and not isinstance(exc, LocalEntryNotFoundError)) or status == 404:
         return LmebError(f"{where}: not found on {_endpoint()} (HTTP 404)")
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         return LmebError(f"{where}: the hub answered HTTP {exc.response.status_code} ({_endpoint()}); try again "
@@ -166,11 +166,16 @@ def snapshot(repo: str, revision: str | None, local_dir: str | Path, patterns: l
     timeout = hub_timeout() if timeout is None else timeout
     where = f"cannot download {repo}@{revision or 'main'} to {local_dir}"
     kwargs: dict[str, Any] = {} if progress else {"tqdm_class": _silent_bar()}
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)  # its retry warnings: the outcome is reported here, in one line
     try:
         path = snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, local_dir=str(local_dir),
                                  allow_patterns=patterns, endpoint=_endpoint(), etag_timeout=timeout, **kwargs)
     except Exception as exc:  # one line, whatever the client raised
         raise _hub_error(where, exc, timeout, command) from None
+    finally:
+        hub_log.setLevel(level)
     return Path(path)
 
 
@@ -348,3 +353,39 @@ def download(tasks: Sequence[Task], dest: str | Path | None = None, source: str 
             log(f"{plan.task.name}: {len(plan.files)} files, {human_size(plan.size)} from {plan.label} ({plan.source}),"
                 f" checked -> {plan.where}")
     return plans
+
+
+def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None, allowed: bool,
+                  log: Callable[[str], None]) -> Path:
+    """The data root of a run given no data folder: ``~/.cache/lmeb/data/eval_data``, after fetching the
+    selected datasets not there yet (one line saying what and how much), unless ``allowed`` is False or
+    the hub is offline, in which case the error names the command that fetches them. With no selection,
+    the datasets already there are used."""
+    from lmeb.data import present_tasks
+    from lmeb.tasks import select
+
+    dest = default_destination()
+    root = data_folder(dest)
+    spec = ",".join(tasks) if isinstance(tasks, (list, tuple)) else tasks
+    if not spec and not types:
+        if root.is_dir():
+            return root
+        raise LmebError(f"no data folder (--data, LMEB_DATA) and nothing under {root}: name the datasets to fetch "
+                        "(--tasks A,B or --type TYPE) or run `lmeb download --tasks A,B` first")
+    wanted = [s.task for s in select(spec, list(types) if types else None)]
+    present = {t.name for t in present_tasks(root, wanted)} if root.is_dir() else set()
+    missing = [t for t in wanted if t.name not in present]
+    if not missing:
+        return root
+    names = ",".join(t.name for t in missing)
+    if not allowed or offline():
+        why = "downloads are off (--no-download)" if not allowed else "HF_HUB_OFFLINE is set"
+        raise LmebError(f"no data for {names} under {root} and {why}: fetch it with `lmeb download --tasks {names}` "
+                        "(or pass --data DIR)")
+
+    def announce(plans: list[Plan]) -> None:
+        log(f"lmeb: fetching {names} ({human_size(sum(p.size for p in plans))}) from {plans[0].label} into {dest} "
+            "(no --data, no LMEB_DATA; --no-download turns this off)")
+
+    download(missing, dest, announce=announce)
+    return root

@@ -26,6 +26,7 @@ from typing import Any
 
 from lmeb import __version__, efficiency
 from lmeb.data import SubsetData, TaskReader, data_root, is_synthetic, subset_paths
+from lmeb.download import data_origin
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
@@ -211,7 +212,8 @@ class Runner:
                     bar.set_postfix_str(f"{name}: {self.strategy.steps}")
                 result = self.evaluate_subset(subset, seconds, summary)
                 result.provenance.update(data_fingerprint=fingerprint, data_files=files,
-                                         synthetic=is_synthetic(self.root, subset))
+                                         synthetic=is_synthetic(self.root, subset),
+                                         data_origin=data_origin(self.root, task, subset.files))
                 done[name] = result
                 summary.subsets_run += 1
                 summary.path = self.store.write(task, done, self.provenance())

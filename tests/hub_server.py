@@ -7,7 +7,8 @@
   ``X-Linked-Size`` for LFS files), ``Content-Length``, and ``Range: bytes=N-`` answered with 206.
 
 Errors carry ``X-Error-Code`` (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``) as the hub's do.
-Faults are injected per endpoint kind (``info``, ``tree``, ``resolve``): an HTTP status or ``"hang"``; and
+Faults are injected per endpoint kind (``info``, ``tree``, ``resolve``; ``file`` = a resolve GET only): an
+HTTP status or ``"hang"``; and
 ``cut_once`` names files whose first full GET is cut in the middle (the client must resume with Range).
 The request loop is bounded: at most ``max_requests`` requests and ``max_seconds`` seconds, and a hang
 lasts at most ``hang_seconds`` (or until the server stops).
@@ -166,7 +167,7 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             return self._json(entries)
 
         def _resolve(self, repo_id: str, rev: str, file: str, head: bool) -> None:
-            if self._fault("resolve", head):
+            if self._fault("resolve", head) or (not head and self._fault("file")):
                 return
             repo = hub.repos.get(repo_id)
             if repo is None:
