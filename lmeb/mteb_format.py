@@ -124,6 +124,8 @@ class MtebReader:
     def load(self, subset: str) -> SubsetData:
         name = self.task.subset(subset).name
         mteb = self.task.subset(subset).mteb_name
+        for kind in ("queries", "qrels"):
+            self.files(name, kind)  # a config the card does not declare: its error before any loading
         corpus, _ = self.corpus_rows(name)
         files = {str(corpus.path): corpus.sha256}
         q = load_config(self.folder, f"{mteb}-queries")

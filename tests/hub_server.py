@@ -37,8 +37,10 @@ class Repo:
         self.branches: dict[str, str] = {}
         self.lfs = lfs
 
-    def commit(self, files: dict[str, bytes], branch: str = "main") -> str:
-        sha = hashlib.sha1(json.dumps(sorted((k, git_blob_id(v)) for k, v in files.items())).encode()).hexdigest()
+    def commit(self, files: dict[str, bytes], branch: str = "main", sha: str | None = None) -> str:
+        """Add a commit (its sha from the content unless given) and point ``branch`` at it."""
+        listing = json.dumps(sorted((k, git_blob_id(v)) for k, v in files.items()))
+        sha = sha or hashlib.sha1(listing.encode()).hexdigest()
         self.commits[sha] = dict(files)
         self.branches[branch] = sha
         return sha
