@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from lmeb.cli.options import add_progress, add_selection, progress_enabled, quiet_library_bars, selection
 from lmeb.errors import LmebError
@@ -44,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
     progress = progress_enabled(args)
     if not progress:
         quiet_library_bars()
-    dest = args.to or default_destination()
+    dest = Path(args.to).expanduser() if args.to else default_destination()
     lines: list[str] = []
 
     def announce(plans: list) -> None:
