@@ -136,6 +136,7 @@ def evaluate(
     gpus_per_worker: float | None = None,
     cpus_per_worker: float | None = None,
     download: bool = True,
+    source: str = "official",
 ) -> Results:
     """Evaluate ``model`` (and an optional second-stage ``reranker``) on LMEB; returns ``Results``.
 
@@ -151,7 +152,7 @@ def evaluate(
     reranker run on Ray workers, one replica each (``lmeb.scale``; spec strings only), sized by
     ``workers``/``gpus_per_worker``/``cpus_per_worker``; same numbers, same cache.
     With no ``data`` and no ``$LMEB_DATA``, the selected datasets are fetched into ``~/.cache/lmeb/data``
-    first (``lmeb.download.fetch_for_run``) unless ``download=False``.
+    first (``lmeb.download.fetch_for_run``; ``source="mteb"``: mteb's copies) unless ``download=False``.
     """
     from lmeb.data import data_root
     from lmeb.embeddings import default_cache_dir
@@ -164,7 +165,7 @@ def evaluate(
     if data is None and not os.environ.get("LMEB_DATA"):
         from lmeb.download import fetch_for_run
 
-        data = fetch_for_run(tasks, types, download, say)
+        data = fetch_for_run(tasks, types, download, say, source)
     root = data_root(data)
     selections = select_present(tasks, types, root, say)
     cache = default_cache_dir() if cache_dir == DEFAULT_CACHE else (Path(cache_dir).expanduser() if cache_dir else None)

@@ -356,7 +356,7 @@ def download(tasks: Sequence[Task], dest: str | Path | None = None, source: str 
 
 
 def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None, allowed: bool,
-                  log: Callable[[str], None]) -> Path:
+                  log: Callable[[str], None], source: str = "official") -> Path:
     """The data root of a run given no data folder: ``~/.cache/lmeb/data/eval_data``, after fetching the
     selected datasets not there yet (one line saying what and how much), unless ``allowed`` is False or
     the hub is offline, in which case the error names the command that fetches them. With no selection,
@@ -380,12 +380,12 @@ def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None
     names = ",".join(t.name for t in missing)
     if not allowed or offline():
         why = "downloads are off (--no-download)" if not allowed else "HF_HUB_OFFLINE is set"
-        raise LmebError(f"no data for {names} under {root} and {why}: fetch it with `lmeb download --tasks {names}` "
-                        "(or pass --data DIR)")
+        command = f"lmeb download --tasks {names}" + ("" if source == "official" else f" --source {source}")
+        raise LmebError(f"no data for {names} under {root} and {why}: fetch it with `{command}` (or pass --data DIR)")
 
     def announce(plans: list[Plan]) -> None:
         log(f"lmeb: fetching {names} ({human_size(sum(p.size for p in plans))}) from {plans[0].label} into {dest} "
             "(no --data, no LMEB_DATA; --no-download turns this off)")
 
-    download(missing, dest, announce=announce)
+    download(missing, dest, source=source, announce=announce)
     return root

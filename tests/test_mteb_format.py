@@ -138,7 +138,14 @@ def test_download_mteb_copy_and_export_stamps_its_revision(sample_data: Path, tm
         for dest, extra in ((tmp_path / "pinned", []), (tmp_path / "dev", ["--revision", "dev"])):
             code = lmeb_main(["download", "--tasks", "LoCoMo", "--source", "mteb", "--to", str(dest), *extra])
             assert code == 0, capsys.readouterr().err
-    out = capsys.readouterr().out
+        monkeypatch.delenv("LMEB_DATA", raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        code = lmeb_main(["run", "--model", "bm25", "--tasks", "LoCoMo", "--source", "mteb", "--output",
+                          str(tmp_path / "r-fetched"), "--no-cache"])  # fetch on run, from mteb's copy
+        assert code == 0 and (tmp_path / "home/.cache/lmeb/data/eval_data/LoCoMo/README.md").is_file()
+        captured = capsys.readouterr()
+        assert "lmeb: fetching LoCoMo (" in captured.err
+    out = captured.out
     assert f"from mteb/LoCoMo@{task.mteb_revision[:12]} (mteb)" in out and f"mteb/LoCoMo@{other[:12]} (mteb)" in out
     assert (tmp_path / "pinned/eval_data/LoCoMo/README.md").is_file()
     revisions = {}
