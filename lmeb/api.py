@@ -55,12 +55,12 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
 def select_present(tasks: str | Sequence[str] | None, types: Sequence[str] | None, root: Path,
                    log: Callable[[str], None]) -> list:
     """The selected datasets present under ``root``; naming an absent one in ``tasks`` is an error."""
-    from lmeb.data import present_tasks
+    from lmeb.data import available_tasks
     from lmeb.tasks import select
 
     spec = ",".join(tasks) if isinstance(tasks, (list, tuple)) else tasks
     selections = select(spec, list(types) if types else None)
-    present = {t.name for t in present_tasks(root, [s.task for s in selections])}
+    present = {t.name for t in available_tasks(root, [s.task for s in selections])}
     missing = [s.task.name for s in selections if s.task.name not in present]
     if spec and missing:
         raise LmebError(f"{root}: no data for {', '.join(missing)} (dataset folder missing)")

@@ -34,9 +34,9 @@ from lmeb.errors import LmebError
 from lmeb.tasks import Task
 
 __all__ = ["CANDIDATES", "CORPUS", "ERROR_KINDS", "QRELS", "QUERIES", "Corpus", "ErrorHandler", "JsonlReader",
-           "SubsetData", "TaskReader", "data_error", "data_root", "download", "find_data_root", "load_subset",
-           "load_task", "present_tasks", "read_candidates", "read_corpus", "read_jsonl", "read_qrels",
-           "read_queries", "subset_paths"]
+           "SubsetData", "TaskReader", "available_tasks", "data_error", "data_root", "download", "find_data_root",
+           "load_subset", "load_task", "mteb_copy", "present_tasks", "read_candidates", "read_corpus", "read_jsonl",
+           "read_qrels", "read_queries", "subset_paths"]
 
 CORPUS, QUERIES, QRELS, CANDIDATES = "corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"
 SYNTHETIC_MARKER = "SYNTHETIC.md"  # at the root of a tree written by lmeb.sample
@@ -157,6 +157,12 @@ def load_subset(task: Task, root: str | Path, subset: str) -> SubsetData:
 
 def present_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
     """The tasks whose dataset folder exists under ``root`` (the data may hold only some of LMEB)."""
+    base = data_root(root)
+    return [t for t in tasks if (base / t.path).is_dir()]
+
+
+def available_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
+    """The tasks a run can read under ``root``: in the official layout or as an mteb-format copy."""
     base = data_root(root)
     return [t for t in tasks if (base / t.path).is_dir() or mteb_copy(base, t) is not None]
 

@@ -361,7 +361,7 @@ def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None
     selected datasets not there yet (one line saying what and how much), unless ``allowed`` is False or
     the hub is offline, in which case the error names the command that fetches them. With no selection,
     the datasets already there are used."""
-    from lmeb.data import present_tasks
+    from lmeb.data import available_tasks
     from lmeb.tasks import select
 
     dest = default_destination()
@@ -373,7 +373,7 @@ def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None
         raise LmebError(f"no data folder (--data, LMEB_DATA) and nothing under {root}: name the datasets to fetch "
                         "(--tasks A,B or --type TYPE) or run `lmeb download --tasks A,B` first")
     wanted = [s.task for s in select(spec, list(types) if types else None)]
-    present = {t.name for t in present_tasks(root, wanted)} if root.is_dir() else set()
+    present = {t.name for t in available_tasks(root, wanted)} if root.is_dir() else set()
     missing = [t for t in wanted if t.name not in present]
     if not missing:
         return root

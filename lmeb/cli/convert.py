@@ -28,12 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.data import data_root, present_tasks
+    from lmeb.data import available_tasks, data_root
     from lmeb.mteb_convert import convert
 
     root = data_root(args.data)
     chosen = selection(args)
-    present = {t.name for t in present_tasks(root, [s.task for s in chosen])}
+    present = {t.name for t in available_tasks(root, [s.task for s in chosen])}
     missing = [s.task.name for s in chosen if s.task.name not in present]
     if args.tasks and missing:
         raise LmebError(f"{root}: no data for {', '.join(missing)}")
