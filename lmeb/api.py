@@ -165,7 +165,7 @@ def evaluate(
     if data is None and not os.environ.get("LMEB_DATA"):
         from lmeb.download import fetch_for_run
 
-        data = fetch_for_run(tasks, types, download, say, source)
+        data = fetch_for_run(tasks, types, download, say, source, progress)
     root = data_root(data)
     selections = select_present(tasks, types, root, say)
     cache = default_cache_dir() if cache_dir == DEFAULT_CACHE else (Path(cache_dir).expanduser() if cache_dir else None)

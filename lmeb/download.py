@@ -356,7 +356,7 @@ def download(tasks: Sequence[Task], dest: str | Path | None = None, source: str 
 
 
 def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None, allowed: bool,
-                  log: Callable[[str], None], source: str = "official") -> Path:
+                  log: Callable[[str], None], source: str = "official", progress: bool = False) -> Path:
     """The data root of a run given no data folder: ``~/.cache/lmeb/data/eval_data``, after fetching the
     selected datasets not there yet (one line saying what and how much), unless ``allowed`` is False or
     the hub is offline, in which case the error names the command that fetches them. With no selection,
@@ -387,5 +387,5 @@ def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None
         log(f"lmeb: fetching {names} ({human_size(sum(p.size for p in plans))}) from {plans[0].label} into {dest} "
             "(no --data, no LMEB_DATA; --no-download turns this off)")
 
-    download(missing, dest, source=source, announce=announce)
+    download(missing, dest, source=source, progress=progress, announce=announce)
     return root

@@ -195,3 +195,20 @@ def test_run_fetches_its_data_when_none_is_given(hub: HubServer, official_repo: 
     assert code == 2 and err == (f"lmeb run: error: no data for Gorilla under {root}"
                                  " and downloads are off (--no-download): fetch it with `lmeb download --tasks "
                                  "Gorilla` (or pass --data DIR)\n")
+
+
+def test_files_in_the_hub_cache_are_copied_not_fetched(hub: HubServer, official_repo: tuple[Repo, str, str],
+                                                       tmp_path: Path) -> None:
+    """A file another hub client (mteb, datasets) already cached at the commit is copied from the cache."""
+    from huggingface_hub import hf_hub_download
+
+    from lmeb.download import download
+    from lmeb.tasks import get_task
+
+    repo, _, new = official_repo
+    name = f"{LOCOMO}/corpus.jsonl"
+    hf_hub_download("KaLM-Embedding/LMEB", name, repo_type="dataset", revision=new, endpoint=hub.url)
+    assert hub.fetched() == [name]
+    download([get_task("LoCoMo")], tmp_path / "d")
+    assert name not in hub.fetched()[1:] and len(hub.fetched()) == 12
+    assert (tmp_path / "d" / name).read_bytes() == repo.commits[new][name]
