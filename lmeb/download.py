@@ -35,8 +35,9 @@ from lmeb.files import atomic_write_json
 from lmeb.tasks import Task
 
 OFFICIAL_REPO = "KaLM-Embedding/LMEB"
-# The official repository's revision lmeb fetches by default. lmeb ships no commit of it it could have
-# checked, so this follows the branch; the commit a download resolves to is recorded in the manifest.
+# The official repository's revision lmeb fetches by default. No commit of it could be checked where lmeb
+# was built (no hub access), so this follows the branch; the commit each download resolves to is recorded
+# in the manifest and the results, and --revision pins one.
 OFFICIAL_REVISION = "main"
 SOURCES = ("official", "mteb")
 HUB_FOLDER = "eval_data"  # the official repository's top folder, and the data root under DEST
@@ -45,8 +46,10 @@ DEFAULT_TIMEOUT = 30.0  # seconds a hub request may go unanswered ($LMEB_HUB_TIM
 
 
 def default_destination() -> Path:
-    """Where downloads go by default: ``$LMEB_DATA`` or ``~/.cache/lmeb/data``."""
-    return Path(os.environ.get("LMEB_DATA") or "~/.cache/lmeb/data").expanduser()
+    """Where downloads go by default: ``$LMEB_DATA`` or ``~/.cache/lmeb/data`` (a ``$LMEB_DATA`` naming the
+    ``eval_data`` data root itself means its parent, so the files land in that root)."""
+    dest = Path(os.environ.get("LMEB_DATA") or "~/.cache/lmeb/data").expanduser()
+    return dest.parent if dest.name == HUB_FOLDER else dest
 
 
 def data_folder(dest: str | Path) -> Path:
@@ -55,6 +58,7 @@ def data_folder(dest: str | Path) -> Path:
 
 
 def human_size(n: int) -> str:
+    """``2.0 MB``: a byte count as the one-line messages show it (powers of 1000)."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

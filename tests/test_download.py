@@ -212,3 +212,32 @@ def test_files_in_the_hub_cache_are_copied_not_fetched(hub: HubServer, official_
     download([get_task("LoCoMo")], tmp_path / "d")
     assert name not in hub.fetched()[1:] and len(hub.fetched()) == 12
     assert (tmp_path / "d" / name).read_bytes() == repo.commits[new][name]
+
+
+@pytest.mark.slow
+def test_run_fetches_real_locomo_and_scores_as_the_local_copy(real_data: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The done-when flow on the real LoCoMo: served by the local hub, fetched by ``lmeb run`` with no data
+    folder, scored exactly as the same files read from ../shared."""
+    import huggingface_hub.constants as constants
+
+    import lmeb
+
+    files = {f"eval_data/{p.relative_to(real_data).as_posix()}": p.read_bytes()
+             for p in sorted((real_data / "Dialogue/LoCoMo").rglob("*")) if p.is_file()}
+    repo = Repo()
+    commit = repo.commit(files)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.delenv("LMEB_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with HubServer({"KaLM-Embedding/LMEB": repo}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        code, _, err = run_cli(capsys, "run", "--model", "bm25", "--tasks", "LoCoMo", "--output",
+                               str(tmp_path / "r"), "--no-cache")
+    assert code == 0 and "lmeb: fetching LoCoMo (2.0 MB)" in err, err
+    fetched = lmeb.load_results(tmp_path / "r")
+    local = lmeb.evaluate("bm25", tasks="LoCoMo", data=real_data, cache_dir=None, log=lambda _: None)
+    assert {s: r.scores for s, r in fetched[0].subsets.items()} == {s: r.scores for s, r in local[0].subsets.items()}
+    assert all(r.provenance["data_origin"]["commit"] == commit for r in fetched[0].subsets.values())
