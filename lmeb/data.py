@@ -168,10 +168,15 @@ def available_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
 
 
 def mteb_copy(root: str | Path, task: Task) -> Path | None:
-    """The folder of ``task``'s copy in mteb's HF-datasets format under ``root`` (``<root>/ReMe/`` with a
-    README card declaring its configs; ``lmeb.mteb_format`` reads it), or None."""
-    folder = Path(root) / task.mteb_hf_dataset.rsplit("/", 1)[-1]
-    return folder if (folder / "README.md").is_file() else None
+    """The folder of ``task``'s copy in mteb's HF-datasets format under ``root``, or None: ``<root>/ReMe/``
+    with a README card declaring its configs (``lmeb.mteb_format`` reads it), or, when ``root`` is a Hugging
+    Face hub cache (where mteb's runs keep their copies), the snapshot at the revision mteb pins."""
+    repo = task.mteb_hf_dataset
+    cached = Path(root) / f"datasets--{repo.replace('/', '--')}" / "snapshots" / task.mteb_revision
+    for folder in (Path(root) / repo.rsplit("/", 1)[-1], cached):
+        if (folder / "README.md").is_file():
+            return folder
+    return None
 
 
 HF_REPO = "KaLM-Embedding/LMEB"

@@ -205,3 +205,30 @@ def test_minilm_scores_identically_from_the_mteb_conversion(real_data: Path, tmp
                                 model_options={"device": "cpu"}, log=lambda _: None)
         cells[str(data)] = {s: dict(sub.scores) for r in results for s, sub in r.subsets.items()}
     assert len(cells[str(real_data)]) == 3 and cells[str(real_data)] == cells[str(tmp_path / "m")]
+
+
+def test_run_reads_mteb_copies_from_a_hub_cache(sample_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``--data`` a Hugging Face hub cache where mteb left ``mteb/<Name>`` at its pinned revision: read from there."""
+    import huggingface_hub.constants as constants
+    from huggingface_hub import snapshot_download
+
+    from lmeb.mteb_convert import to_mteb
+
+    task = get_task("Proced_mem_bench")
+    folder = to_mteb(task, sample_data, tmp_path / "m")
+    repo = Repo(lfs=(".parquet",))
+    repo.commit({p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()},
+                sha=task.mteb_revision)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with HubServer({"mteb/Proced_mem_bench": repo}) as hub:  # what mteb's own download leaves in the cache
+        snapshot_download("mteb/Proced_mem_bench", repo_type="dataset", revision=task.mteb_revision,
+                          cache_dir=tmp_path / "hub", endpoint=hub.url)
+    snapshot = tmp_path / "hub/datasets--mteb--Proced_mem_bench/snapshots" / task.mteb_revision
+    assert (snapshot / "README.md").is_symlink()  # the hub cache's layout: links to content-addressed blobs
+    code = lmeb_main(["run", "--model", "bm25", "--tasks", "ProceduralMemBench", "--data", str(tmp_path / "hub"),
+                      "--output", str(tmp_path / "r"), "--no-cache"])
+    assert code == 0, capsys.readouterr().err
+    saved = lmeb.load_results(tmp_path / "r")[0]
+    ours = bm25_cells(sample_data, "Proced_mem_bench")
+    assert {s: r.scores for s, r in saved.subsets.items()} == {s: v for (_, s), v in ours.items()}
