@@ -232,3 +232,20 @@ def test_run_reads_mteb_copies_from_a_hub_cache(sample_data: Path, tmp_path: Pat
     saved = lmeb.load_results(tmp_path / "r")[0]
     ours = bm25_cells(sample_data, "Proced_mem_bench")
     assert {s: r.scores for s, r in saved.subsets.items()} == {s: v for (_, s), v in ours.items()}
+
+
+@pytest.mark.slow  # imports mteb
+def test_registry_names_and_revisions_are_mteb_s() -> None:
+    """``lmeb download --source mteb`` fetches what the registry names: mteb 2.26's repository, pinned revision
+    and subset names for every LMEB task."""
+    import mteb.tasks.retrieval.eng.lmeb_retrieval as lmeb_tasks
+
+    from lmeb.tasks import all_tasks
+
+    classes = {c.metadata.name: c.metadata for c in vars(lmeb_tasks).values()
+               if isinstance(c, type) and hasattr(c, "metadata") and hasattr(c.metadata, "dataset")}
+    for task in all_tasks():
+        meta = classes[task.mteb_name]
+        assert (meta.dataset["path"], meta.dataset["revision"]) == (task.mteb_hf_dataset, task.mteb_revision)
+        assert set(meta.eval_langs) == {s.mteb_name for s in task.subsets}, task.name
+    assert len(classes) == 22
