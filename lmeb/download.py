@@ -120,7 +120,10 @@ def _endpoint() -> str:
 
 def _hub_error(where: str, exc: BaseException, timeout: float, command: str) -> LmebError:
     """One line for whatever the hub client raised about ``where`` (``repo@revision``); ``command`` fetches it."""
-    import httpx2
+    try:
+        import httpx2 as httpx  # huggingface_hub 2.x's HTTP client
+    except ImportError:  # pragma: no cover - huggingface_hub 1.x
+        import httpx  # type: ignore[no-redef]
     from huggingface_hub.errors import (
         EntryNotFoundError,
         HfHubHTTPError,
@@ -143,9 +146,9 @@ def _hub_error(where: str, exc: BaseException, timeout: float, command: str) -> 
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         return LmebError(f"{where}: the hub answered HTTP {exc.response.status_code} ({_endpoint()}); try again "
                          f"later (`{command}` resumes)")
-    if isinstance(exc, httpx2.TimeoutException):
+    if isinstance(exc, httpx.TimeoutException):
         return LmebError(f"{where}: no answer from {_endpoint()} within {timeout:g}s (LMEB_HUB_TIMEOUT)")
-    if isinstance(exc, httpx2.HTTPError):
+    if isinstance(exc, httpx.HTTPError):
         return LmebError(f"{where}: cannot reach {_endpoint()} ({type(exc).__name__}: {_first_line(exc)})")
     return LmebError(f"{where}: cannot download: {_first_line(exc)}")
 
