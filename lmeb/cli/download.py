@@ -25,7 +25,7 @@ from lmeb.errors import LmebError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_selection(parser, all_help="every LMEB dataset (22; tens of GB)")
+    add_selection(parser, all_help="every LMEB dataset (22)")
     where = parser.add_argument_group("where from, where to")
     where.add_argument("--to", metavar="DIR", help="destination (default $LMEB_DATA or ~/.cache/lmeb/data); "
                        "the data root is DIR/eval_data")
