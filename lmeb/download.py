@@ -22,7 +22,6 @@ the timeout, offline mode, a file that fails its check) is one ``LmebError`` lin
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -30,9 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmeb.data_origin import MANIFEST, data_origin, read_manifest, write_entry
 from lmeb.errors import LmebError
-from lmeb.files import atomic_write_json
 from lmeb.tasks import Task
+
+__all__ = ["MANIFEST", "OFFICIAL_REPO", "OFFICIAL_REVISION", "SOURCES", "Plan", "data_origin", "download",
+           "fetch_for_run", "read_manifest", "resolve", "snapshot", "verify"]
 
 OFFICIAL_REPO = "KaLM-Embedding/LMEB"
 # The official repository's revision lmeb fetches by default. No commit of it could be checked where lmeb
@@ -41,7 +43,6 @@ OFFICIAL_REPO = "KaLM-Embedding/LMEB"
 OFFICIAL_REVISION = "main"
 SOURCES = ("official", "mteb")
 HUB_FOLDER = "eval_data"  # the official repository's top folder, and the data root under DEST
-MANIFEST = ".lmeb_download.json"
 DEFAULT_TIMEOUT = 30.0  # seconds a hub request may go unanswered ($LMEB_HUB_TIMEOUT)
 
 
@@ -283,16 +284,6 @@ def fetch_plan(plan: Plan, progress: bool = False, timeout: float | None = None)
 
 
 # ------------------------------------------------------------------------------------------ manifest
-def read_manifest(root: str | Path) -> dict[str, Any]:
-    """The manifest of a data root (``{"datasets": {name: entry}}``); empty when there is none or it is damaged."""
-    path = Path(root) / MANIFEST
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"datasets": {}}
-    return obj if isinstance(obj, dict) and isinstance(obj.get("datasets"), dict) else {"datasets": {}}
-
-
 def _manifest_root(plan: Plan) -> Path:
     """The data root a plan's files land under (its manifest lives there)."""
     return data_folder(plan.local_dir) if plan.source == "official" else plan.local_dir.parent
@@ -307,32 +298,11 @@ def _root_relative(plan: Plan, name: str) -> str:
 
 def record(plan: Plan, hashes: dict[str, str]) -> None:
     """Write (atomically) the dataset's entry in the manifest of its data root."""
-    root = _manifest_root(plan)
-    manifest = read_manifest(root)
-    manifest["datasets"][plan.task.name] = {
-        "source": plan.source, "repo": plan.repo, "revision": plan.revision, "commit": plan.commit,
-        "bytes": plan.size, "files": {_root_relative(plan, n): sha for n, sha in sorted(hashes.items())},
-    }
-    atomic_write_json(root / MANIFEST, manifest)
-
-
-def data_origin(root: str | Path, task: Task, files: dict[str, str]) -> dict[str, str] | None:
-    """Where the files a subset read came from: the manifest's source, repository, revision and commit,
-    when every file is one the manifest recorded for ``task`` with the same sha256; else None (not
-    downloaded by lmeb, or changed since)."""
-    root = Path(root)
-    entry = read_manifest(root)["datasets"].get(task.name)
-    if not entry or not files:
-        return None
-    recorded = entry.get("files") or {}
-    for path, sha in files.items():
-        try:
-            rel = Path(path).resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            return None
-        if recorded.get(rel) != sha:
-            return None
-    return {k: str(entry.get(k, "")) for k in ("source", "repo", "revision", "commit")}
+    write_entry(_manifest_root(plan), {
+        "dataset": plan.task.name, "source": plan.source, "repo": plan.repo, "revision": plan.revision,
+        "commit": plan.commit, "bytes": plan.size,
+        "files": {_root_relative(plan, n): sha for n, sha in sorted(hashes.items())},
+    })
 
 
 # -------------------------------------------------------------------------------------------- front

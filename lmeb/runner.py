@@ -26,7 +26,7 @@ from typing import Any
 
 from lmeb import __version__, efficiency
 from lmeb.data import SubsetData, data_root, is_synthetic, subset_paths
-from lmeb.download import data_origin
+from lmeb.data_origin import data_origin
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate

@@ -75,7 +75,7 @@ def test_download_fetches_only_the_selected_dataset(hub: HubServer, official_rep
     assert lines[1] == f"data root: {tmp_path / 'd' / 'eval_data'} (lmeb run --data {tmp_path / 'd' / 'eval_data'} ...)"
     assert "lmeb download: 1 dataset(s)" in err
     root = tmp_path / "d" / "eval_data"
-    entry = manifest(root)["LoCoMo"]
+    entry = manifest(root)["official/LoCoMo"]
     assert (entry["source"], entry["revision"], entry["commit"]) == ("official", "main", new)
     assert (root / "Dialogue/LoCoMo/corpus.jsonl").read_bytes() == repo.commits[new][f"{LOCOMO}/corpus.jsonl"]
     assert not (root / "Procedural").exists()
@@ -114,13 +114,13 @@ def test_pinned_revision_then_a_changed_file(hub: HubServer, official_repo: tupl
     code, _out, err = run_cli(capsys, "download", "--tasks", "LoCoMo", "--to", str(dest), "--revision", old)
     assert code == 0, err
     assert (dest / CHANGED).read_bytes() == repo.commits[old][CHANGED]
-    assert manifest(dest / "eval_data")["LoCoMo"]["commit"] == old
+    assert manifest(dest / "eval_data")["official/LoCoMo"]["commit"] == old
     before = len(hub.fetched())
     code, _, err = run_cli(capsys, "download", "--tasks", "LoCoMo", "--to", str(dest))  # main: one file changed
     assert code == 0, err
     assert hub.fetched()[before:] == [CHANGED]  # the others are kept: same content
     assert (dest / CHANGED).read_bytes() == repo.commits[new][CHANGED]
-    assert manifest(dest / "eval_data")["LoCoMo"]["commit"] == new
+    assert manifest(dest / "eval_data")["official/LoCoMo"]["commit"] == new
 
 
 @pytest.mark.parametrize(("fault", "message"), [
@@ -241,3 +241,25 @@ def test_run_fetches_real_locomo_and_scores_as_the_local_copy(real_data: Path, t
     local = lmeb.evaluate("bm25", tasks="LoCoMo", data=real_data, cache_dir=None, log=lambda _: None)
     assert {s: r.scores for s, r in fetched[0].subsets.items()} == {s: r.scores for s, r in local[0].subsets.items()}
     assert all(r.provenance["data_origin"]["commit"] == commit for r in fetched[0].subsets.values())
+
+
+def test_data_origin_needs_every_file_as_a_download_recorded_it(tmp_path: Path) -> None:
+    """Both sources of one dataset in one data root keep their own entries; an edited file, another dataset
+    or a file outside the root give no origin."""
+    from lmeb.data_origin import data_origin, write_entry
+    from lmeb.tasks import get_task
+
+    corpus = tmp_path / "Dialogue/LoCoMo/corpus.jsonl"
+    copy = tmp_path / "LoCoMo/data/corpus.parquet"
+    for source, repo, rel, sha in (("official", "KaLM-Embedding/LMEB", "Dialogue/LoCoMo/corpus.jsonl", "aa"),
+                                   ("mteb", "mteb/LoCoMo", "LoCoMo/data/corpus.parquet", "bb")):
+        write_entry(tmp_path, {"dataset": "LoCoMo", "source": source, "repo": repo, "revision": "main",
+                               "commit": f"{source}-commit", "files": {rel: sha}})
+    task = get_task("LoCoMo")
+    assert data_origin(tmp_path, task, {str(corpus): "aa"}) == {
+        "source": "official", "repo": "KaLM-Embedding/LMEB", "revision": "main", "commit": "official-commit"}
+    assert data_origin(tmp_path, task, {str(copy): "bb"})["commit"] == "mteb-commit"  # type: ignore[index]
+    assert data_origin(tmp_path, task, {str(corpus): "aa", str(copy): "bb"}) is None  # no one download has both
+    assert data_origin(tmp_path, task, {str(corpus): "edited"}) is None
+    assert data_origin(tmp_path, get_task("Gorilla"), {str(corpus): "aa"}) is None
+    assert data_origin(tmp_path, task, {str(tmp_path.parent / "corpus.jsonl"): "aa"}) is None
