@@ -11,6 +11,7 @@ memory (``lmeb.Results``); with ``output=`` they are also written as they go, wi
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
 import time
@@ -55,12 +56,12 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
 def select_present(tasks: str | Sequence[str] | None, types: Sequence[str] | None, root: Path,
                    log: Callable[[str], None]) -> list:
     """The selected datasets present under ``root``; naming an absent one in ``tasks`` is an error."""
-    from lmeb.data import present_selections
+    from lmeb.data import available_tasks, present_selections
     from lmeb.tasks import select
 
     spec = ",".join(tasks) if isinstance(tasks, (list, tuple)) else tasks
     selections = select(spec, list(types) if types else None)
-    return present_selections(root, selections, bool(spec), lambda line: log(f"lmeb run: {line}"))
+    return present_selections(root, selections, bool(spec), lambda line: log(f"lmeb run: {line}"), available_tasks)
 
 
 def _is_spec(spec_or_obj: Any, options: dict[str, Any]) -> bool:
@@ -126,6 +127,8 @@ def evaluate(
     workers: int | None = None,
     gpus_per_worker: float | None = None,
     cpus_per_worker: float | None = None,
+    download: bool = True,
+    source: str = "official",
 ) -> Results:
     """Evaluate ``model`` (and an optional second-stage ``reranker``) on LMEB; returns ``Results``.
 
@@ -140,6 +143,8 @@ def evaluate(
     ``ray``: ``"auto"`` (``$RAY_ADDRESS`` or a local instance) or a cluster address: the model and the
     reranker run on Ray workers, one replica each (``lmeb.scale``; spec strings only), sized by
     ``workers``/``gpus_per_worker``/``cpus_per_worker``; same numbers, same cache.
+    With no ``data`` and no ``$LMEB_DATA``, the selected datasets are fetched into ``~/.cache/lmeb/data``
+    first (``lmeb.download.fetch_for_run``; ``source="mteb"``: mteb's copies) unless ``download=False``.
     """
     from lmeb.data import data_root
     from lmeb.embeddings import default_cache_dir
@@ -149,6 +154,10 @@ def evaluate(
     if rerank_top_k < 1:
         raise LmebError("rerank_top_k must be at least 1")
     say = log or (lambda message: print(message, file=sys.stderr))
+    if data is None and not os.environ.get("LMEB_DATA"):
+        from lmeb.download import fetch_for_run
+
+        data = fetch_for_run(tasks, types, download, say, source, progress)
     root = data_root(data)
     selections = select_present(tasks, types, root, say)
     cache = default_cache_dir() if cache_dir == DEFAULT_CACHE else (Path(cache_dir).expanduser() if cache_dir else None)

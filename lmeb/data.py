@@ -34,9 +34,9 @@ from lmeb.errors import LmebError
 from lmeb.tasks import Task
 
 __all__ = ["CANDIDATES", "CORPUS", "ERROR_KINDS", "QRELS", "QUERIES", "Corpus", "ErrorHandler", "JsonlReader",
-           "SubsetData", "TaskReader", "data_error", "data_root", "download", "find_data_root", "load_subset",
-           "load_task", "present_tasks", "read_candidates", "read_corpus", "read_jsonl", "read_qrels",
-           "read_queries", "subset_paths"]
+           "SubsetData", "TaskReader", "available_tasks", "data_error", "data_root", "download", "find_data_root",
+           "load_subset", "load_task", "mteb_copy", "present_tasks", "read_candidates", "read_corpus", "read_jsonl",
+           "read_qrels", "read_queries", "subset_paths"]
 
 CORPUS, QUERIES, QRELS, CANDIDATES = "corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"
 SYNTHETIC_MARKER = "SYNTHETIC.md"  # at the root of a tree written by lmeb.sample
@@ -161,13 +161,16 @@ def present_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
     return [t for t in tasks if (base / t.path).is_dir()]
 
 
-def present_selections(root: Path, selections: list, named: bool, log: Callable[[str], None] | None = None) -> list:
+def present_selections(root: Path, selections: list, named: bool, log: Callable[[str], None] | None = None,
+                       find: Callable[[Path, list[Task]], list[Task]] | None = None) -> list:
     """The selections whose dataset is present under ``root`` (the one rule of run, stats and validate).
 
     A dataset ``named`` in ``--tasks`` but absent is an error; an absent one otherwise is skipped (``log``
     says which); nothing present at all is an error that points at a data root below ``root`` if one exists.
+    ``find`` says which datasets are there (default ``present_tasks``, the official layout; a run passes
+    ``available_tasks``, which also counts mteb-format copies).
     """
-    present = {t.name for t in present_tasks(root, [s.task for s in selections])}
+    present = {t.name for t in (find or present_tasks)(root, [s.task for s in selections])}
     missing = [s.task.name for s in selections if s.task.name not in present]
     if named and missing:
         raise LmebError(f"{root}: no data for {', '.join(missing)} (dataset folder missing)")
@@ -199,6 +202,24 @@ def _subdirs(folder: Path) -> list[Path]:
         return []
 
 
+def available_tasks(root: str | Path, tasks: list[Task]) -> list[Task]:
+    """The tasks a run can read under ``root``: in the official layout or as an mteb-format copy."""
+    base = data_root(root)
+    return [t for t in tasks if (base / t.path).is_dir() or mteb_copy(base, t) is not None]
+
+
+def mteb_copy(root: str | Path, task: Task) -> Path | None:
+    """The folder of ``task``'s copy in mteb's HF-datasets format under ``root``, or None: ``<root>/ReMe/``
+    with a README card declaring its configs (``lmeb.mteb_format`` reads it), or, when ``root`` is a Hugging
+    Face hub cache (where mteb's runs keep their copies), the snapshot at the revision mteb pins."""
+    repo = task.mteb_hf_dataset
+    cached = Path(root) / f"datasets--{repo.replace('/', '--')}" / "snapshots" / task.mteb_revision
+    for folder in (Path(root) / repo.rsplit("/", 1)[-1], cached):
+        if (folder / "README.md").is_file():
+            return folder
+    return None
+
+
 HF_REPO = "KaLM-Embedding/LMEB"
 MEMORY_TYPE_FOLDERS = ("Episodic", "Dialogue", "Semantic", "Procedural")  # the data root's first level
 
@@ -220,7 +241,7 @@ def find_data_root(folder: str | Path) -> Path:
     for candidate in (folder, folder / "eval_data"):
         if any((candidate / m).is_dir() for m in MEMORY_TYPE_FOLDERS):
             return candidate
-    return folder
+    return folder / "eval_data" if (folder / "eval_data").is_dir() else folder  # e.g. mteb copies only
 
 
 def download(
@@ -231,21 +252,10 @@ def download(
 ) -> Path:
     """Fetch the official LMEB files from the Hugging Face hub into ``local_dir``; returns the data root.
 
-    A thin wrapper over ``huggingface_hub.snapshot_download(repo_type="dataset")``: files already in
-    ``local_dir`` are not fetched again, ``allow_patterns`` (e.g. ``"*/LoCoMo/*"``) fetches a part, and
-    with ``HF_HUB_OFFLINE=1`` it only resolves what is already there. Pass the result as ``--data``.
+    ``lmeb.download.snapshot`` with any allow-patterns (e.g. ``"*/LoCoMo/*"``): files already in
+    ``local_dir`` are not fetched again, and with ``HF_HUB_OFFLINE=1`` it only resolves what is already
+    there. ``lmeb download`` (``lmeb.download.download``) fetches datasets by name, pinned and checked.
     """
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from lmeb.download import snapshot
 
-    try:
-        path = snapshot_download(
-            repo_id=repo_id,
-            repo_type="dataset",
-            revision=revision,
-            local_dir=str(local_dir),
-            allow_patterns=allow_patterns,
-        )
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
-        raise LmebError(f"cannot download {repo_id} to {local_dir}: {str(exc).splitlines()[0]}") from None
-    return find_data_root(path)
+    return find_data_root(snapshot(repo_id, revision, local_dir, allow_patterns))

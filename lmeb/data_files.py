@@ -186,6 +186,11 @@ def _part(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def document_text(title: object, text: object) -> str:
+    """A document's text as every reader gives it: ``(title + ' ' + text).strip()``, a missing part as ''."""
+    return (_part(title) + " " + _part(text)).strip()
+
+
 def read_corpus(path: Path, on_error: ErrorHandler = None) -> Corpus:
     """Documents as (id, title + ' ' + text stripped); duplicate ids are errors."""
     ids: list[str] = []
@@ -206,7 +211,7 @@ def read_corpus(path: Path, on_error: ErrorHandler = None) -> Corpus:
             continue
         seen.add(doc_id)
         ids.append(doc_id)
-        texts.append((_part(obj.get("title")) + " " + _part(obj.get("text"))).strip())
+        texts.append(document_text(obj.get("title"), obj.get("text")))
     return Corpus(path=path, ids=ids, texts=texts, sha256=reader.sha256)
 
 

@@ -6,10 +6,11 @@ metric, ``evaluation_time``, ``kg_co2_emissions``, ``date``, ``evaluation_phases
 and subset names from the registry (``LMEBMLDR``, ``ProceduralMemBench``, EPBench subsets
 ``scenario__query_type``) and mteb's dataset revisions; scores rounded to 6 decimals as mteb's
 ``TaskResult.to_disk`` does; ``main_score`` is the task's main metric. The official dataset revision
-is stamped only on results of data asserted official (``official_data``) and not contradicted by the
-recorded counts (``lmeb.official``); others get ``lmeb-unverified-data-<fingerprint>`` or
-``lmeb-differs-data-<fingerprint>``, and every file carries an ``lmeb_data`` object (status, data
-fingerprints, differences, the official revision; mteb's loaders ignore it). Beside them,
+is stamped only on results of data asserted official (``official_data``), or downloaded by ``lmeb download
+--source mteb`` at that revision, and not contradicted by the recorded counts (``lmeb.official``); others
+get ``lmeb-unverified-data-<fingerprint>`` or ``lmeb-differs-data-<fingerprint>``, and every file carries an
+``lmeb_data`` object (status, data fingerprints, differences, origin, the official revision; mteb's loaders
+ignore it). Beside them,
 ``model_meta.json`` (mteb's ``ModelMeta.to_dict`` fields;
 the ones lmeb cannot know are null), which mteb's result loaders read for the model's name and
 revision. lmeb's own provenance block is not exported (mteb's schema has no place for it). BM25 is

@@ -9,7 +9,10 @@ only the statistics mteb publishes for each subset (``lmeb/spec/published_stats`
   certainly not the official data;
 * ``unverified``: the counts match (or none are published), but nothing proves the files are the official
   ones;
-* ``official``: the user asserted it (``lmeb export-mteb --official-data``), and no count contradicts it.
+* ``official``: the user asserted it (``lmeb export-mteb --official-data``), or every subset's files are,
+  byte for byte, those ``lmeb download --source mteb`` fetched at the revision mteb pins (the recorded
+  ``data_origin``); and no count contradicts it. An origin naming another revision of mteb's copy
+  contradicts an assertion.
 
 ``lmeb export-mteb`` stamps mteb's official dataset revision only on ``official`` results.
 """
@@ -35,10 +38,12 @@ class DataCheck:
     fingerprint: str | None
     subset_fingerprints: dict[str, str | None] = field(default_factory=dict)  # mteb subset name -> fingerprint
     differences: tuple[str, ...] = ()
+    origin: dict[str, str] | None = None  # where every subset's files were downloaded from, when they agree
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "data_fingerprint": self.fingerprint,
-                "subset_fingerprints": dict(self.subset_fingerprints), "differences": list(self.differences)}
+                "subset_fingerprints": dict(self.subset_fingerprints), "differences": list(self.differences),
+                "data_origin": self.origin}
 
 
 def published_counts(task_name: str) -> dict[str, dict[str, int | None]]:
@@ -62,10 +67,24 @@ def check_data(result: DatasetResult, asserted_official: bool = False) -> DataCh
             ours, theirs = sub.provenance.get(what), published.get(name, {}).get(what)
             if isinstance(ours, int) and theirs is not None and ours != theirs:
                 differences.append(f"{task.name}/{name}: {ours} {what}, the official release has {theirs}")
-    status = DIFFERS if differences else OFFICIAL if asserted_official else UNVERIFIED
+    origin = common_origin(result)
+    is_release = bool(origin and origin.get("source") == "mteb" and origin.get("repo") == task.mteb_hf_dataset
+                      and origin.get("commit") == task.mteb_revision)
+    if origin and origin.get("source") == "mteb" and not is_release and asserted_official:
+        differences.append(f"{task.name}: downloaded from {origin.get('repo')}@{origin.get('commit')}, not the "
+                           f"official revision {task.mteb_revision}")
+    status = DIFFERS if differences else OFFICIAL if asserted_official or is_release else UNVERIFIED
     fingerprints = {task.subset(name).mteb_name: sub.provenance.get("data_fingerprint")
                     for name, sub in result.subsets.items()}
-    return DataCheck(status, result.provenance.get("data_fingerprint"), fingerprints, tuple(differences))
+    return DataCheck(status, result.provenance.get("data_fingerprint"), fingerprints, tuple(differences), origin)
+
+
+def common_origin(result: DatasetResult) -> dict[str, str] | None:
+    """The ``data_origin`` every subset of ``result`` records (``lmeb.download``), or None when one has none
+    or they differ."""
+    origins = [sub.provenance.get("data_origin") for sub in result.subsets.values()]
+    first = origins[0] if origins else None
+    return first if isinstance(first, dict) and all(o == first for o in origins) else None
 
 
 def require_official(checks: list[DataCheck]) -> None:

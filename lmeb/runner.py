@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from lmeb import __version__, efficiency
-from lmeb.data import SubsetData, TaskReader, data_root, is_synthetic, subset_paths
+from lmeb.data import SubsetData, data_root, is_synthetic, subset_paths
+from lmeb.data_origin import data_origin
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
+from lmeb.mteb_format import open_reader
 from lmeb.results import SubsetResult
 from lmeb.retrieval import Rows, Run, candidate_rows, write_trec
 from lmeb.settings import check_setting, setting_instruction
@@ -191,7 +193,7 @@ class Runner:
         done = self.store.previous(task, self.run_key, self.options.overwrite, summary.warnings, subsets)
         self.strategy.new_dataset()
         efficiency.reset_gpu_peak(self.device)
-        reader = TaskReader(task, self.root)
+        reader = open_reader(task, self.root)
         bar = self._bar(total=len(subsets), desc=task.name, unit="subset") if self.options.progress else None
         try:
             for name in subsets:
@@ -211,7 +213,8 @@ class Runner:
                     bar.set_postfix_str(f"{name}: {self.strategy.steps}")
                 result = self.evaluate_subset(subset, seconds, summary)
                 result.provenance.update(data_fingerprint=fingerprint, data_files=files,
-                                         synthetic=is_synthetic(self.root, subset))
+                                         synthetic=is_synthetic(self.root, subset),
+                                         data_origin=data_origin(self.root, task, subset.files))
                 done[name] = result
                 summary.subsets_run += 1
                 summary.path = self.store.write(task, done, self.provenance())

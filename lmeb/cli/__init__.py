@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leaderboard": ("lmeb.cli.leaderboard", "write the static leaderboard site"),
     "export-mteb": ("lmeb.cli.export_mteb", "write results in the mteb results-repository layout"),
     "cache": ("lmeb.cli.cache", "see, verify and repair the embedding cache"),
+    "convert": ("lmeb.cli.convert", "write LMEB data in mteb's HF-datasets format, or back to the official layout"),
+    "download": ("lmeb.cli.download", "fetch LMEB datasets from the Hugging Face hub (official or mteb's copies)"),
 }
 
 

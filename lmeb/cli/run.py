@@ -71,7 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="first-stage documents reranked per query (default 100)")
 
     what = add_selection(parser, all_help="every LMEB dataset present under --data")
-    what.add_argument("--data", metavar="DIR", help="data root in the official layout (default $LMEB_DATA)")
+    what.add_argument("--data", metavar="DIR", help="data root in the official layout (default $LMEB_DATA; "
+                      "without either, the selected datasets are fetched into ~/.cache/lmeb/data)")
+    what.add_argument("--no-download", action="store_true", help="never fetch data (see lmeb download)")
+    what.add_argument("--source", choices=("official", "mteb"), default="official",
+                      help="where fetched data comes from: KaLM-Embedding/LMEB (default) or mteb's mteb/<Name> copies")
     what.add_argument("--setting", choices=SETTINGS, default="wo_inst",
                       help="wo_inst: plain queries (default); w_inst: queries prefixed with the task instruction")
 
@@ -145,7 +149,8 @@ def main(args: argparse.Namespace) -> int:
                        cache_dir=cache_dir, name=args.name, overwrite=args.overwrite, save_runs=args.save_runs,
                        progress=progress, model_options=options, reranker_options=rr_options,
                        ray=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                       cpus_per_worker=args.cpus_per_worker)
+                       cpus_per_worker=args.cpus_per_worker, download=not args.no_download,
+                       source=args.source)
     print_summary(results.summaries, str(results.name), args.setting, results.seconds or 0.0)
     return 0
 

@@ -1,0 +1,45 @@
+"""Write LMEB data in mteb's HF-datasets format from the official layout, or the official layout from it.
+
+Examples:
+  lmeb convert --to mteb DATA OUT --tasks ReMe        # OUT/ReMe/: README card + parquet configs
+  lmeb convert --to official OUT DATA2                # back: DATA2/<Type>/<Dataset>/ from OUT/<Name>/
+
+--to mteb writes OUT/<Name>/ per dataset (Name = mteb's repository name: ReMe, Proced_mem_bench, LMEBMLDR),
+with the configs <subset>-corpus, -queries, -qrels and -top_ranked (split test) declared in its README card,
+so datasets.load_dataset("OUT/ReMe", "<subset>-corpus", split="test") and mteb's RetrievalDatasetLoader read
+it, and so can lmeb (--data OUT). --to official reads such copies (lmeb's or mteb's) under DATA and writes
+the official layout. Every id, text, qrels score and candidate list is kept: a model scores the same on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lmeb.cli.options import add_selection, selection
+from lmeb.errors import LmebError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, choices=("mteb", "official"), help="the layout to write")
+    parser.add_argument("data", metavar="DATA", help="data root holding the datasets to convert")
+    parser.add_argument("out", metavar="OUT", help="output folder (created)")
+    add_selection(parser, all_help="every LMEB dataset present under DATA (the default)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from lmeb.data import available_tasks, data_root
+    from lmeb.mteb_convert import convert
+
+    root = data_root(args.data)
+    chosen = selection(args)
+    present = {t.name for t in available_tasks(root, [s.task for s in chosen])}
+    missing = [s.task.name for s in chosen if s.task.name not in present]
+    if args.tasks and missing:
+        raise LmebError(f"{root}: no data for {', '.join(missing)}")
+    todo = [(s.task, s.subsets) for s in chosen if s.task.name in present]
+    if not todo:
+        raise LmebError(f"{root}: none of the selected LMEB datasets is present")
+    for folder in convert(args.to, root, Path(args.out), todo):
+        print(folder)
+    return 0
