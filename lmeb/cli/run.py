@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "cross-encoder:PATH")
     model.add_argument("--rerank-top-k", type=int, default=100, metavar="K",
                        help="first-stage documents reranked per query (default 100)")
+    model.add_argument("--allow-new-head", action="store_true", default=None,
+                       help="score with a cross-encoder checkpoint that has no trained classification head "
+                       "(refused by default: its head would be randomly initialised)")
 
     what = add_selection(parser, all_help="every LMEB dataset present under --data")
     what.add_argument("--data", metavar="DIR", help="data root in the official layout (default $LMEB_DATA; "
@@ -138,6 +141,8 @@ def main(args: argparse.Namespace) -> int:
     elif args.model_path:
         raise LmebError("--model-path goes with --preset (give the model itself with --model)")
     rr_options = {k: v for k, v in options.items() if k in ("batch_size", "device", "precision", "max_length")}
+    if args.allow_new_head:  # the reranker's, or the model's when it is the cross-encoder itself
+        (rr_options if args.reranker else options)["allow_new_head"] = True
     if args.reranker and is_bm25_spec(args.model):  # BM25 takes none of them: they are the reranker's
         options = {k: v for k, v in options.items() if k not in rr_options}
     progress = progress_enabled(args)

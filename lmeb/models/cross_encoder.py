@@ -8,12 +8,14 @@ the query becomes the formatted string whenever an instruction is given.
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lmeb.errors import LmebError
+from lmeb.errors import LmebError, LmebWarning
 from lmeb.models.loading import (
     check_max_length,
     default_device,
@@ -40,6 +42,33 @@ def _check_template(template: str) -> None:
                         "use '{instruction}' and '{query}', and '{{'/'}}' for literal braces") from None
 
 
+def saved_architectures(local_dir: Path | None) -> list[str] | None:
+    """``config.json``'s ``architectures`` of a local checkpoint (None when there is no readable one)."""
+    try:
+        config = json.loads((Path(local_dir) / "config.json").read_text(encoding="utf-8")) if local_dir else None
+    except (OSError, ValueError):
+        return None
+    found = config.get("architectures") if isinstance(config, dict) else None
+    return [str(a) for a in found] if isinstance(found, list) else None
+
+
+def check_trained_head(architectures: list[str], name: str, allow_new_head: bool) -> None:
+    """Refuse a checkpoint that has no trained classification head (e.g. a bi-encoder passed as a
+    cross-encoder): transformers gives it a randomly initialised head, whose scores mean nothing.
+
+    The checkpoint's saved ``config.architectures`` (kept as saved when the model is loaded) says which head
+    it was trained with; a cross-encoder's ends in ``ForSequenceClassification``.
+    """
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        return
+    saved = ", ".join(architectures) or "no architecture"
+    message = (f"{name}: this checkpoint ({saved}) has no trained classification head, so a cross-encoder would "
+               "score with a randomly initialised one")
+    if not allow_new_head:
+        raise LmebError(message + " (is it a bi-encoder? use it as --model; --allow-new-head to score anyway)")
+    warnings.warn(message + " (--allow-new-head)", LmebWarning, stacklevel=3)
+
+
 class CrossEncoderReranker:
     """Scores pairs with ``sentence_transformers.CrossEncoder`` (its own activation, e.g. sigmoid); a batch
     that runs out of accelerator memory is halved and retried (``lmeb.models.oom``)."""
@@ -55,6 +84,7 @@ class CrossEncoderReranker:
         precision: str = "fp32",
         revision: str | None = None,
         name: str | None = None,
+        allow_new_head: bool = False,
     ) -> None:
         from sentence_transformers import CrossEncoder
 
@@ -68,10 +98,16 @@ class CrossEncoderReranker:
         self.device = default_device(device)
         self.precision = normalize_precision(precision)
         spec = str(self.source.local_dir or self.source.spec)
+        saved = saved_architectures(self.source.local_dir)
+        if saved is not None:  # a local checkpoint: checked before loading (no load report, no wait)
+            check_trained_head(saved, self.name, allow_new_head)
         with loading_errors(self.source):
             self.model = CrossEncoder(spec, device=self.device, max_length=max_length, revision=revision,
                                       local_files_only=self.source.local_dir is not None,
                                       model_kwargs={"dtype": torch_dtype(self.precision)})
+        if saved is None:  # a hub id: its config is known once loaded
+            config = getattr(getattr(self.model, "transformers_model", None), "config", None)
+            check_trained_head(list(getattr(config, "architectures", None) or []), self.name, allow_new_head)
         if self.model.num_labels != 1:
             raise LmebError(f"{self.name}: a reranker needs one output score, this cross-encoder has "
                             f"{self.model.num_labels} labels")
