@@ -194,8 +194,8 @@ def test_configs_key_the_cache(st, hf, minilm_path, tmp_path):
 @pytest.mark.slow
 def test_load_model_dispatch(minilm_path, hf):
     enc = load_model(f"hf:{minilm_path}", pooling="first", normalize=False, padding_side="left", max_length=None)
-    cfg = enc.config()
-    assert (cfg["pooling"], cfg["normalize"], cfg["padding_side"], cfg["max_length"]) == ("first", False, "left", 512)
+    cfg = enc.config()  # max_length: the checkpoint's own (256)
+    assert (cfg["pooling"], cfg["normalize"], cfg["padding_side"], cfg["max_length"]) == ("first", False, "left", 256)
     assert cfg != hf.config()
     # a preset's official settings on local weights; explicit options override them
     bge_like = load_model(preset="bge-large-en-v1.5", model_path=str(minilm_path), precision="fp32")

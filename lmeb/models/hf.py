@@ -143,6 +143,16 @@ def _dense_modules(source: ModelSource, revision: str | None, trust_remote_code:
     return layers
 
 
+def st_max_seq_length(local_dir: Path | None) -> int | None:
+    """``max_seq_length`` of a checkpoint's ``sentence_bert_config.json`` (None without a readable one)."""
+    try:
+        config = json.loads((Path(local_dir) / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return None
+    value = config.get("max_seq_length") if isinstance(config, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class HFEncoder:
     """Embeds texts with a ``transformers`` model and explicit pooling, as the official LMEB scripts do.
 
@@ -161,7 +171,7 @@ class HFEncoder:
         *,
         pooling: str = "mean",
         normalize: bool = True,
-        max_length: int | None = 512,
+        max_length: int | None = None,
         padding_side: str = "right",
         precision: str = "fp32",
         trust_remote_code: bool = False,
@@ -232,9 +242,13 @@ class HFEncoder:
         self.name = name or preset or self._identity["model"]
 
     def _max_length(self, requested: int | None) -> int:
+        """The requested length, else the checkpoint's own: sentence-transformers' ``max_seq_length`` where the
+        checkpoint has one (what the same weights get through sentence-transformers), within the tokenizer's
+        and the position embeddings' limits."""
         if requested is not None:
             return int(check_max_length(requested, token_limit(self.model.config), self.source.spec))  # type: ignore[arg-type]
-        limits = [self.tokenizer.model_max_length, getattr(self.model.config, "max_position_embeddings", None)]
+        limits = [self.tokenizer.model_max_length, getattr(self.model.config, "max_position_embeddings", None),
+                  st_max_seq_length(self.source.local_dir)]
         usable = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
         return min(usable) if usable else 512
 
