@@ -15,6 +15,7 @@ from lmeb.compare import ALPHA, Comparison
 from lmeb.errors import LmebError
 from lmeb.render import render
 from lmeb.table_value import Cell, Column, Table
+from lmeb.wording import counted
 
 COMPARE_FORMATS = ("text", "csv", "json")
 _STATS = (("A", "a"), ("B", "b"), ("delta", "delta"))
@@ -48,7 +49,7 @@ def comparison_table(c: Comparison, show_subsets: bool = False) -> Table:
     s = c.summary
     t.footnotes.append(f"subsets: A wins {s['wins']}, ties {s['ties']}, losses {s['losses']} "
                        f"(significant at p<{ALPHA}: {s['significant_wins']} wins, {s['significant_losses']} losses) "
-                       f"over {s['subsets']} subsets of {s['datasets']} datasets")
+                       f"over {counted(s['subsets'], 'subset')} of {counted(s['datasets'], 'dataset')}")
     dropped = int(c.subsets["dropped"].sum())
     if dropped:
         t.footnotes.append(f"note: {dropped} per-query values not compared (query on one side only, or NaN)")

@@ -28,6 +28,7 @@ from lmeb.data import (
 )
 from lmeb.errors import DataError
 from lmeb.tasks import Selection, Task, select
+from lmeb.wording import counted
 
 ERRORS = (
     *ERROR_KINDS,  # what the readers report
@@ -265,13 +266,14 @@ def format_report(report: Report, max_per_kind: int | None = 5) -> list[str]:
         warn = ", ".join(f"{k} {n}" for k, n in sorted(d.warnings.items()))
         total_warn = sum(d.warnings.values())
         lines.append(
-            f"{d.name:<{width}}  {d.subsets} subsets, {d.queries} queries, {d.documents} documents: "
-            f"{d.errors} errors, {total_warn} warnings" + (f" ({warn})" if warn else "")
+            f"{d.name:<{width}}  {counted(d.subsets, 'subset')}, {counted(d.queries, 'query', 'queries')}, "
+            f"{counted(d.documents, 'document')}: {counted(d.errors, 'error')}, {counted(total_warn, 'warning')}"
+            + (f" ({warn})" if warn else "")
         )
     checked = [d for d in report.datasets if not d.skipped]
     lines.append(
-        f"total: {len(checked)} datasets checked ({sum(d.subsets for d in checked)} subsets), "
-        f"{len(report.datasets) - len(checked)} skipped, {len(report.errors)} errors, "
-        f"{len(report.warnings)} warnings in {report.root}"
+        f"total: {counted(len(checked), 'dataset')} checked ({counted(sum(d.subsets for d in checked), 'subset')}), "
+        f"{len(report.datasets) - len(checked)} skipped, {counted(len(report.errors), 'error')}, "
+        f"{counted(len(report.warnings), 'warning')} in {report.root}"
     )
     return lines

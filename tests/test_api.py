@@ -145,7 +145,7 @@ def test_a_model_without_stats_has_no_counts_line(sample_data):
     out = io.StringIO()
     print_summary(res.summaries, str(res.name), "wo_inst", 1.0, file=out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "bag_of_words (wo_inst)" and lines[-1].startswith("1 dataset(s) in 1.0s")
+    assert lines[0] == "bag_of_words (wo_inst)" and lines[-1].startswith("1 dataset in 1.0s")
     assert "counts" not in out.getvalue()
 
 

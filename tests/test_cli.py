@@ -50,7 +50,7 @@ def test_tasks_repeatable_and_subsets_match_any_case(capsys: pytest.CaptureFixtu
     assert len(records["LoCoMo"]["subsets"]) == 5
     assert cli(["tasks", "--dataset", "Gorilla/gorilla_tensor"]) == 0  # --dataset: the old spelling
     out = capsys.readouterr().out
-    assert re.search(r"^Gorilla\s+Procedural\s+Tool\s+1/3\s", out, re.M) and "all: 1 datasets, 1 tasks" in out
+    assert re.search(r"^Gorilla\s+Procedural\s+Tool\s+1/3\s", out, re.M) and "all: 1 dataset, 1 task" in out
 
 
 def test_tasks_of_another_type_is_an_error_not_an_empty_selection(capsys: pytest.CaptureFixture[str]) -> None:

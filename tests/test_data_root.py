@@ -38,7 +38,7 @@ def test_run_says_the_same(nested: Path, tmp_path: Path, capsys) -> None:
 def test_the_data_root_below_validates(nested: Path, capsys) -> None:
     assert cli(["validate", "--data", str(nested / "data" / "eval_data")]) == 0
     out = capsys.readouterr().out
-    assert "total: 1 datasets checked" in out or "total: 1 dataset checked" in out
+    assert "total: 1 dataset checked (3 subsets)" in out  # one dataset, said so
 
 
 def test_a_named_absent_dataset_is_named(nested: Path, capsys) -> None:

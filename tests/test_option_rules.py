@@ -61,3 +61,15 @@ def test_hf_and_sentence_transformers_agree_on_real_data(minilm_path: Path, real
         scores[spec] = res[0].subsets["easy"].main_score
     hf, st = scores.values()
     assert hf == pytest.approx(st, abs=1e-4), scores
+
+
+def test_table_help_describes_every_view(capsys) -> None:
+    """`lmeb table --help`'s description named four of the six views (not the efficiency ones)."""
+    import importlib
+
+    from lmeb.cli import describe
+    from lmeb.report import VIEWS
+
+    description = describe(importlib.import_module("lmeb.cli.table").__doc__).split("\n\n")[0]
+    for view in VIEWS:
+        assert f"{view} (" in description or f"{view} and " in description, view

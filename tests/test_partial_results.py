@@ -80,7 +80,7 @@ def test_leaderboard_draws_complete_datasets_when_no_type_is_complete(partial: P
     out = tmp_path / "site"
     assert cli(["leaderboard", str(partial), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "1 rows, 1 figures" in printed
+    assert "1 row, 1 figure" in printed
     assert "incomplete: m · w/o inst.: 2/22 datasets complete; not run: EPBench" in printed
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["datasets_dialogue.png"]
     data = json.loads((out / "data.json").read_text(encoding="utf-8"))
@@ -135,10 +135,18 @@ def test_compare_results_positional_and_the_old_option(paired: Path, capsys) -> 
 
 def test_run_summary_shows_no_mean_over_some_subsets(sample_data: Path, tmp_path: Path, capsys) -> None:
     task = get_task("LoCoMo")
+    first, second = task.subset_names[:2]
     args = ["run", "--model", "bm25", "--data", str(sample_data), "--output", str(tmp_path), "--no-cache",
-            "--no-progress", "--tasks", f"LoCoMo/{task.subset_names[0]}"]
-    assert cli(args) == 0
+            "--no-progress", "--tasks"]
+    assert cli([*args, f"LoCoMo/{first}"]) == 0  # one subset asked for: its own score, not 1/5*
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("LoCoMo")).split()
-    assert line[1:4] == ["1/1", f"1/{len(task.subsets)}*", f"1/{len(task.subsets)}*"]
+    result = json.loads((tmp_path / "bm25" / "wo_inst" / "LoCoMo.json").read_text())["scores"]["test"][0]
+    assert line[:4] == [f"LoCoMo/{first}", "1/1", f"{100 * result['ndcg_at_10']:.2f}",
+                        f"{100 * result['R_cap_at_10']:.2f}"]
+    assert "n/N*" not in out
+    assert cli([*args, f"LoCoMo/{second}"]) == 0  # the file now holds 2 of 5 subsets: no mean over them
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("LoCoMo")).split()
+    assert line[:4] == ["LoCoMo", "1/1", f"2/{len(task.subsets)}*", f"2/{len(task.subsets)}*"]
     assert "n/N* = the results file has n of the dataset's N subsets: no dataset score" in out

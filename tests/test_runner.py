@@ -276,7 +276,7 @@ def test_queries_without_candidates_are_a_counted_warning(tmp_path, sample_data,
     assert run_cli("run", "--model", "bm25", "--tasks", "LoCoMo/open_domain", "--data", data,
                    "--output", tmp_path / "out", "--no-progress", "--no-cache") == 0
     captured = capsys.readouterr()
-    assert "warning: LoCoMo/open_domain: none of its" in captured.err and "1 warning(s)" in captured.out
+    assert "warning: LoCoMo/open_domain: none of its" in captured.err and "; 1 warning; results in" in captured.out
     obj = json.loads((tmp_path / "out" / "bm25" / "wo_inst" / "LoCoMo.json").read_text())
     sub = obj["lmeb"]["subsets"]["open_domain"]
     assert sub["queries_without_candidates"] == sub["queries"] > 0

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from lmeb.leaderboard import DEFAULT_TITLE, PAPER_CHOICES
+from lmeb.wording import counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,8 @@ def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     dirs = args.results or ([Path("results")] if Path("results").is_dir() or not args.with_paper else [])
     site = write_site(dirs, args.out, with_paper=args.with_paper, title=args.title, figures=not args.no_figures)
-    print(f"wrote {site.index} ({site.rows} rows, {len(site.figures)} figures) in {time.perf_counter() - start:.1f} s; "
+    print(f"wrote {site.index} ({counted(site.rows, 'row')}, {counted(len(site.figures), 'figure')}) in "
+          f"{time.perf_counter() - start:.1f} s; "
           f"open file://{site.index.resolve()}")
     for run, missing in site.missing.items():  # incomplete runs: no mean over an incomplete group
         print(f"incomplete: {run}: {missing}")

@@ -31,6 +31,7 @@ from lmeb.errors import LmebError
 from lmeb.models.hf import POOLINGS
 from lmeb.models.loading import PRECISIONS
 from lmeb.settings import SETTINGS
+from lmeb.wording import counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -166,12 +167,13 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     Texts: ``encoded`` by the model, ``reused`` from this run's memory (a corpus shared by several subsets is
     encoded once), read from the ``disk`` cache (what an earlier run encoded); a fresh cache reads 0.
 
-    A dataset score is shown only when its results file has every subset, else ``n/N*`` (the tables' rule).
+    A dataset score is shown only when its results file has every subset, else ``n/N*`` (the tables' rule);
+    a file holding one subset shows that subset's own score on a ``Dataset/subset`` row.
     Under the table, a line per model that keeps counters (``stats``: an API's requests, tokens and retries,
     a reranker's pairs...), summed over the subsets run now: what the run cost.
     """
     from lmeb.efficiency import add_counts
-    from lmeb.report import SUMMARY_LEGEND, summary_cells
+    from lmeb.report import PAPER_METRICS, SUMMARY_LEGEND, summary_cells
 
     file = file or sys.stdout
     head = ("dataset", "subsets", "ndcg@10", "Rcap@10", "encoded", "reused", "disk", "seconds")
@@ -179,8 +181,15 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     for s in summaries:
         subsets = f"{s.subsets_run}/{s.subsets_total}" + (f" ({s.subsets_skipped} kept)" if s.subsets_skipped else "")
         scores, complete = summary_cells(s.path)
-        partial |= not complete
-        rows.append((s.dataset, subsets, *scores, str(s.texts.encoded), str(s.texts.memory), str(s.texts.disk),
+        label = s.dataset
+        if not complete and len(s.subsets) == 1:  # one subset asked for: its own score, not a dataset mean
+            (subset, result), = s.subsets.items()
+            label = f"{s.dataset}/{subset}"
+            scores = [f"{100 * result.scores[m]:.2f}" if isinstance(result.scores.get(m), (int, float)) else "-"
+                      for m in PAPER_METRICS]
+        else:
+            partial |= not complete
+        rows.append((label, subsets, *scores, str(s.texts.encoded), str(s.texts.memory), str(s.texts.disk),
                      f"{s.seconds:.1f}"))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     print(f"{name} ({setting})", file=file)
@@ -192,9 +201,9 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     reused = sum(s.texts.memory for s in summaries)
     disk = sum(s.texts.disk for s in summaries)
     out_dirs = {str(s.path.parent) for s in summaries if s.path is not None}
-    print(f"{len(summaries)} dataset(s) in {seconds:.1f}s; {encoded} texts encoded, {reused} reused in memory, "
-          f"{disk} from the disk cache"
-          + (f"; {warnings} warning(s)" if warnings else "")
+    print(f"{counted(len(summaries), 'dataset')} in {seconds:.1f}s; {counted(encoded, 'text')} encoded, {reused} "
+          f"reused in memory, {disk} from the disk cache"
+          + (f"; {counted(warnings, 'warning')}" if warnings else "")
           + (f"; results in {', '.join(sorted(out_dirs))}" if out_dirs else ""), file=file)
     for role, counts in add_counts(*(s.model_counts for s in summaries)).items():
         print(counts_line(role, counts), file=file)

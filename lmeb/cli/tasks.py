@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from lmeb.cli.options import add_selection, selection
 from lmeb.tasks import MEMORY_TYPES, Task
+from lmeb.wording import counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
     for memory_type in MEMORY_TYPES:
         if per_type[memory_type]:
             group = per_type[memory_type]
-            print(f"{memory_type}: {len(group)} datasets, {sum(count[t.name] for t in group)} tasks")
-    print(f"all: {len(tasks)} datasets, {sum(count.values())} tasks")
+            print(f"{memory_type}: {counted(len(group), 'dataset')}, "
+                  f"{counted(sum(count[t.name] for t in group), 'task')}")
+    print(f"all: {counted(len(tasks), 'dataset')}, {counted(sum(count.values()), 'task')}")
     return 0
