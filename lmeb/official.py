@@ -9,6 +9,7 @@ only the statistics mteb publishes for each subset (``lmeb/spec/published_stats`
   certainly not the official data;
 * ``unverified``: the counts match (or none are published), but nothing proves the files are the official
   ones;
+* ``synthetic``: lmeb's synthetic sample (``lmeb.identity``), never official whatever is asserted;
 * ``official``: the user asserted it (``lmeb export-mteb --official-data``), and no count contradicts it.
 
 ``lmeb export-mteb`` stamps mteb's official dataset revision only on ``official`` results.
@@ -20,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.identity import PUBLISHED, SYNTHETIC, data_source, task_scope
 from lmeb.results import DatasetResult
 from lmeb.stats import published_stats, text_count
 from lmeb.tasks import get_task
 
 OFFICIAL, UNVERIFIED, DIFFERS = "official", "unverified", "differs"
+# SYNTHETIC (lmeb.identity): lmeb's sample, not LMEB at all, whatever the counts say
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,12 @@ class DataCheck:
     fingerprint: str | None
     subset_fingerprints: dict[str, str | None] = field(default_factory=dict)  # mteb subset name -> fingerprint
     differences: tuple[str, ...] = ()
+    task_scope: str = PUBLISHED  # "candidates missing": a dataset ran without its candidates file (lmeb.identity)
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "data_fingerprint": self.fingerprint,
-                "subset_fingerprints": dict(self.subset_fingerprints), "differences": list(self.differences)}
+                "subset_fingerprints": dict(self.subset_fingerprints), "differences": list(self.differences),
+                "task_scope": self.task_scope}
 
 
 def published_counts(task_name: str) -> dict[str, dict[str, int | None]]:
@@ -63,9 +68,13 @@ def check_data(result: DatasetResult, asserted_official: bool = False) -> DataCh
             if isinstance(ours, int) and theirs is not None and ours != theirs:
                 differences.append(f"{task.name}/{name}: {ours} {what}, the official release has {theirs}")
     status = DIFFERS if differences else OFFICIAL if asserted_official else UNVERIFIED
+    if data_source(result) == SYNTHETIC:
+        status = SYNTHETIC
+        differences.insert(0, f"{task.name}: lmeb's synthetic sample (provenance synthetic: true), not LMEB")
     fingerprints = {task.subset(name).mteb_name: sub.provenance.get("data_fingerprint")
                     for name, sub in result.subsets.items()}
-    return DataCheck(status, result.provenance.get("data_fingerprint"), fingerprints, tuple(differences))
+    return DataCheck(status, result.provenance.get("data_fingerprint"), fingerprints, tuple(differences),
+                     task_scope(result))
 
 
 def require_official(checks: list[DataCheck]) -> None:

@@ -28,6 +28,7 @@ from lmeb import __version__, efficiency
 from lmeb.data import SubsetData, TaskReader, data_root, is_synthetic, subset_paths
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
+from lmeb.identity import mixed_source_warning, subset_scope
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
 from lmeb.results import SubsetResult
 from lmeb.retrieval import Rows, Run, candidate_rows, write_trec
@@ -120,6 +121,7 @@ class Runner:
         self.run_key = run_identity(self.model_config, self.reranker_config, self.rerank_top_k, options.setting,
                                     options.k_values)
         self.store = ResultsStore(options.output, name, options.setting, self.log)
+        self._warned_candidates: set[Path] = set()
         self.device = efficiency.device_of(model)
         self.parameters = efficiency.parameter_count(model)
         if options.setting == "w_inst" and not self.uses_instructions:
@@ -181,6 +183,9 @@ class Runner:
     # -------------------------------------------------------------------------------------------- run
     def run(self, selections: list[Selection]) -> list[DatasetSummary]:
         self.store.check_writable()
+        mixed = mixed_source_warning(self.store.folder, is_synthetic(self.root))  # lmeb.identity: rows keep a source
+        if mixed:
+            self.log(f"warning: {mixed}")
         return [self.run_dataset(sel.task, sel.subsets) for sel in selections]
 
     def run_dataset(self, task: Task, subsets: tuple[str, ...] | list[str]) -> DatasetSummary:
@@ -210,8 +215,9 @@ class Runner:
                 if bar is not None:
                     bar.set_postfix_str(f"{name}: {self.strategy.steps}")
                 result = self.evaluate_subset(subset, seconds, summary)
+                scope = self._scope(subset, summary)
                 result.provenance.update(data_fingerprint=fingerprint, data_files=files,
-                                         synthetic=is_synthetic(self.root, subset))
+                                         synthetic=is_synthetic(self.root, subset), task_scope=scope)
                 done[name] = result
                 summary.subsets_run += 1
                 summary.path = self.store.write(task, done, self.provenance())
@@ -228,6 +234,17 @@ class Runner:
         summary.subsets = done
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _scope(self, subset: SubsetData, summary: DatasetSummary) -> str:
+        """The subset's task scope (``lmeb.identity``); a missing candidates file is warned once, by name."""
+        scope, lacking = subset_scope(subset, self.root)
+        if lacking is not None and lacking not in self._warned_candidates:
+            self._warned_candidates.add(lacking)
+            message = (f"{lacking} is missing (the {subset.task.name} rule has candidates): its queries are ranked "
+                       f"against the whole corpus, recorded as task scope '{scope}', not the published task")
+            summary.warnings.append(message)
+            self.log(f"warning: {message}")
+        return scope
 
     def evaluate_subset(self, subset: SubsetData, seconds: dict[str, float], summary: DatasetSummary) -> SubsetResult:
         """Search and score one loaded subset (writes its TREC run file with ``save_runs``)."""
