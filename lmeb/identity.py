@@ -6,6 +6,8 @@ A result's identity is model (config + weights fingerprint) + reranker + setting
 * **data source**: ``synthetic`` (lmeb's sample, ``provenance synthetic: true``) or ``local`` (data read
   from disk: the official release or a rebuilt/local copy; only ``lmeb export-mteb --official-data``
   asserts the official release, ``lmeb.official``);
+* **weights**: the model's fingerprint covers every byte of its weights (``lmeb.models.fingerprint``);
+  results written with the older rule are read as before and marked ``°`` unverified;
 * **task scope**: ``published`` (every query ranked among its scene's candidates, as the benchmark
   defines the task) or ``candidates missing`` (a dataset whose rule has candidates was run without its
   candidates file, so its queries were ranked against the whole corpus: a different task).
@@ -26,12 +28,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from lmeb.data import SubsetData, subset_paths
+from lmeb.models.fingerprint import is_verified
 from lmeb.results import PER_QUERY_SUFFIX, DatasetResult
 
 SYNTHETIC, LOCAL = "synthetic", "local"
 PUBLISHED, NO_CANDIDATES = "published", "candidates missing"
 SYNTHETIC_MARK = "§"
 SCOPE_MARK = "‡"
+UNVERIFIED_MARK = "°"
+UNVERIFIED_NOTE = (f"{UNVERIFIED_MARK} unverified weights: written with lmeb's older weights fingerprint (size and "
+                   "first/last MiB of each file), which can miss a change to the weights; a rerun recomputes them")
 SCOPE_NOTE = (f"{SCOPE_MARK} candidates missing: some dataset ran without its candidates file, so its queries were "
               "ranked against the whole corpus, not the published task")
 
@@ -56,11 +62,18 @@ def source_label(result: DatasetResult) -> str:
     return data_source(result) + ("" if scope == PUBLISHED else f", {scope}")
 
 
+def weights_verified(result: DatasetResult) -> bool:
+    """False when the result's model or reranker was fingerprinted by the older rule (``lmeb.models.fingerprint``)."""
+    return is_verified(result.provenance.get("model_config")) and is_verified(result.provenance.get("reranker_config"))
+
+
 def source_marks(results: Iterable[DatasetResult]) -> str:
-    """A run's data marks: ``§`` for synthetic data, ``‡`` for a dataset run without its candidates file."""
+    """A run's identity marks: ``§`` synthetic data, ``‡`` a dataset run without its candidates file, ``°``
+    weights fingerprinted by the older rule."""
     results = list(results)
     return ((SYNTHETIC_MARK if any(data_source(r) == SYNTHETIC for r in results) else "")
-            + (SCOPE_MARK if any(task_scope(r) == NO_CANDIDATES for r in results) else ""))
+            + (SCOPE_MARK if any(task_scope(r) == NO_CANDIDATES for r in results) else "")
+            + (UNVERIFIED_MARK if not all(weights_verified(r) for r in results) else ""))
 
 
 def split_by_source(results: Iterable[DatasetResult]) -> list[DatasetResult]:

@@ -38,7 +38,7 @@ from lmeb.aggregate import (
 )
 from lmeb.efficiency_table import EFFICIENCY_VIEWS, efficiency_table
 from lmeb.errors import LmebError
-from lmeb.identity import SCOPE_MARK, SCOPE_NOTE, SYNTHETIC_MARK, source_marks
+from lmeb.identity import SCOPE_MARK, SCOPE_NOTE, SYNTHETIC_MARK, UNVERIFIED_MARK, UNVERIFIED_NOTE, source_marks
 from lmeb.render import FORMATS, best_marks, render  # noqa: F401  (re-exported)
 from lmeb.results import SETTINGS, DatasetResult, check_setting
 from lmeb.table_value import Cell, Column, Table
@@ -81,7 +81,8 @@ def _mark_notes(t: Table) -> None:
     """The footnote of every mark some row has."""
     marks = "".join(r.marks for r in t.rows)
     t.footnotes += [note for mark, note in ((NO_INSTRUCTIONS_MARK, NO_INSTRUCTIONS_NOTE),
-                                            (SYNTHETIC_MARK, SYNTHETIC_NOTE), (SCOPE_MARK, SCOPE_NOTE))
+                                            (SYNTHETIC_MARK, SYNTHETIC_NOTE), (SCOPE_MARK, SCOPE_NOTE),
+                                            (UNVERIFIED_MARK, UNVERIFIED_NOTE))
                    if mark in marks]
     for row in t.rows:  # a synthetic run never takes a best-value mark from a real one
         row.ranked = SYNTHETIC_MARK not in row.marks
