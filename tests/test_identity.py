@@ -155,7 +155,6 @@ def locomo_without_candidates(real_data: Path, tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.slow
 def test_missing_candidates_is_warned_recorded_and_marked(locomo_without_candidates: Path, real_data: Path,
                                                           tmp_path: Path, capsys) -> None:
     out = tmp_path / "results"
