@@ -203,3 +203,21 @@ def test_a_run_into_a_folder_of_another_data_source_warns(sample_data: Path, tmp
     models = {r.model for r in as_results(out)}
     assert models == {"bm25 [synthetic]", "bm25 [local]"}
     assert len(all_tasks()) == 22
+
+
+# ------------------------------------------------------------------------------------------ docs/results.md
+def test_every_command_of_docs_results_runs(mixed: Path, sample_data: Path, tmp_path: Path, capsys) -> None:
+    """Each ``lmeb`` line of docs/results.md runs as written, on the mixed folder and the synthetic sample."""
+    import re
+    import shlex
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text(encoding="utf-8")
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", doc, re.S) for line in block.splitlines()
+             if line.startswith("lmeb ")]
+    assert len(lines) == 4
+    here = {"results/": str(mixed), "~/lmeb-data/eval_data": str(sample_data), "mteb-results/": str(tmp_path / "m"),
+            "~/.cache/lmeb": str(tmp_path / "cache")}
+    for line in lines:
+        argv = [here.get(word, word) for word in shlex.split(line.split("#")[0])[1:]]
+        assert cli(argv) == 0, (line, capsys.readouterr().err)
+    assert (tmp_path / "m" / "bm25").is_dir()
