@@ -122,6 +122,7 @@ class Runner:
                                     options.k_values)
         self.store = ResultsStore(options.output, name, options.setting, self.log)
         self._warned_candidates: set[Path] = set()
+        self._source_seen: str | None = None  # the mixed-data-source warning, once checked
         self.device = efficiency.device_of(model)
         self.parameters = efficiency.parameter_count(model)
         if options.setting == "w_inst" and not self.uses_instructions:
@@ -183,9 +184,6 @@ class Runner:
     # -------------------------------------------------------------------------------------------- run
     def run(self, selections: list[Selection]) -> list[DatasetSummary]:
         self.store.check_writable()
-        mixed = mixed_source_warning(self.store.folder, is_synthetic(self.root))  # lmeb.identity: rows keep a source
-        if mixed:
-            self.log(f"warning: {mixed}")
         return [self.run_dataset(sel.task, sel.subsets) for sel in selections]
 
     def run_dataset(self, task: Task, subsets: tuple[str, ...] | list[str]) -> DatasetSummary:
@@ -215,9 +213,14 @@ class Runner:
                 if bar is not None:
                     bar.set_postfix_str(f"{name}: {self.strategy.steps}")
                 result = self.evaluate_subset(subset, seconds, summary)
-                scope = self._scope(subset, summary)
-                result.provenance.update(data_fingerprint=fingerprint, data_files=files,
-                                         synthetic=is_synthetic(self.root, subset), task_scope=scope)
+                scope, synthetic = self._scope(subset, summary), is_synthetic(self.root, subset)
+                result.provenance.update(data_fingerprint=fingerprint, data_files=files, synthetic=synthetic,
+                                         task_scope=scope)
+                if self._source_seen is None:  # once per run, before its first write (lmeb.identity)
+                    self._source_seen = mixed_source_warning(self.store.folder, synthetic) or ""
+                    if self._source_seen:
+                        summary.warnings.append(self._source_seen)
+                        self.log(f"warning: {self._source_seen}")
                 done[name] = result
                 summary.subsets_run += 1
                 summary.path = self.store.write(task, done, self.provenance())
