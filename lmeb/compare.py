@@ -39,7 +39,7 @@ import pandas as pd
 
 from lmeb.aggregate import MEAN_DATASET, MEAN_TYPE, registry_counts, resolve_model
 from lmeb.errors import LmebError, LmebWarning
-from lmeb.identity import split_by_source
+from lmeb.identity import source_label, split_by_source
 from lmeb.resampling import (  # noqa: F401  (sign_flip_test re-exported)
     bootstrap_means,
     exact_p,
@@ -181,6 +181,8 @@ class Comparison:
     summary: dict[str, Any] = field(default_factory=dict)
     setting_a: str = ""
     setting_b: str = ""
+    source_a: str = ""  # data source and task scope of each side (lmeb.identity)
+    source_b: str = ""
 
     @property
     def label_a(self) -> str:
@@ -277,8 +279,10 @@ def compare(results: list[DatasetResult], model_a: str, model_b: str, metric: st
     }
     frame = pd.DataFrame([*ds_rows, *type_rows, overall, by_type], columns=_ROW_COLUMNS)
     shared = side_a[1] if side_a[1] == side_b[1] else f"{side_a[1]} vs {side_b[1]}"
+    source_a, source_b = (", ".join(sorted({source_label(r) for r in results if (r.model, r.setting) == side}))
+                          for side in (side_a, side_b))
     return Comparison(side_a[0], side_b[0], shared, metric, seed, resamples, subsets, frame, summary,
-                      side_a[1], side_b[1])
+                      side_a[1], side_b[1], source_a, source_b)
 
 
 def pooled_weights(parts: list[PairedSubset], by_type: bool = False) -> np.ndarray:

@@ -114,6 +114,14 @@ def test_compare_names_what_it_leaves_out(mixed: Path, write_results) -> None:
     assert "left out of the comparison: Gorilla (only bm25 [local] has results for it)" in message
     assert "LoCoMo/adversarial (no query id in common (the two runs used different queries))" in message
     assert set(c.subsets["dataset"]) == {"KnowMeBench", "Proced_mem_bench"}
+    from dataclasses import replace
+
+    from lmeb.compare_table import format_comparison
+
+    assert (c.source_a, c.source_b) == (LOCAL, LOCAL) and "data: A local, B local" in format_comparison(c)
+    text = format_comparison(replace(c, source_b=SYNTHETIC))
+    assert "§ data: A local, B synthetic (synthetic: lmeb's sample, not LMEB" in text
+    assert json.loads(format_comparison(c, "json"))["data_source_a"] == LOCAL
 
 
 def test_efficiency_view_and_leaderboard_rows_carry_the_source(mixed: Path) -> None:
