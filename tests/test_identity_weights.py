@@ -177,3 +177,18 @@ def test_damaged_shards_of_a_real_run_are_recomputed(minilm_path: Path, real_dat
     assert cli([*base, "--output", str(tmp_path / "b")]) == 0
     again = json.loads(next((tmp_path / "b").rglob("Gorilla.json")).read_text())
     assert again["scores"]["test"][0]["ndcg_at_10"] == clean["scores"]["test"][0]["ndcg_at_10"]
+
+
+def test_cache_info_marks_a_namespace_of_an_old_fingerprint(tmp_path: Path, capsys) -> None:
+    from lmeb.embeddings import EmbeddingStore
+    from tests.test_embeddings import HashEncoder
+
+    class OldFingerprint(HashEncoder):
+        def config(self) -> dict:  # a config as lmeb wrote it before fingerprint_scheme
+            return {**super().config(), "fingerprint": "ab" * 32}
+
+    EmbeddingStore(OldFingerprint(), cache_dir=tmp_path).embed(TEXTS, "document")
+    EmbeddingStore(HashEncoder(tag="b"), cache_dir=tmp_path).embed(TEXTS, "document")
+    assert cli(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " rows, dim " in line]
+    assert len(lines) == 2 and sum("(unverified: older weights fingerprint)" in line for line in lines) == 1
