@@ -192,3 +192,19 @@ def test_cache_info_marks_a_namespace_of_an_old_fingerprint(tmp_path: Path, caps
     assert cli(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if " rows, dim " in line]
     assert len(lines) == 2 and sum("(unverified: older weights fingerprint)" in line for line in lines) == 1
+
+
+def test_old_results_are_read_marked_unverified_and_not_resumed(tmp_path: Path, write_results) -> None:
+    from lmeb.report import build_table
+    from lmeb.store import ResultsStore
+    from lmeb.tasks import get_task
+
+    old = {"model_config": {"class": "SentenceTransformerEncoder", "fingerprint": "ab" * 32}, "run_key": "old"}
+    write_results(tmp_path, "m", datasets=["LoCoMo"], scores=lambda t, i, s: {"ndcg_at_10": 0.5}, provenance=old,
+                  per_query=lambda t, s: {"q0": 0.5})
+    table = build_table(tmp_path, view="datasets")
+    assert [r.marks for r in table.rows] == ["°"]
+    assert any(note.startswith("° unverified weights") for note in table.footnotes)
+    warned: list[str] = []
+    kept = ResultsStore(tmp_path, "m", "wo_inst", log=warned.append).previous(get_task("LoCoMo"), "new", False, [])
+    assert kept == {} and "older weights fingerprint (unverified" in warned[0]
