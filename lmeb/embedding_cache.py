@@ -287,7 +287,7 @@ class DiskCache:
             why = untrusted(folder, name, _entry(shard))  # never adopted on a fresh checksum of what it holds
             if why:
                 drop.append(name)
-                result.problems.append(why)
+                (result.problems if why[1] else result.actions).append(why[0])
                 continue
             adopt[name] = _entry(shard)
             result.shards.append(shard)

@@ -5,8 +5,9 @@ the index does not list (a run killed between writing the shard and indexing it,
 lost or deleted) used to be adopted with a fresh checksum of whatever its files held, so a damaged shard
 came back as good. Each shard now has ``<name>.sum.json`` beside it, written right after its two files
 and before the index update, with the same entry the index gets (rows, dimension, both checksums). A
-shard outside the index is adopted only when that file exists and matches its files; otherwise it is
-not trusted: reported (``lmeb cache verify``) and, when repairing, deleted (its texts are encoded again).
+shard outside the index is adopted only when that file exists and matches its files. Otherwise it is
+not trusted and, when repairing, deleted (its texts are encoded again): a mismatch is damage (``lmeb cache
+verify`` reports it), a missing checksum an unfinished write (a run killed before writing it).
 """
 
 from __future__ import annotations
@@ -36,18 +37,20 @@ def remove_sum(folder: Path, name: str) -> None:
         sum_path(folder, name).unlink()
 
 
-def untrusted(folder: Path, name: str, entry: dict[str, Any]) -> str | None:
-    """Why a shard outside the index, whose files give ``entry``, must not be adopted (None: it may)."""
+def untrusted(folder: Path, name: str, entry: dict[str, Any]) -> tuple[str, bool] | None:
+    """Why a shard outside the index, whose files give ``entry``, must not be adopted, and whether it is
+    damaged (its checksum says otherwise) rather than unfinished (no checksum: a run stopped before writing
+    it, or a shard of an older lmeb whose index was lost); None: it may be adopted."""
     path = sum_path(folder, name)
     try:
         recorded = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return (f"{Path(folder) / name}.npy: not in the index and no checksum beside it ({path.name}): "
-                "not trusted")
+        return (f"{Path(folder) / name}.npy: not in the index and no checksum beside it ({path.name}): not trusted, "
+                "deleted"), False
     except (OSError, ValueError) as exc:
-        return f"{path}: unreadable shard checksum ({type(exc).__name__}): not trusted"
+        return f"{path}: unreadable shard checksum ({type(exc).__name__}): not trusted", True
     if not isinstance(recorded, dict) or any(recorded.get(k) != entry.get(k) for k in ("rows", "dim", "vectors",
                                                                                          "keys")):
         return (f"{Path(folder) / name}.npy: does not match the checksum beside it (the cache file was changed "
-                "or damaged)")
+                "or damaged)"), True
     return None
