@@ -72,8 +72,8 @@ def _put(t: Table, agg: pd.DataFrame, col_of: Callable[[Any], Column | None], so
 
 def run_marks(run: list[DatasetResult], instructions: bool) -> str:
     """A run row's marks: † where the model ignores the instructions it got (``instructions``: a w_inst
-    setting), § where the results come from the synthetic sample, ‡ where a dataset ran without its
-    candidates file (``lmeb.identity``)."""
+    setting), then the identity marks of ``lmeb.identity``: § synthetic sample, ‡ a dataset run without its
+    candidates file, ° weights fingerprinted by lmeb's older rule (unverified)."""
     return (NO_INSTRUCTIONS_MARK if instructions and ignores_instructions(run) else "") + source_marks(run)
 
 
