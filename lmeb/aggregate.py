@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from lmeb.errors import LmebError
+from lmeb.identity import split_by_source
 from lmeb.results import DatasetResult, model_dir_name, read_results
 from lmeb.tasks import MEMORY_TYPES, Task, all_tasks, get_task
 
@@ -66,14 +67,15 @@ def groups_frame(rows: Iterable[GroupScore]) -> pd.DataFrame:
 
 
 def as_results(results_or_dirs: Any) -> list[DatasetResult]:
-    """Results given as DatasetResult objects, or directories (one or many) to load them from."""
+    """Results given as DatasetResult objects, or directories (one or many) to load them from; a model with
+    results from two data sources or task scopes becomes one model per source (``lmeb.identity``)."""
     if isinstance(results_or_dirs, (str, Path)):
-        return read_results([results_or_dirs])
+        return split_by_source(read_results([results_or_dirs]))
     items = list(results_or_dirs or [])
     if all(isinstance(r, DatasetResult) for r in items):
-        return items
+        return split_by_source(items)
     if all(isinstance(r, (str, Path)) for r in items):
-        return read_results(items)
+        return split_by_source(read_results(items))
     raise TypeError("expected DatasetResult objects or result directories")
 
 

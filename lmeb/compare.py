@@ -39,6 +39,7 @@ import pandas as pd
 
 from lmeb.aggregate import MEAN_DATASET, MEAN_TYPE, registry_counts, resolve_model
 from lmeb.errors import LmebError, LmebWarning
+from lmeb.identity import source_label, split_by_source
 from lmeb.resampling import (  # noqa: F401  (sign_flip_test re-exported)
     bootstrap_means,
     exact_p,
@@ -116,12 +117,21 @@ def paired_subsets(results: list[DatasetResult], side_a: Side, side_b: Side, met
     if metric not in have:
         raise LmebError(f"no per-query values for metric {metric!r} (available: {', '.join(sorted(have))})")
     out = []
+    left: dict[str, str] = {}  # dataset (or dataset/subset) -> why it is not compared
+    datasets_of = ({d for d, _ in ia}, {d for d, _ in ib})
+    for key in sorted(set(ia) ^ set(ib)):
+        mine, only = (0, side_label(side_a, side_b)) if key in ia else (1, side_label(side_b, side_a))
+        name = "/".join(key) if key[0] in datasets_of[1 - mine] else key[0]
+        left.setdefault(name, f"only {only} has results for it")
     for task in all_tasks():
         for subset in task.subset_names:
             if (task.name, subset) not in common:
                 continue
             (qa, ma), (qb, mb) = ia[(task.name, subset)], ib[(task.name, subset)]
-            if not qa or not qb or metric not in ma or metric not in mb:
+            if not qa or not qb:
+                continue  # a missing sidecar: named below
+            if metric not in ma or metric not in mb:
+                left[f"{task.name}/{subset}"] = f"no per-query values of {metric}"
                 continue
             vb = dict(zip(qb, mb[metric], strict=True))
             ids, a, b = [], [], []
@@ -135,11 +145,16 @@ def paired_subsets(results: list[DatasetResult], side_a: Side, side_b: Side, met
             if ids:
                 out.append(PairedSubset(task.name, task.memory_type, subset, ids, np.array(a), np.array(b),
                                         dropped=len(qa) + len(qb) - 2 * len(ids)))
+            else:
+                left[f"{task.name}/{subset}"] = "no query id in common (the two runs used different queries)"
     if not out:
         raise LmebError(f"{side_a[0]} and {side_b[0]} have no aligned per-query values of {metric}"
                         + (f": {', '.join(missing)} missing {_REBUILD}" if missing else ""))
     if missing:
         warnings.warn(f"{', '.join(missing)} missing, so those datasets are left out of the comparison {_REBUILD}",
+                      LmebWarning, stacklevel=2)
+    if left:
+        warnings.warn("left out of the comparison: " + "; ".join(f"{k} ({why})" for k, why in left.items()),
                       LmebWarning, stacklevel=2)
     return out
 
@@ -166,6 +181,8 @@ class Comparison:
     summary: dict[str, Any] = field(default_factory=dict)
     setting_a: str = ""
     setting_b: str = ""
+    source_a: str = ""  # data source and task scope of each side (lmeb.identity)
+    source_b: str = ""
 
     @property
     def label_a(self) -> str:
@@ -206,6 +223,7 @@ def compare(results: list[DatasetResult], model_a: str, model_b: str, metric: st
     """
     if resamples < 1:
         raise LmebError("--resamples must be at least 1")
+    results = split_by_source(results)  # never a side averaged over two data sources (lmeb.identity)
     side_a, side_b = _sides(results, model_a, model_b, setting)
     parts = paired_subsets(results, side_a, side_b, metric)
     rng = np.random.default_rng(seed)
@@ -261,8 +279,10 @@ def compare(results: list[DatasetResult], model_a: str, model_b: str, metric: st
     }
     frame = pd.DataFrame([*ds_rows, *type_rows, overall, by_type], columns=_ROW_COLUMNS)
     shared = side_a[1] if side_a[1] == side_b[1] else f"{side_a[1]} vs {side_b[1]}"
+    source_a, source_b = (", ".join(sorted({source_label(r) for r in results if (r.model, r.setting) == side}))
+                          for side in (side_a, side_b))
     return Comparison(side_a[0], side_b[0], shared, metric, seed, resamples, subsets, frame, summary,
-                      side_a[1], side_b[1])
+                      side_a[1], side_b[1], source_a, source_b)
 
 
 def pooled_weights(parts: list[PairedSubset], by_type: bool = False) -> np.ndarray:

@@ -46,6 +46,11 @@ def comparison_table(c: Comparison, show_subsets: bool = False) -> Table:
         t.title += ("\nincomplete: " + (f"datasets compared on only some subsets ({', '.join(parts)}); "
                                         if parts else "") + "no mean over an incomplete group"
                     + ("" if show_subsets else " (--subsets lists the subsets compared)"))
+    if c.source_a or c.source_b:  # every comparison says what data each side was computed from
+        mark = "§ " if "synthetic" in f"{c.source_a} {c.source_b}" else ""
+        t.footnotes.append(f"{mark}data: A {c.source_a}, B {c.source_b}"
+                           + (" (synthetic: lmeb's sample, not LMEB; the deltas say nothing about a model)"
+                              if mark else ""))
     s = c.summary
     t.footnotes.append(f"subsets: A wins {s['wins']}, ties {s['ties']}, losses {s['losses']} "
                        f"(significant at p<{ALPHA}: {s['significant_wins']} wins, {s['significant_losses']} losses) "
@@ -83,5 +88,6 @@ def format_comparison(c: Comparison, fmt: str = "text", show_subsets: bool = Fal
         return render(t, fmt)
     obj = json.loads(render(t, "json"))
     obj.update(model_a=c.model_a, model_b=c.model_b, setting_a=c.setting_a, setting_b=c.setting_b,
-               setting=c.setting, seed=c.seed, resamples=c.resamples, summary=c.summary)
+               setting=c.setting, seed=c.seed, resamples=c.resamples, summary=c.summary,
+               data_source_a=c.source_a, data_source_b=c.source_b)
     return json.dumps(obj, indent=2, allow_nan=False) + "\n"

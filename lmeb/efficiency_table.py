@@ -13,6 +13,7 @@ from typing import Any
 from lmeb.aggregate import by_run
 from lmeb.efficiency import combine
 from lmeb.errors import LmebError
+from lmeb.identity import source_marks
 from lmeb.results import SETTINGS, DatasetResult
 from lmeb.table_value import Cell, Column, Table
 
@@ -74,8 +75,10 @@ def efficiency_table(results: list[DatasetResult], view: str = "efficiency", dat
         if per_dataset:
             for r in sorted(files, key=lambda r: r.task_name):
                 _fill(t, (model, setting, r.task_name), r.provenance.get("efficiency"))
+                t.row((model, setting, r.task_name)).marks = source_marks([r])
         else:
             _fill(t, (model, setting, "run"), run_efficiency(files))
+            t.row((model, setting, "run")).marks = source_marks(files)  # § / ‡: what data the cost is of
     t.footnotes.append(NOTE)
     if missing:
         t.footnotes.append(f"{missing} results file(s) carry no efficiency record (written before lmeb recorded it)")

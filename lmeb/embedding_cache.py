@@ -13,7 +13,8 @@ The cache is an optimisation, never a reason to stop: an unreadable shard counts
 failing write (full disk, read-only folder, a file where the folder should be) warns once and the
 run goes on without the cache. What a ``kill -9`` leaves behind is repaired when a namespace is
 opened: temporary files of dead processes are deleted, a complete shard missing from the index
-(killed between the rename and the index update) is adopted with a fresh checksum, half a shard is
+(killed between the rename and the index update) is adopted when the checksum written beside it
+matches its files (``lmeb.shard_checksum``; else it is not trusted and deleted), half a shard is
 deleted. ``lmeb cache info|verify|prune`` shows and repairs the cache (``scan_cache`` here).
 """
 
@@ -44,6 +45,7 @@ from lmeb.files import (
     clean_stale_temporaries,
     pid_alive,
 )
+from lmeb.shard_checksum import remove_sum, untrusted, write_sum
 
 FLUSH_ROWS = 16384  # rows buffered before a shard is written
 COMPACT_SHARDS = 64  # a namespace with more shards than this is merged into one when opened
@@ -131,6 +133,7 @@ class Shard:
     keys_path: Path
     vectors: np.ndarray
     keys: np.ndarray
+    entry: dict[str, Any] | None = None  # its index entry, once computed (lmeb.shard_checksum writes it beside)
 
 
 @dataclass
@@ -198,8 +201,10 @@ def release_pages(array: np.ndarray) -> None:
 
 
 def _entry(shard: Shard) -> dict[str, Any]:
-    return {"rows": len(shard.keys), "dim": int(shard.vectors.shape[1]),
-            "vectors": file_checksum(shard.vectors_path), "keys": file_checksum(shard.keys_path)}
+    if shard.entry is None:
+        shard.entry = {"rows": len(shard.keys), "dim": int(shard.vectors.shape[1]),
+                       "vectors": file_checksum(shard.vectors_path), "keys": file_checksum(shard.keys_path)}
+    return shard.entry
 
 
 class DiskCache:
@@ -279,6 +284,11 @@ class DiskCache:
                 drop.append(name)
                 result.problems.append(f"{shard.vectors_path}: non-finite values (NaN/inf) in the cache file")
                 continue
+            why = untrusted(folder, name, _entry(shard))  # never adopted on a fresh checksum of what it holds
+            if why:
+                drop.append(name)
+                (result.problems if why[1] else result.actions).append(why[0])
+                continue
             adopt[name] = _entry(shard)
             result.shards.append(shard)
             result.actions.append(f"{shard.vectors_path}: shard of a stopped run added to the index")
@@ -317,6 +327,7 @@ class DiskCache:
                 for suffix in (".keys.npy", ".npy"):
                     with contextlib.suppress(FileNotFoundError):
                         (folder / f"{name}{suffix}").unlink()
+                remove_sum(folder, name)
         except OSError as exc:
             self._disable(exc, folder)
 
@@ -363,6 +374,7 @@ class DiskCache:
             for path in (s.keys_path, s.vectors_path):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+            remove_sum(s.vectors_path.parent, s.name)
         return merged
 
     def _write_shard(self, namespace: str, keys: np.ndarray, vectors: np.ndarray) -> Shard:
@@ -373,7 +385,9 @@ class DiskCache:
         for path, array in ((vec_path, np.ascontiguousarray(vectors, dtype=np.float32)), (keys_path, keys)):
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, array, allow_pickle=False)
-        return Shard(name, vec_path, keys_path, np.load(vec_path, mmap_mode="r"), keys)
+        shard = Shard(name, vec_path, keys_path, np.load(vec_path, mmap_mode="r"), keys)
+        write_sum(folder, name, _entry(shard))  # before the index: a shard it misses can still be checked
+        return shard
 
     def _disable(self, exc: OSError, where: Path) -> None:
         if self.disabled is None:

@@ -32,7 +32,7 @@ from typing import Any
 from lmeb.aggregate import dataset_status, listed
 from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json
-from lmeb.official import OFFICIAL, DataCheck, check_data, require_official
+from lmeb.official import OFFICIAL, SYNTHETIC, DataCheck, check_data, require_official
 from lmeb.results import DatasetResult, check_setting
 from lmeb.tasks import get_task
 
@@ -134,11 +134,12 @@ def incomplete_datasets(results: Sequence[DatasetResult]) -> list[str]:
 
 def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str | None = None,
                 org: str | None = None, setting: str | None = None, allow_incomplete: bool = False,
-                official_data: bool = False) -> list[Path]:
+                official_data: bool = False, allow_synthetic: bool = False) -> list[Path]:
     """Write every result under ``out`` in mteb's layout; returns the files written (task files and metas).
 
     A dataset missing registry subsets is an error naming it, unless ``allow_incomplete``. ``official_data``
     asserts the results come from the official release (an error when the recorded counts contradict it).
+    Results on lmeb's synthetic sample are an error unless ``allow_synthetic`` (then marked ``synthetic``).
     """
     if setting is not None:
         check_setting(setting)
@@ -156,6 +157,11 @@ def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str
         raise LmebError(f"incomplete dataset(s), which mteb would read as the dataset's score: {'; '.join(incomplete)}"
                         " (run the missing subsets, or --allow-incomplete to export them anyway)")
     checks = [check_data(r, official_data) for r in chosen]  # once per result: the gate and the files share it
+    synthetic = [f"{r.model} ({r.setting}) {r.task_name}" for r, c in zip(chosen, checks, strict=True)
+                 if c.status == SYNTHETIC]
+    if synthetic and not allow_synthetic:
+        raise LmebError(f"synthetic data (lmeb's sample, not LMEB): {listed(synthetic, 4)}; its scores say nothing "
+                        "about a model (--allow-synthetic exports them anyway, marked synthetic)")
     if official_data:
         require_official(checks)
     out = Path(out)

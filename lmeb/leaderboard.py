@@ -40,6 +40,7 @@ from lmeb.aggregate import (
 )
 from lmeb.efficiency_table import run_efficiency
 from lmeb.errors import LmebError
+from lmeb.identity import source_label
 from lmeb.leaderboard_figures import METRICS, SETTING_LABELS, row_label, write_figures
 from lmeb.leaderboard_pareto import pareto_data, write_pareto_figures
 from lmeb.results import DatasetResult
@@ -173,6 +174,7 @@ def _run_entries(results: Sequence[DatasetResult]) -> list[dict]:
             rows[key]["note"] = report.NO_INSTRUCTIONS_NOTE.lstrip(report.NO_INSTRUCTIONS_MARK + " ")
         if synthetic_data(runs[key]):  # a badge on the row: a synthetic run never passes for a real one
             rows[key]["synthetic"] = report.SYNTHETIC_NOTE.lstrip(report.SYNTHETIC_MARK + " ")
+        rows[key]["data_source"] = sorted({source_label(r) for r in runs[key]})  # lmeb.identity
         rows[key]["_prov"] = per_dataset
     present = set(available_metrics(results))
     for metric, _ in METRICS:

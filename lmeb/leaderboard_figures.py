@@ -21,7 +21,8 @@ def _slug(text: str) -> str:
 
 
 def row_label(row: dict) -> str:
-    return f"{row['model']} · {SETTING_LABELS.get(row['setting'], row['setting'])}" + (" (paper)" * row["published"])
+    return (f"{row['model']} · {SETTING_LABELS.get(row['setting'], row['setting'])}" + (" (paper)" * row["published"])
+            + (" § synthetic" if row.get("synthetic") else ""))
 
 
 def _short(text: str, width: int = 56) -> str:

@@ -62,7 +62,8 @@ def pareto_data(rows: list[dict]) -> dict[str, Any]:
         marks = front(points)
         out["costs"].append({"key": key, "label": label, "points": [
             {"row": r["id"], "model": r["model"], "setting": r["setting"], "cost": c, "quality": round(q, 2),
-             "front": m} for r, (c, q), m in zip(have, points, marks, strict=True)]})
+             "front": m, "synthetic": bool(r.get("synthetic"))}
+            for r, (c, q), m in zip(have, points, marks, strict=True)]})
     return out
 
 
@@ -86,7 +87,8 @@ def write_pareto_figures(pareto: dict, folder: Path) -> list[dict]:
         ax.plot([p["cost"] for p in on], [p["quality"] for p in on], marker="o", color="#d1603d",
                 label="Pareto front", drawstyle="steps-post")
         for p in pts:
-            ax.annotate(f"{p['model']} · {SETTING_LABELS.get(p['setting'], p['setting'])}", (p["cost"], p["quality"]),
+            ax.annotate(f"{p['model']} · {SETTING_LABELS.get(p['setting'], p['setting'])}"
+                        + (" §" if p.get("synthetic") else ""), (p["cost"], p["quality"]),
                         xytext=(4, 4), textcoords="offset points", fontsize=7)
         costs = [p["cost"] for p in pts if p["cost"] > 0]
         if costs and max(costs) / min(costs) > 20:

@@ -9,6 +9,7 @@ only the statistics mteb publishes for each subset (``lmeb/spec/published_stats`
   certainly not the official data;
 * ``unverified``: the counts match (or none are published), but nothing proves the files are the official
   ones;
+* ``synthetic``: lmeb's synthetic sample (``lmeb.identity``), never official whatever is asserted;
 * ``official``: the user asserted it (``lmeb export-mteb --official-data``), or every subset's files are,
   byte for byte, those ``lmeb download --source mteb`` fetched at the revision mteb pins (the recorded
   ``data_origin``); and no count contradicts it. An origin naming another revision of mteb's copy
@@ -23,11 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.identity import PUBLISHED, SYNTHETIC, data_source, task_scope
 from lmeb.results import DatasetResult
 from lmeb.stats import published_stats, text_count
 from lmeb.tasks import get_task
 
 OFFICIAL, UNVERIFIED, DIFFERS = "official", "unverified", "differs"
+# SYNTHETIC (lmeb.identity): lmeb's sample, not LMEB at all, whatever the counts say
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,12 @@ class DataCheck:
     subset_fingerprints: dict[str, str | None] = field(default_factory=dict)  # mteb subset name -> fingerprint
     differences: tuple[str, ...] = ()
     origin: dict[str, str] | None = None  # where every subset's files were downloaded from, when they agree
+    task_scope: str = PUBLISHED  # "candidates missing": a dataset ran without its candidates file (lmeb.identity)
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "data_fingerprint": self.fingerprint,
                 "subset_fingerprints": dict(self.subset_fingerprints), "differences": list(self.differences),
-                "data_origin": self.origin}
+                "data_origin": self.origin, "task_scope": self.task_scope}
 
 
 def published_counts(task_name: str) -> dict[str, dict[str, int | None]]:
@@ -74,9 +78,13 @@ def check_data(result: DatasetResult, asserted_official: bool = False) -> DataCh
         differences.append(f"{task.name}: downloaded from {origin.get('repo')}@{origin.get('commit')}, not the "
                            f"official revision {task.mteb_revision}")
     status = DIFFERS if differences else OFFICIAL if asserted_official or is_release else UNVERIFIED
+    if data_source(result) == SYNTHETIC:
+        status = SYNTHETIC
+        differences.insert(0, f"{task.name}: lmeb's synthetic sample (provenance synthetic: true), not LMEB")
     fingerprints = {task.subset(name).mteb_name: sub.provenance.get("data_fingerprint")
                     for name, sub in result.subsets.items()}
-    return DataCheck(status, result.provenance.get("data_fingerprint"), fingerprints, tuple(differences), origin)
+    return DataCheck(status, result.provenance.get("data_fingerprint"), fingerprints, tuple(differences), origin,
+                     task_scope(result))
 
 
 def common_origin(result: DatasetResult) -> dict[str, str] | None:

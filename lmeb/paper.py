@@ -33,6 +33,7 @@ from lmeb.aggregate import (
     scores_frame,
 )
 from lmeb.errors import LmebError
+from lmeb.identity import source_label
 from lmeb.results import SETTINGS, check_setting
 from lmeb.tasks import MEMORY_TYPES, all_tasks
 
@@ -154,7 +155,8 @@ class PaperDiff:
 
     ``frame`` columns: group (memory type or mean), metric ("N@10"/"R@10"), run, paper, delta (run - paper,
     percentage points), complete, parts. ``model``: the run's model as in the results; ``paper_model``:
-    the paper's row name; ``missing``: what keeps the run from the means (datasets or subsets), or "".
+    the paper's row name; ``missing``: what keeps the run from the means (datasets or subsets), or "";
+    ``data_source``: the run's data source and task scope (``lmeb.identity``), also a column of ``frame``.
     """
 
     frame: pd.DataFrame
@@ -162,6 +164,7 @@ class PaperDiff:
     paper_model: str
     setting: str
     missing: str
+    data_source: str = ""
 
 
 def paper_diff(results: list, run_model: str, paper_name: str, setting: str = "wo_inst") -> PaperDiff:
@@ -197,4 +200,7 @@ def paper_diff(results: list, run_model: str, paper_name: str, setting: str = "w
             if b == b and (a == a or parts):  # the paper's cell and the run's number or its incomplete count
                 out.append((group, METRIC_LABELS[metric], a, b, a - b, not parts, parts))
     frame = pd.DataFrame(out, columns=["group", "metric", "run", "paper", "delta", "complete", "parts"])
-    return PaperDiff(frame, model=model, paper_model=row.model, setting=setting, missing=missing_note(mine))
+    source = ", ".join(sorted({source_label(r) for r in mine}))
+    frame["data_source"] = source  # in every format: a delta from synthetic data is never taken for a real one
+    return PaperDiff(frame, model=model, paper_model=row.model, setting=setting, missing=missing_note(mine),
+                     data_source=source)

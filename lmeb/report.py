@@ -34,11 +34,11 @@ from lmeb.aggregate import (
     registry_counts,  # noqa: F401  (re-exported: lmeb.report.registry_counts)
     resolve_model,  # noqa: F401
     scores_frame,
-    synthetic_data,
     task_of,
 )
 from lmeb.efficiency_table import EFFICIENCY_VIEWS, efficiency_table
 from lmeb.errors import LmebError
+from lmeb.identity import SCOPE_MARK, SCOPE_NOTE, SYNTHETIC_MARK, UNVERIFIED_MARK, UNVERIFIED_NOTE, source_marks
 from lmeb.render import FORMATS, best_marks, render  # noqa: F401  (re-exported)
 from lmeb.results import SETTINGS, DatasetResult, check_setting
 from lmeb.table_value import Cell, Column, Table
@@ -49,7 +49,6 @@ ROW_LEVELS = ("model", "setting", "source")  # index of every table
 NO_INSTRUCTIONS_MARK = "†"
 NO_INSTRUCTIONS_NOTE = (f"{NO_INSTRUCTIONS_MARK} the model ignores instructions (uses_instructions: false): "
                         "its w_inst equals its wo_inst")
-SYNTHETIC_MARK = "§"
 SYNTHETIC_NOTE = (f"{SYNTHETIC_MARK} synthetic data (lmeb sample; provenance synthetic: true), not LMEB: "
                   "the scores say nothing about a model")
 EFFECT = "w_inst - wo_inst"
@@ -73,16 +72,20 @@ def _put(t: Table, agg: pd.DataFrame, col_of: Callable[[Any], Column | None], so
 
 def run_marks(run: list[DatasetResult], instructions: bool) -> str:
     """A run row's marks: † where the model ignores the instructions it got (``instructions``: a w_inst
-    setting), § where the results come from the synthetic sample."""
-    return ((NO_INSTRUCTIONS_MARK if instructions and ignores_instructions(run) else "")
-            + (SYNTHETIC_MARK if synthetic_data(run) else ""))
+    setting), then the identity marks of ``lmeb.identity``: § synthetic sample, ‡ a dataset run without its
+    candidates file, ° weights fingerprinted by lmeb's older rule (unverified)."""
+    return (NO_INSTRUCTIONS_MARK if instructions and ignores_instructions(run) else "") + source_marks(run)
 
 
 def _mark_notes(t: Table) -> None:
     """The footnote of every mark some row has."""
     marks = "".join(r.marks for r in t.rows)
     t.footnotes += [note for mark, note in ((NO_INSTRUCTIONS_MARK, NO_INSTRUCTIONS_NOTE),
-                                            (SYNTHETIC_MARK, SYNTHETIC_NOTE)) if mark in marks]
+                                            (SYNTHETIC_MARK, SYNTHETIC_NOTE), (SCOPE_MARK, SCOPE_NOTE),
+                                            (UNVERIFIED_MARK, UNVERIFIED_NOTE))
+                   if mark in marks]
+    for row in t.rows:  # a synthetic run never takes a best-value mark from a real one
+        row.ranked = SYNTHETIC_MARK not in row.marks
 
 
 def _run_table(results: list[DatasetResult], columns: list[Column], **kw: Any) -> Table:
@@ -133,7 +136,9 @@ def build_table(results_or_dirs: Any, view: str = "paper", metric: str = "ndcg_a
         results = _filter(as_results(results_or_dirs), setting)
         if not results:
             raise LmebError("no results found" + (f" for setting {setting}" if setting else ""))
-        return efficiency_table(results, view, dataset)
+        t = efficiency_table(results, view, dataset)
+        _mark_notes(t)
+        return t
     if dataset is not None and view != "subsets":
         raise LmebError("--dataset goes with --view subsets or efficiency (the other views show every dataset)")
     if metric != "ndcg_at_10" and view in ("paper", "instructions"):

@@ -254,6 +254,8 @@ def read_dataset_result(path: Path, per_query: bool = False, strict: bool = True
         name = entry.get("hf_subset") if isinstance(entry, dict) else None
         if not isinstance(name, str):
             raise LmebError(f"{path}: scores.test entry {number} has no 'hf_subset' (a damaged or hand-edited file)")
+        if name in subsets:  # which of the two is the result? neither is used (lmeb.identity: one entry per subset)
+            raise LmebError(f"{path}: scores.test has two entries for subset {name!r} (a damaged or hand-edited file)")
         scores = _entry_scores(path, number, name, entry, strict, problems)
         main, seconds = entry.get("main_score"), entry.get("evaluation_time")
         subsets[name] = SubsetResult(name, scores, main if is_number(main) else scores.get("ndcg_at_10", float("nan")),

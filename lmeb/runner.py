@@ -29,6 +29,7 @@ from lmeb.data import SubsetData, data_root, is_synthetic, subset_paths
 from lmeb.data_origin import data_origin
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
+from lmeb.identity import mixed_source_warning, subset_scope
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
 from lmeb.mteb_format import open_reader
 from lmeb.results import SubsetResult
@@ -122,6 +123,8 @@ class Runner:
         self.run_key = run_identity(self.model_config, self.reranker_config, self.rerank_top_k, options.setting,
                                     options.k_values)
         self.store = ResultsStore(options.output, name, options.setting, self.log)
+        self._warned_candidates: set[Path] = set()
+        self._source_seen: str | None = None  # the mixed-data-source warning, once checked
         self.device = efficiency.device_of(model)
         self.parameters = efficiency.parameter_count(model)
         if options.setting == "w_inst" and not self.uses_instructions:
@@ -212,9 +215,14 @@ class Runner:
                 if bar is not None:
                     bar.set_postfix_str(f"{name}: {self.strategy.steps}")
                 result = self.evaluate_subset(subset, seconds, summary)
-                result.provenance.update(data_fingerprint=fingerprint, data_files=files,
-                                         synthetic=is_synthetic(self.root, subset),
-                                         data_origin=data_origin(self.root, task, subset.files))
+                scope, synthetic = self._scope(subset, summary), is_synthetic(self.root, subset)
+                result.provenance.update(data_fingerprint=fingerprint, data_files=files, synthetic=synthetic,
+                                         task_scope=scope, data_origin=data_origin(self.root, task, subset.files))
+                if self._source_seen is None:  # once per run, before its first write (lmeb.identity)
+                    self._source_seen = mixed_source_warning(self.store.folder, synthetic) or ""
+                    if self._source_seen:
+                        summary.warnings.append(self._source_seen)
+                        self.log(f"warning: {self._source_seen}")
                 done[name] = result
                 summary.subsets_run += 1
                 summary.path = self.store.write(task, done, self.provenance())
@@ -231,6 +239,17 @@ class Runner:
         summary.subsets = done
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _scope(self, subset: SubsetData, summary: DatasetSummary) -> str:
+        """The subset's task scope (``lmeb.identity``); a missing candidates file is warned once, by name."""
+        scope, lacking = subset_scope(subset, self.root)
+        if lacking is not None and lacking not in self._warned_candidates:
+            self._warned_candidates.add(lacking)
+            message = (f"{lacking} is missing (the {subset.task.name} rule has candidates): its queries are ranked "
+                       f"against the whole corpus, recorded as task scope '{scope}', not the published task")
+            summary.warnings.append(message)
+            self.log(f"warning: {message}")
+        return scope
 
     def evaluate_subset(self, subset: SubsetData, seconds: dict[str, float], summary: DatasetSummary) -> SubsetResult:
         """Search and score one loaded subset (writes its TREC run file with ``save_runs``)."""

@@ -27,6 +27,7 @@ from lmeb.digest import json_digest
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
 from lmeb.files import clean_stale_temporaries
+from lmeb.identity import weights_verified
 from lmeb.results import (
     DatasetResult,
     SubsetResult,
@@ -137,6 +138,9 @@ class ResultsStore:
         if old.provenance.get("run_key") != run_key:
             if not overwrite:
                 message = f"{path} was written with another configuration; its subsets will be replaced"
+                if not weights_verified(old):  # lmeb.identity: an old weights fingerprint is never trusted
+                    message = (f"{path} was written with lmeb's older weights fingerprint (unverified: it can miss a "
+                               "change to the weights); its subsets will be recomputed")
                 warnings.append(message)
                 self.log(f"warning: {message}")
             return {}

@@ -55,6 +55,7 @@ class Row:
     cells: dict[Column, Cell] = field(default_factory=dict)
     complete: str | None = None
     marks: str = ""  # shown after the row's second label (e.g. the setting of a model that ignores instructions)
+    ranked: bool = True  # False: never a best / second mark (a run on synthetic data)
 
 
 @dataclass
@@ -103,7 +104,7 @@ class Table:
         if not self.ranked:
             return marks
         for col in self.columns:
-            cells = {r.labels: round(c.value, 2) for r in self.rows if (c := self.cell(r, col)).complete
+            cells = {r.labels: round(c.value, 2) for r in self.rows if r.ranked and (c := self.cell(r, col)).complete
                      and c.value is not None and not math.isnan(c.value)}
             if len(cells) < 2:
                 continue

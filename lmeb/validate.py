@@ -4,8 +4,9 @@ Errors are what would stop or corrupt an evaluation: missing files, malformed li
 non-integer scores, duplicate ids, empty subsets, and queries without any qrels line (the official
 harness crashes on them). Warnings are what the official data itself contains and the harness copes
 with: qrels naming documents or queries that do not exist (KnowMeBench has 53, LoCoMo 2), candidate ids
-not in the corpus, scenes without a candidates line (their queries keep the whole corpus), and a
-dataset with a candidates rule but no candidates file.
+not in the corpus, scenes without a candidates line (their queries keep the whole corpus). A dataset with
+a candidates rule but no candidates file is an error (its queries would be ranked against the whole
+corpus: another task), a warning with ``allow_missing_candidates``.
 
 Only datasets present under the data root are checked; an absent one is skipped, unless it was named.
 """
@@ -35,13 +36,14 @@ ERRORS = (
     "empty_subset",
     "query_without_qrels",
     "missing_dataset",
+    "missing_candidates_file",  # the rule has candidates, the file is not there: a different task (lmeb.identity)
 )
 WARNINGS = (
     "qrels_unknown_doc",  # one per missing document per subset (mteb's num_missing_corpus_ids)
     "qrels_unknown_query",  # one per missing query per subset
     "candidate_unknown_doc",
     "scene_without_candidates",
-    "no_candidates_file",
+    "no_candidates_file",  # the same, accepted with allow_missing_candidates
 )
 
 
@@ -107,7 +109,9 @@ class Report:
 class _DatasetCheck:
     """Checks the selected subsets of one present dataset; shared files are read and checked once."""
 
-    def __init__(self, task: Task, root: Path, report: Report, summary: DatasetReport) -> None:
+    def __init__(self, task: Task, root: Path, report: Report, summary: DatasetReport,
+                 allow_missing_candidates: bool = False) -> None:
+        self.allow_missing_candidates = allow_missing_candidates
         self.task = task
         self.root = root
         self.report = report
@@ -183,7 +187,11 @@ class _DatasetCheck:
                     f"no {path.name} (the dataset's candidates rule is {self.task.candidates}):"
                     " every query keeps the whole corpus"
                 )
-                self._problem("no_candidates_file", path, message)
+                if self.allow_missing_candidates:
+                    self._problem("no_candidates_file", path, message)
+                else:
+                    self._problem("missing_candidates_file", path, f"{message}, not the published task "
+                                  "(--allow-missing-candidates accepts it)")
             return
         if path not in self.checked_candidates:
             lines: dict[str, int] = {}
@@ -213,11 +221,13 @@ def validate(
     root: str | Path | None = None,
     tasks: str | list[str] | None = None,
     memory_types: list[str] | None = None,
+    allow_missing_candidates: bool = False,
 ) -> Report:
     """Check the selected subsets of every dataset present under ``root``; never raises on bad data.
 
     ``tasks`` is a selection like ``"LoCoMo,Gorilla/gorilla_tensor"`` (see ``lmeb.tasks.select``);
     a dataset named there but absent is an error, an absent dataset otherwise is skipped.
+    ``allow_missing_candidates`` makes a missing candidates file a warning instead of an error.
     """
     base = data_root(root)
     named = bool(tasks)
@@ -236,7 +246,7 @@ def validate(
                 )
                 report.add(problem, summary)
             continue
-        check = _DatasetCheck(sel.task, base, report, summary)
+        check = _DatasetCheck(sel.task, base, report, summary, allow_missing_candidates)
         for subset in sel.subsets:
             check.check(subset)
     return report

@@ -176,6 +176,11 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_adopted(tmp_path):
 
     np.save(f"{orphan}.npy", enc.encode(extra, "document"))
     np.save(f"{orphan}.keys.npy", np.frombuffer(b"".join(text_digest(t) for t in extra), np.uint8).reshape(2, 16))
+    from lmeb import embedding_cache
+    from lmeb.shard_checksum import write_sum
+
+    # the checksum beside the shard was written too (before the index): only then is an orphan trusted
+    write_sum(folder, orphan.name, embedding_cache._entry(embedding_cache._load_shard(folder, orphan.name)))
     store = EmbeddingStore(HashEncoder(), cache_dir=tmp_path)
     got = store.embed(TEXTS + extra, "document")
     assert store.stats.encoded == 0

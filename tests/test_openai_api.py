@@ -20,6 +20,7 @@ from lmeb.cli import main as cli
 from lmeb.embeddings import EmbeddingStore
 from lmeb.errors import LmebError
 from lmeb.models import load_model
+from lmeb.models.api_probe import PROBE_TEXT
 from lmeb.models.openai_api import OpenAIEncoder, batches, estimate_tokens
 from tests.conftest import assert_same_scores
 
@@ -44,6 +45,7 @@ class Server:
     max_in_flight: int = 0
     delay: float = 0.0
     generation: int = 0  # bumped by reset: a request still sleeping from an earlier test is not counted
+    variant: bool = False  # serve another model under the same name (MiniLM reading each text backwards)
 
     def reset(self) -> None:
         self.generation += 1
@@ -51,6 +53,7 @@ class Server:
         self.sizes.clear()
         self.tokens = self.in_flight = self.max_in_flight = 0
         self.delay = 0.0
+        self.variant = False
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +79,8 @@ def server(minilm_path: Path) -> Iterator[Server]:
         generation = state.generation
         body = await request.json()
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        fault = state.faults.pop(0) if state.faults else None
+        probe = texts == [PROBE_TEXT]  # the encoder's identity probe (lmeb.models.api_probe): not counted
+        fault = state.faults.pop(0) if state.faults and not probe else None
         if fault == "429":
             return error(429, "slow down", {"Retry-After": "0.3"})
         if fault == "500":
@@ -87,14 +91,16 @@ def server(minilm_path: Path) -> Iterator[Server]:
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         await asyncio.sleep(state.delay)
         with lock:
-            vectors = model.encode(texts, convert_to_numpy=True).astype(float).tolist()
+            read = [t[::-1] for t in texts] if state.variant else texts
+            vectors = model.encode(read, convert_to_numpy=True).astype(float).tolist()
         state.in_flight -= 1
         if fault == "count":
             vectors = vectors[:-1]
         if fault == "nan":
             vectors[0][0] = math.nan
         used = sum(len(model.tokenizer(t)["input_ids"]) for t in texts)
-        if generation == state.generation:  # a hung request of the hang test can finish during a later test
+        # a hung request of the hang test can finish during a later test; the identity probe is not counted
+        if generation == state.generation and not probe:
             state.sizes.append(len(texts))
             state.tokens += used
         payload = {"object": "list", "model": body["model"],
@@ -120,8 +126,9 @@ def server(minilm_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def api(server: Server) -> Server:
+def api(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Server:
     server.reset()
+    monkeypatch.setenv("LMEB_CACHE", str(tmp_path / "default-cache"))  # probe vectors of encoders without a cache
     return server
 
 

@@ -49,6 +49,7 @@ NOT_LMEB = {
 TESTED_ELSEWHERE = {
     "docs/data.md": "tests/test_data_docs.py runs it against a local hub server",
     "docs/gpu.md": "tests/test_gpu_docs.py runs what a CPU can",
+    "docs/results.md": "tests/test_identity.py runs it on a folder that mixes data sources",
 }
 
 # README lines that are parsed but not run, with the reason.

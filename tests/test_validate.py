@@ -109,6 +109,12 @@ def _case_query_without_qrels(tree: Path) -> tuple[Path, int | None]:
     return path, _append(path, '{"id": "synthetic-lonely", "text": "no judgement"}')
 
 
+def _case_missing_candidates(tree: Path) -> tuple[Path, int | None]:
+    path = tree / LOCOMO / "candidates.jsonl"  # LoCoMo's rule has candidates at the dataset root
+    path.unlink()
+    return path, None
+
+
 ERROR_CASES: dict[str, tuple[str, Callable[[Path], tuple[Path, int | None]], str]] = {
     "missing_file": ("missing_file", _case_missing_file, "file not found"),
     "malformed_json": ("malformed_line", _case_malformed_json, "malformed JSON"),
@@ -120,6 +126,7 @@ ERROR_CASES: dict[str, tuple[str, Callable[[Path], tuple[Path, int | None]], str
     "empty_queries": ("empty_subset", _case_empty_queries, "no queries"),
     "empty_corpus": ("empty_subset", _case_empty_corpus, "the corpus has no documents"),
     "query_without_qrels": ("query_without_qrels", _case_query_without_qrels, "'synthetic-lonely' has no qrels"),
+    "missing_candidates": ("missing_candidates_file", _case_missing_candidates, "--allow-missing-candidates"),
 }
 
 
@@ -154,7 +161,7 @@ def test_warnings_are_counted_not_errors(tree: Path) -> None:
     cands = tree / LOCOMO / "candidates.jsonl"
     cand_line = _append(cands, '{"scene_id": "synthetic_c9", "candidate_doc_ids": ["synthetic_c9_nope"]}')
     (tree / "Semantic/QASPER/candidates.jsonl").unlink()
-    report = validate(tree)
+    report = validate(tree, allow_missing_candidates=True)
     assert report.ok and {p.kind for p in report.warnings} == set(WARNINGS)
     unknown_doc = _only(report, "qrels_unknown_doc")
     assert (unknown_doc.path, unknown_doc.line) == (str(qrels), doc_line) and "(2 qrels rows)" in unknown_doc.message

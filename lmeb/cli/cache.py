@@ -28,6 +28,10 @@ def _describe(meta: dict) -> str:
     model = config.get("model") or config.get("class") or "?"
     instruction = meta.get("instruction")
     text = f"{model} {meta.get('kind', '?')}"
+    from lmeb.models.fingerprint import is_verified
+
+    if not is_verified(config):  # written with the older weights fingerprint: runs no longer use it
+        text += " (unverified: older weights fingerprint)"
     if instruction:
         short = instruction if len(instruction) <= 40 else instruction[:37] + "..."
         text += f" [{short}]"

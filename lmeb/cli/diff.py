@@ -34,6 +34,10 @@ def format_diff(diff: PaperDiff, fmt: str = "text") -> str:
     if fmt == "json":
         return frame.to_json(orient="records", indent=2, double_precision=6) + "\n"
     lines = [f"{diff.model} ({diff.setting}) - paper {diff.paper_model}, percentage points"]
+    if "synthetic" in diff.data_source:  # lmeb.identity: the deltas say nothing about the model
+        lines[0] = f"§ {lines[0]}; synthetic data (lmeb sample), not LMEB: the deltas say nothing about the model"
+    if "candidates missing" in diff.data_source:
+        lines.append("‡ candidates missing: a dataset ran without its candidates file (not the published task)")
     if diff.missing:  # say why up front: cells of incomplete groups have no mean and no delta
         lines.append(f"incomplete run: {diff.missing}; its types and means without all their datasets show "
                      "n/N* and no delta")

@@ -32,12 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--official-data", action="store_true",
                         help="the results come from the official LMEB files: stamp mteb's dataset revision "
                              "(default: lmeb-unverified-data-<fingerprint>)")
+    parser.add_argument("--allow-synthetic", action="store_true",
+                        help="export results on lmeb's synthetic sample too (refused by default; marked synthetic)")
 
 
 def main(args: argparse.Namespace) -> int:
     results = read_results([args.results])
     written = export_mteb(results, args.out, revision=args.revision, org=args.org, setting=args.setting,
-                          allow_incomplete=args.allow_incomplete, official_data=args.official_data)
+                          allow_incomplete=args.allow_incomplete, official_data=args.official_data,
+                          allow_synthetic=args.allow_synthetic)
     exported = [r for r in results if args.setting in (None, r.setting)]
     for line in incomplete_datasets(exported):
         print(f"lmeb export-mteb: warning: exported an incomplete dataset: {line}", file=sys.stderr)

@@ -20,13 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_selection(parser)
     parser.add_argument("--all-warnings", action="store_true",
                         help=f"print every warning, not the first {WARNINGS_SHOWN} of each kind per dataset")
+    parser.add_argument("--allow-missing-candidates", action="store_true",
+                        help="a dataset whose rule has candidates but lacks its candidates file is a warning, "
+                             "not an error")
 
 
 def main(args: argparse.Namespace) -> int:
     from lmeb.validate import format_report, validate
 
     start = time.perf_counter()
-    report = validate(args.data, args.tasks, args.type)
+    report = validate(args.data, args.tasks, args.type, args.allow_missing_candidates)
     lines = format_report(report, max_per_kind=None if args.all_warnings else WARNINGS_SHOWN)
     for line in lines:
         print(line)

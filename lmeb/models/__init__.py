@@ -116,7 +116,8 @@ def load_model(
     if prefix == "openai":
         from lmeb.models.openai_api import OpenAIEncoder
 
-        return OpenAIEncoder(rest, **_options(OpenAIEncoder, options, "an openai: encoder"))
+        given = {"cache_root": cache_root, **options}  # the probe vectors live in the cache (models/api_probe.py)
+        return OpenAIEncoder(rest, **_options(OpenAIEncoder, given, "an openai: encoder"))
     if prefix == "mteb":
         from lmeb.models.mteb_model import MtebEncoder
 

@@ -177,6 +177,7 @@ class KalmReranker:
             "default_instruction": self.instruction,
             "dtype": self.precision,
             "fingerprint": self.identity["fingerprint"],
+            "fingerprint_scheme": self.identity.get("fingerprint_scheme"),
             "padding_side": "right",
             "yes_id": self.yes_id,
             "no_id": self.no_id,

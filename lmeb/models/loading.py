@@ -1,10 +1,10 @@
-"""What every model adapter needs around ``from_pretrained``: where the model is, a stable fingerprint of
-its weights (the embedding-cache key), its dtype, and one-line errors instead of library tracebacks."""
+"""What every model adapter needs around ``from_pretrained``: where the model is, its identity (hub commit and
+the fingerprint of every weights byte, ``lmeb.models.fingerprint``: the embedding-cache and resume key), its
+dtype, and one-line errors instead of library tracebacks."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.models.fingerprint import SCHEME
+from lmeb.models.fingerprint import weights_fingerprint as weights_fingerprint  # re-exported: its old home
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 _PRECISION_ALIASES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf")
-_SMALL_SUFFIXES = (".json", ".txt", ".model", ".py")  # configs, vocabularies, sentencepiece, remote code
-_CHUNK = 1 << 20  # bytes hashed at each end of a weights file
 
 
 @dataclass(frozen=True)
@@ -75,32 +74,6 @@ def _cached_snapshot(repo_id: str, revision: str | None) -> Path | None:
     return None
 
 
-def weights_fingerprint(directory: Path) -> str:
-    """sha256 over a model folder: every small config/vocabulary file in full and each weights file's size
-    plus its first and last MiB. Cheap (a few MiB read), stable across copies, changes with the weights."""
-    digest = hashlib.sha256()
-    files = [Path(root, name) for root, _, names in os.walk(directory, followlinks=True) for name in names]
-    for file in sorted(files):
-        rel = file.relative_to(directory).as_posix()
-        if ".git" in file.parts or not file.is_file():
-            continue
-        if rel.startswith(".") or rel.endswith(".md"):
-            continue
-        name = file.name.lower()
-        if name.endswith(_WEIGHT_SUFFIXES):
-            size = file.stat().st_size
-            digest.update(f"{rel}\0{size}\0".encode())
-            with file.open("rb") as fh:
-                digest.update(fh.read(_CHUNK))
-                if size > 2 * _CHUNK:
-                    fh.seek(size - _CHUNK)
-                    digest.update(fh.read(_CHUNK))
-        elif name.endswith(_SMALL_SUFFIXES) or name in ("tokenizer", "merges"):
-            digest.update(f"{rel}\0".encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
 def source_identity(source: ModelSource) -> dict[str, Any]:
     """``{model, revision, fingerprint}`` for a config(): the resolved hub commit and/or the weights hash.
 
@@ -111,8 +84,11 @@ def source_identity(source: ModelSource) -> dict[str, Any]:
         directory = _cached_snapshot(source.spec, source.revision)
         if directory is not None and directory.parent.name == "snapshots":
             revision = directory.name  # the commit the revision resolved to
-    fingerprint = weights_fingerprint(directory) if directory is not None else None
-    return {"model": display_name(source), "revision": revision, "fingerprint": fingerprint}
+    if directory is None:
+        return {"model": display_name(source), "revision": revision, "fingerprint": None}
+    # every byte of every weights file, remembered by (path, size, mtime, inode): lmeb.models.fingerprint
+    return {"model": display_name(source), "revision": revision, "fingerprint": weights_fingerprint(directory),
+            "fingerprint_scheme": SCHEME}
 
 
 def normalize_precision(precision: str) -> str:

@@ -13,6 +13,8 @@ alone, the server truncates or refuses it). ``concurrency`` requests are in flig
 store asks for ``encode_chunk = batch_size * concurrency`` texts per call and writes every call's vectors
 to the disk cache at once, so an interrupted run never pays twice for more than one round of requests.
 ``stats`` counts requests, tokens (from the answers' ``usage``) and retries for the run's provenance.
+``config()`` first asks for the vector of a probe text, so a different model served under the same name
+gets its own identity (``lmeb.models.api_probe``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -72,6 +75,7 @@ class OpenAIEncoder:
         instruction_template: str = DEFAULT_INSTRUCTION_TEMPLATE,
         similarity: Literal["cosine", "dot"] = "cosine",
         name: str | None = None,
+        cache_root: str | os.PathLike | None = None,
     ) -> None:
         try:
             import openai
@@ -101,6 +105,8 @@ class OpenAIEncoder:
         self.stats = {"requests": 0, "tokens": 0, "retries": 0}
         self._lock = threading.Lock()
         self._openai = openai
+        self.cache_root = cache_root  # where the probe vectors are remembered (lmeb.models.api_probe)
+        self._served: list[str | None] = []  # the probe's verdict, once asked
         # a local server needs no key, but the client insists on one
         self.client = openai.OpenAI(base_url=self.api_base, api_key=key or "unused", max_retries=int(max_retries),
                                     timeout=float(timeout))
@@ -159,7 +165,19 @@ class OpenAIEncoder:
         return vectors  # checked for NaN once, by encode (its row numbers are the caller's)
 
     def config(self) -> dict[str, Any]:
-        """Everything that changes the vectors; keys the embedding cache and goes into provenance."""
+        """Everything that changes the vectors; keys the embedding cache and goes into provenance. ``served``
+        names the model behind the name when it is not the first one seen there (``lmeb.models.api_probe``)."""
+        config = self._base_config()
+        if not self._served:
+            from lmeb.embeddings import default_cache_dir
+            from lmeb.models.api_probe import PROBE_TEXT, served_identity
+
+            cache = default_cache_dir() if self.cache_root is None else Path(self.cache_root).expanduser()
+            where = f"openai:{self.model} at {self.api_base}"
+            self._served.append(served_identity(config, self._request([PROBE_TEXT])[0], cache, where))
+        return config if self._served[0] is None else {**config, "served": self._served[0]}
+
+    def _base_config(self) -> dict[str, Any]:
         return {
             "class": "OpenAIEncoder",
             "adapter_version": ADAPTER_VERSION,
