@@ -88,9 +88,12 @@ def split_by_source(results: Iterable[DatasetResult]) -> list[DatasetResult]:
 
 
 def subset_scope(subset: SubsetData, root: Path) -> tuple[str, Path | None]:
-    """A subset's task scope as loaded from ``root``, and the candidates file it lacks (None when published)."""
+    """A subset's task scope as loaded from ``root``, and the candidates file it lacks (None when published).
+
+    Candidates that were read count, whatever their layout: the official ``candidates.jsonl`` or the
+    ``top_ranked`` config of an mteb-format copy (``lmeb.mteb_format``), which has no such file."""
     path = subset_paths(subset.task, root, subset.subset)["candidates"]
-    if path is not None and not path.is_file():
+    if path is not None and not path.is_file() and not subset.scenes:
         return NO_CANDIDATES, path
     return PUBLISHED, None
 

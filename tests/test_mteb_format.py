@@ -125,6 +125,8 @@ def test_download_mteb_copy_and_export_stamps_its_revision(sample_data: Path, tm
     from lmeb.mteb_convert import to_mteb
 
     monkeypatch.setattr(lmeb.official, "published_counts", lambda name: {})  # the sample's counts are not LoCoMo's
+    import lmeb.runner  # the sample's ids say "synthetic", which export refuses; this test is about the origin rule
+    monkeypatch.setattr(lmeb.runner, "is_synthetic", lambda root, subset=None: False)
     task = get_task("LoCoMo")
     folder = to_mteb(task, sample_data, tmp_path / "m")
     files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -145,6 +147,7 @@ def test_download_mteb_copy_and_export_stamps_its_revision(sample_data: Path, tm
         assert code == 0 and (tmp_path / "home/.cache/lmeb/data/eval_data/LoCoMo/README.md").is_file()
         captured = capsys.readouterr()
         assert "lmeb: fetching LoCoMo (" in captured.err
+        assert "rule has candidates" not in captured.err  # top_ranked are its candidates: the published task
     out = captured.out
     assert f"from mteb/LoCoMo@{task.mteb_revision[:12]} (mteb)" in out and f"mteb/LoCoMo@{other[:12]} (mteb)" in out
     assert (tmp_path / "pinned/eval_data/LoCoMo/README.md").is_file()
