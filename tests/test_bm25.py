@@ -12,6 +12,7 @@ bm25s = pytest.importorskip("bm25s")
 Stemmer = pytest.importorskip("Stemmer")
 
 from lmeb.data import Corpus, SubsetData, load_task  # noqa: E402
+from lmeb.errors import LmebError  # noqa: E402
 from lmeb.models import load_model  # noqa: E402
 from lmeb.models.bm25 import BM25Searcher  # noqa: E402
 from lmeb.retrieval import search_subset  # noqa: E402
@@ -137,12 +138,14 @@ def test_instruction_ignored_like_mteb_unless_asked():
 
 
 def test_load_model_bm25_and_config():
-    model = load_model("bm25", k1=1.2, device="cpu", batch_size=64)
+    model = load_model("bm25", k1=1.2)
     assert isinstance(model, BM25Searcher)
     cfg = model.config()
     got = (cfg["k1"], cfg["b"], cfg["method"], cfg["stemmer"], cfg["stopwords"])
     assert got == (1.2, 0.75, "lucene", "english", "en")
     assert np.isclose(BM25Searcher().k1, 1.5)
+    with pytest.raises(LmebError, match="option batch_size, device does not apply to bm25"):
+        load_model("bm25", device="cpu", batch_size=64)  # one rule: never silently ignored
 
 
 @pytest.mark.parametrize("method", ["lucene", "bm25+"])
