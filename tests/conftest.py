@@ -99,6 +99,17 @@ def write_results() -> Callable[..., list[Path]]:
     return _write_results
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for the module: tiny models gain nothing from threads, and busy CI cores make
+    torch's thread pool spin (10x slower)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 

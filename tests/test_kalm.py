@@ -24,13 +24,7 @@ from lmeb.models.kalm import (  # noqa: E402
 RUNS = ("chunk4", "chunk1", "chunkNone", "chunk4_trunc")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model gains nothing from threads, and busy CI cores make torch's thread pool spin (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: torch on one thread
 
 
 @pytest.fixture(scope="module")

@@ -100,13 +100,6 @@ def test_instruction_rule(subset) -> None:
         setting_instruction("other", subset.instruction)
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only spin on busy CI cores
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
