@@ -28,6 +28,8 @@ DEFAULT_CACHE = "default"  # cache_dir's default: $LMEB_CACHE or ~/.cache/lmeb
 
 def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
     """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
+    if getattr(model, "model_type", None) == "hybrid":
+        return str(model.name)  # lmeb.hybrid: a folder-safe name from its parts and fusion
     named_preset = getattr(model, "preset", None)
     if isinstance(named_preset, str) and named_preset:
         return named_preset  # a paper model: its preset name, whichever spelling (paper's, any case) chose it

@@ -246,6 +246,8 @@ class Runner:
             efficiency.model_texts(self.model_type, texts.encoded, counts, len(subset.corpus), len(subset.query_ids)),
             counts.get("tokens"), seconds.get(stage, 0.0) - stage_before, self.device, self.parameters,
             efficiency.peak_rss_mb(), efficiency.peak_gpu_mb())
+        if callable(getattr(self.strategy, "efficiency", None)):  # a hybrid: its parts' costs + fusion_seconds
+            cost = self.strategy.efficiency(cost)
         summary.texts += texts
         summary.model_counts = efficiency.add_counts(summary.model_counts, model_counts)
         no_candidates = sum(1 for r in rows if r is not None and r.shape[0] == 0)
