@@ -68,47 +68,93 @@ def check_weights(weights: Sequence[float] | None, method: str, parts: int) -> l
     return out
 
 
+def fuse(rows: Sequence[np.ndarray], scores: Sequence[np.ndarray], method: str, weights: Sequence[float],
+         rrf_k: int = DEFAULT_RRF_K) -> tuple[np.ndarray, np.ndarray]:
+    """(union of rows, fused score per row) of ONE query's part lists (each in the part's rank order)."""
+    lists = [np.asarray(r, dtype=np.int64) for r in rows]
+    sizes = [np.array([r.shape[0]], dtype=np.int64) for r in lists]
+    n_docs = int(max((r.max() + 1 for r in lists if r.shape[0]), default=1))
+    _, union, fused = fuse_segments(lists, [np.asarray(s, dtype=np.float64) for s in scores], sizes, n_docs,
+                                    method, weights, rrf_k)
+    return union, fused
+
+
+def fuse_segments(rows: Sequence[np.ndarray], scores: Sequence[np.ndarray], sizes: Sequence[np.ndarray],
+                  n_docs: int, method: str, weights: Sequence[float],
+                  rrf_k: int = DEFAULT_RRF_K) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Many queries at once: (query, row, fused score) of every (query, document) in any part's list.
+
+    Part ``i`` gives ``rows[i]``/``scores[i]``: its lists of all queries concatenated, query by query,
+    each in the part's rank order, ``sizes[i][q]`` entries for query ``q`` (duplicate-free per query, as
+    every lmeb run is); ``n_docs`` bounds the rows. The output is sorted by (query, row); the sum runs over
+    the parts in order, in float64 (per element the same arithmetic as one query at a time).
+    """
+    n_queries = sizes[0].shape[0] if sizes else 0
+    keys = [np.repeat(np.arange(n_queries, dtype=np.int64), n) * n_docs + r for r, n in zip(rows, sizes, strict=True)]
+    if not keys or sum(k.shape[0] for k in keys) == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0, dtype=np.float64)
+    union, where = np.unique(np.concatenate(keys), return_inverse=True)
+    query = union // n_docs
+    fused = np.zeros(union.shape[0], dtype=np.float64)
+    start = 0
+    for part_scores, n, weight in zip(scores, sizes, weights, strict=True):
+        total = int(n.sum())
+        slot = where[start:start + total]
+        start += total
+        if method == "rrf":
+            contrib = np.zeros(union.shape[0], dtype=np.float64)
+            contrib[slot] = 1.0 / (rrf_k + _ranks(n))
+        else:
+            normal, floor = _normalise_segments(np.asarray(part_scores, dtype=np.float64), n, method)
+            contrib = floor[query]
+            contrib[slot] = normal
+        fused += weight * contrib
+    return query, union % n_docs, fused
+
+
+def _ranks(sizes: np.ndarray) -> np.ndarray:
+    """1, 2, ... within each segment of the given sizes, as float64."""
+    total = int(sizes.sum())
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return (np.arange(total, dtype=np.int64) - starts + 1).astype(np.float64)
+
+
+def _normalise_segments(s: np.ndarray, sizes: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(each segment normalised by ``method``, per query the segment's minimum normalised score; 0 if empty)."""
+    floor = np.zeros(sizes.shape[0], dtype=np.float64)
+    if s.shape[0] == 0:
+        return s, floor
+    full = np.flatnonzero(sizes)
+    starts = (np.cumsum(sizes) - sizes)[full]
+    each = np.repeat(np.arange(full.shape[0]), sizes[full])
+    if method == "minmax":
+        lo, hi = np.minimum.reduceat(s, starts), np.maximum.reduceat(s, starts)
+        spread = hi - lo
+        flat = spread <= _FLAT
+        out = (s - lo[each]) / np.where(flat, 1.0, spread)[each]
+        out[flat[each]] = 0.0
+    else:
+        counts = sizes[full].astype(np.float64)
+        mu = np.add.reduceat(s, starts) / counts
+        centred = s - mu[each]
+        sigma = np.sqrt(np.add.reduceat(centred * centred, starts) / counts)
+        if method == "zscore":
+            flat = sigma <= _FLAT
+            out = centred / np.where(flat, 1.0, sigma)[each]
+            out[flat[each]] = 0.0
+        elif method == "dbsf":
+            flat = sigma < _FLAT
+            lower, width = mu - 3 * sigma, 6 * np.where(flat, 1.0, sigma)
+            out = np.clip((s - lower[each]) / width[each], 0.0, 1.0)
+            out[flat[each]] = 0.5
+        else:
+            raise LmebError(f"no normalisation for fusion {method!r}")
+    floor[full] = np.minimum.reduceat(out, starts)
+    return out, floor
+
+
 def normalise(scores: np.ndarray, method: str) -> np.ndarray:
     """One part's list of scores (float64) normalised by ``method`` (``minmax``, ``zscore``, ``dbsf``)."""
     s = np.asarray(scores, dtype=np.float64)
-    if s.shape[0] == 0:
-        return s
-    if method == "minmax":
-        lo, hi = s.min(), s.max()
-        return (s - lo) / (hi - lo) if hi - lo > _FLAT else np.zeros_like(s)
-    mu, sigma = s.mean(), s.std()
-    if method == "zscore":
-        return (s - mu) / sigma if sigma > _FLAT else np.zeros_like(s)
-    if method == "dbsf":
-        if sigma < _FLAT:
-            return np.full_like(s, 0.5)
-        return np.clip((s - (mu - 3 * sigma)) / (6 * sigma), 0.0, 1.0)
-    raise LmebError(f"no normalisation for fusion {method!r}")
-
-
-def fuse(rows: Sequence[np.ndarray], scores: Sequence[np.ndarray], method: str, weights: Sequence[float],
-         rrf_k: int = DEFAULT_RRF_K) -> tuple[np.ndarray, np.ndarray]:
-    """(union of rows, fused score per row) of one query's part lists (each in the part's rank order).
-
-    ``rows[i]`` are int64 corpus rows of part ``i``'s list, ``scores[i]`` their scores (a part's
-    duplicate-free top list, as every lmeb run is). The sum runs over parts in order, in float64.
-    """
-    lists = [np.asarray(r, dtype=np.int64) for r in rows]
-    if not lists or sum(r.shape[0] for r in lists) == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-    union, where = np.unique(np.concatenate(lists), return_inverse=True)
-    fused = np.zeros(union.shape[0], dtype=np.float64)
-    start = 0
-    for part_rows, part_scores, weight in zip(lists, scores, weights, strict=True):
-        n = part_rows.shape[0]
-        slot = where[start:start + n]
-        start += n
-        if method == "rrf":
-            contrib = np.zeros(union.shape[0], dtype=np.float64)
-            contrib[slot] = 1.0 / (rrf_k + np.arange(1, n + 1, dtype=np.float64))
-        else:
-            normal = normalise(part_scores, method)
-            contrib = np.full(union.shape[0], normal.min() if n else 0.0, dtype=np.float64)
-            contrib[slot] = normal
-        fused += weight * contrib
-    return union, fused
+    return _normalise_segments(s, np.array([s.shape[0]], dtype=np.int64), method)[0]

@@ -127,6 +127,15 @@ def _select(scores: np.ndarray, ranks: np.ndarray, k: int) -> np.ndarray:
     return idx[np.lexsort((ranks[idx], scores[idx]))[::-1]]
 
 
+def select_segments(query: np.ndarray, scores: np.ndarray, ranks: np.ndarray, k: int) -> np.ndarray:
+    """``_select`` for many queries at once: indices of each query's top ``k`` under (score desc, id desc),
+    grouped by query ascending (``query`` gives each score's query; ``ranks`` its document's ``id_rank``)."""
+    order = np.lexsort((-ranks, -scores, query))
+    grouped = query[order]
+    first = np.searchsorted(grouped, grouped, side="left")
+    return order[np.arange(order.shape[0]) - first < k]
+
+
 def top_k(scores: np.ndarray, rows: np.ndarray | None, doc_ids: Sequence[str] | DocIndex,
           k: int = DEFAULT_K) -> Ranking:
     """One query's top ``k`` documents in rank order (score desc, then doc id desc). Exact.
