@@ -149,6 +149,10 @@ def test_cli_spec_options_table_and_compare(sample_data: Path, tmp_path: Path,
     assert cli(["table", out, "--view", "datasets"]) == 0
     table = capsys.readouterr().out
     assert name in table and "bm25" in table.replace(name, "")
+    assert cli(["table", out, "--view", "efficiency"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "Fusion s" in lines[2] and next(r for r in lines if r.startswith("bm25")).split()[-1] == "-"
+    assert float(next(r for r in lines if r.startswith(name)).split()[-1]) >= 0  # the hybrid's fusion seconds
     assert cli(["compare", name, "bm25", out]) == 0
     assert "Proced_mem_bench" in capsys.readouterr().out
     assert cli([*base, "--model", "bm25", "--fusion", "rrf", "--name", "x"]) != 0
