@@ -66,13 +66,19 @@ class Hybrid:
 
     model_type = "hybrid"
 
-    def __init__(self, parts: Sequence[Any], fusion: str = "rrf", weights: Sequence[float] | None = None,
+    def __init__(self, parts: Sequence[Any], fusion: str = "rrf", weights: Sequence[float] | str | None = None,
                  rrf_k: int = DEFAULT_RRF_K, depth: int = DEFAULT_K, name: str | None = None,
-                 model_options: dict[str, Any] | None = None) -> None:
+                 model_options: dict[str, Any] | None = None, cv_folds: int = 5, cv_seed: int = 0) -> None:
         if isinstance(parts, (str, Path)) or len(parts) < 2:
             raise LmebError("a hybrid needs at least two parts, e.g. Hybrid(['bm25', encoder])")
         self.fusion = check_method(fusion)
-        self.weights = check_weights(weights, self.fusion, len(parts))
+        self.auto = isinstance(weights, str) and weights.lower() == "auto"  # lmeb.hybrid_cv
+        if isinstance(weights, str) and not self.auto:
+            raise LmebError(f"fusion weights are numbers or 'auto', got {weights!r}")
+        self.weights = check_weights(None if self.auto else weights, self.fusion, len(parts))
+        if cv_folds < 2:
+            raise LmebError(f"cross-validation needs at least 2 folds, got {cv_folds}")
+        self.cv_folds, self.cv_seed = int(cv_folds), int(cv_seed)
         if int(rrf_k) < 0 or int(depth) < 1:
             raise LmebError(f"rrf_k must be >= 0 and depth >= 1, got rrf_k={rrf_k}, depth={depth}")
         self.rrf_k, self.depth = int(rrf_k), int(depth)
@@ -87,7 +93,9 @@ class Hybrid:
     def default_name(self, weighted: bool) -> str:
         """``hybrid_bm25__all-MiniLM-L6-v2_rrf`` (+ ``_w0.3-0.7``, ``_k20``, ``_d100`` when not the defaults)."""
         name = "hybrid_" + "__".join(safe_name(n) for n in self.part_names) + "_" + self.fusion
-        if weighted:
+        if self.auto:
+            name += "_cv"
+        elif weighted:
             name += "_w" + "-".join(f"{w:g}" for w in self.weights)
         if self.fusion == "rrf" and self.rrf_k != DEFAULT_RRF_K:
             name += f"_k{self.rrf_k}"
@@ -96,10 +104,14 @@ class Hybrid:
         return name
 
     def config(self) -> dict[str, Any]:
-        return {"class": "lmeb.hybrid.Hybrid", "fusion": self.fusion, "weights": list(self.weights),
-                "rrf_k": self.rrf_k, "depth": self.depth,
+        from lmeb.hybrid_cv import GRID_STEP, METRIC
+
+        cv = {"cv": {"folds": self.cv_folds, "seed": self.cv_seed, "grid_step": GRID_STEP, "metric": METRIC}}
+        return {"class": "lmeb.hybrid.Hybrid", "fusion": self.fusion,
+                "weights": "auto" if self.auto else list(self.weights), "rrf_k": self.rrf_k, "depth": self.depth,
                 "parts": [{"name": n, "config": dict(p.config())} for n, p in zip(self.part_names, self.parts,
-                                                                                   strict=True)]}
+                                                                                   strict=True)],
+                **(cv if self.auto else {})}
 
     @property
     def stats(self) -> dict[str, int]:
@@ -121,6 +133,14 @@ class HybridRetrieval:
         self.hybrid = hybrid
         self.parts = [strategy_for(p, cache_dir, progress) for p in hybrid.parts]
         self.last: dict[str, Any] = {}
+        self.chosen: dict[str, list[list[float]]] | None = None  # auto weights: memory type -> weights per fold
+
+    def prepare(self, runner: Any, selections: list) -> None:
+        """Before the run (the engine calls it): with auto weights, the cross-validation pass."""
+        if self.hybrid.auto:
+            from lmeb.hybrid_cv import tune
+
+            self.chosen = tune(self, runner, selections)
 
     @property
     def texts(self) -> EmbedStats:
@@ -145,10 +165,33 @@ class HybridRetrieval:
                                            counts_before, subset))
         fusion: dict[str, float] = {}
         with timed(fusion, "fusion"):
-            run = fuse_runs(subset, runs, self.hybrid.fusion, self.hybrid.weights, self.hybrid.rrf_k, k)
+            run = self._fuse(subset, runs, k) if self.hybrid.auto else fuse_runs(
+                subset, runs, self.hybrid.fusion, self.hybrid.weights, self.hybrid.rrf_k, k)
         seconds["fusion"] = seconds.get("fusion", 0.0) + fusion["fusion"]
-        self.last = {"fusion_seconds": fusion["fusion"], "parts": blocks}
+        self.last = {**self.last, "fusion_seconds": fusion["fusion"], "parts": blocks}
         return run
+
+    def _fuse(self, subset: SubsetData, runs: list[Run], k: int) -> Run:
+        """Auto weights: each fold's queries fused with the weights tuned on the other folds (lmeb.hybrid_cv)."""
+        from lmeb.hybrid_cv import fold_of
+
+        if self.chosen is None or subset.task.memory_type not in self.chosen:
+            raise LmebError(f"{subset.task.name}: auto fusion weights were not tuned for "
+                            f"{subset.task.memory_type} (run the hybrid through lmeb.evaluate or lmeb run)")
+        chosen = self.chosen[subset.task.memory_type]
+        h = self.hybrid
+        folds: dict[int, list[str]] = {}
+        for qid in subset.query_ids:
+            folds.setdefault(fold_of(h.cv_seed, subset.task.name, subset.subset, qid, h.cv_folds), []).append(qid)
+        merged: Run = {}
+        for f, qids in folds.items():
+            merged.update(fuse_runs(subset, runs, h.fusion, chosen[f], h.rrf_k, k, query_ids=qids))
+        self.last = {"fusion_cv": {"memory_type": subset.task.memory_type, "weights_per_fold": chosen}}
+        return {qid: merged[qid] for qid in subset.query_ids}
+
+    def subset_provenance(self) -> dict[str, Any]:
+        """What the subset's provenance records beside the efficiency block: auto weights chosen per fold."""
+        return {"fusion_cv": self.last["fusion_cv"]} if "fusion_cv" in self.last else {}
 
     def _part_block(self, name: str, model: Any, strategy: Any, inner: dict[str, float], texts: EmbedStats,
                     counts_before: dict[str, int], subset: SubsetData) -> dict[str, Any]:
@@ -178,14 +221,14 @@ class HybridRetrieval:
 
 
 def fuse_runs(subset: SubsetData, runs: Sequence[Run], method: str, weights: Sequence[float], rrf_k: int,
-              k: int = DEFAULT_K, index: DocIndex | None = None) -> Run:
+              k: int = DEFAULT_K, index: DocIndex | None = None, query_ids: Sequence[str] | None = None) -> Run:
     """The fused run of one subset: per query, the parts' lists fused and ranked (top ``k``, tie rule).
 
     All queries at once (``lmeb.fusion.fuse_segments``, ``lmeb.retrieval.select_segments``): the only
     Python loops are over queries and parts; documents move through C-level iterators and numpy.
     """
     row = subset.corpus.row
-    qids = list(subset.query_ids)
+    qids = list(subset.query_ids if query_ids is None else query_ids)
     rows, scores, sizes = [], [], []
     for run in runs:
         lists = [run.get(qid) or {} for qid in qids]
@@ -219,8 +262,10 @@ def load_hybrid(spec: str, *, fusion: str = "rrf", fusion_weights: str | Sequenc
                   fusion_depth, model_options=options)
 
 
-def parse_weights(weights: str | Sequence[float] | None) -> list[float] | None:
-    """``"0.3,0.7"`` -> [0.3, 0.7]; a list as floats; None stays None (the defaults)."""
+def parse_weights(weights: str | Sequence[float] | None) -> list[float] | str | None:
+    """``"0.3,0.7"`` -> [0.3, 0.7]; a list as floats; None stays None (the defaults); ``auto`` stays."""
+    if isinstance(weights, str) and weights.strip().lower() == "auto":
+        return "auto"
     if weights is None or not isinstance(weights, str):
         return None if weights is None else [float(w) for w in weights]
     try:

@@ -52,6 +52,9 @@ NO_INSTRUCTIONS_NOTE = (f"{NO_INSTRUCTIONS_MARK} the model ignores instructions 
 SYNTHETIC_MARK = "§"
 SYNTHETIC_NOTE = (f"{SYNTHETIC_MARK} synthetic data (lmeb sample; provenance synthetic: true), not LMEB: "
                   "the scores say nothing about a model")
+CV_MARK = "‡"
+CV_NOTE = (f"{CV_MARK} hybrid fusion weights chosen per memory type by query-level k-fold cross-validation on the "
+           "test queries (LMEB has no other split; lmeb.hybrid_cv)")
 EFFECT = "w_inst - wo_inst"
 
 
@@ -73,16 +76,18 @@ def _put(t: Table, agg: pd.DataFrame, col_of: Callable[[Any], Column | None], so
 
 def run_marks(run: list[DatasetResult], instructions: bool) -> str:
     """A run row's marks: † where the model ignores the instructions it got (``instructions``: a w_inst
-    setting), § where the results come from the synthetic sample."""
+    setting), § where the results come from the synthetic sample, ‡ where a hybrid's fusion weights were
+    cross-validated on the test queries (``lmeb.hybrid_cv``)."""
     return ((NO_INSTRUCTIONS_MARK if instructions and ignores_instructions(run) else "")
-            + (SYNTHETIC_MARK if synthetic_data(run) else ""))
+            + (SYNTHETIC_MARK if synthetic_data(run) else "")
+            + (CV_MARK if any((r.provenance.get("model_config") or {}).get("weights") == "auto" for r in run) else ""))
 
 
 def _mark_notes(t: Table) -> None:
     """The footnote of every mark some row has."""
     marks = "".join(r.marks for r in t.rows)
     t.footnotes += [note for mark, note in ((NO_INSTRUCTIONS_MARK, NO_INSTRUCTIONS_NOTE),
-                                            (SYNTHETIC_MARK, SYNTHETIC_NOTE)) if mark in marks]
+                                            (SYNTHETIC_MARK, SYNTHETIC_NOTE), (CV_MARK, CV_NOTE)) if mark in marks]
 
 
 def _run_table(results: list[DatasetResult], columns: list[Column], **kw: Any) -> Table:

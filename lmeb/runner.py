@@ -181,6 +181,8 @@ class Runner:
     # -------------------------------------------------------------------------------------------- run
     def run(self, selections: list[Selection]) -> list[DatasetSummary]:
         self.store.check_writable()
+        if callable(getattr(self.strategy, "prepare", None)):  # a hybrid with auto weights: its tuning pass
+            self.strategy.prepare(self, selections)
         return [self.run_dataset(sel.task, sel.subsets) for sel in selections]
 
     def run_dataset(self, task: Task, subsets: tuple[str, ...] | list[str]) -> DatasetSummary:
@@ -282,6 +284,8 @@ class Runner:
             "efficiency": cost,  # the model's cost here: texts, tokens, seconds, rates, peak memory (lmeb.efficiency)
             "run_file": run_file,
         }
+        if callable(getattr(self.strategy, "subset_provenance", None)):  # a hybrid's auto weights per fold
+            provenance.update(self.strategy.subset_provenance())
         return SubsetResult(subset=subset.subset, scores=evaluation.scores, main_score=evaluation.main_score,
                             evaluation_time=total, per_query=per_query, query_ids=query_ids, provenance=provenance,
                             unranked=evaluation.unranked)

@@ -178,3 +178,54 @@ def test_real_bm25_minilm_rrf_equals_the_fusion_of_saved_runs(real_data: Path, m
                                   "rrf", [1.0, 1.0])
     assert_every_cell_equal(res[0], expected)
     assert res.name.startswith("hybrid_bm25__") and res.name.endswith("_rrf") and "/" not in res.name
+
+
+def test_auto_weights_are_cross_validated_recorded_and_marked(sample_data: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Each fold's queries are fused with its recorded weights (checked against the reference fusion of the
+    parts' saved runs); the weights come from the grid; the table marks the row and says why."""
+    from lmeb.hybrid_cv import fold_of, simplex_grid
+
+    out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"log": lambda m: None}
+    tasks = "LoCoMo,Proced_mem_bench"
+    for model in ("bm25", Toy()):
+        lmeb.evaluate(model, tasks=tasks, data=sample_data, output=out, cache_dir=cache, save_runs=True, **quiet)
+    hybrid = lmeb.Hybrid(["bm25", Toy()], fusion="minmax", weights="auto")
+    res = lmeb.evaluate(hybrid, tasks=tasks, data=sample_data, output=out, cache_dir=cache, **quiet)
+    assert res.name == "hybrid_bm25__toy_minmax_cv" and res[0].provenance["model_config"]["weights"] == "auto"
+    grid = simplex_grid(2)
+    assert len(grid) == 11 and grid[0] == [0.0, 1.0]
+    from lmeb.data import TaskReader
+
+    for dataset in res:
+        task = lmeb.get_task(dataset.task_name)
+        reader = TaskReader(task, sample_data)
+        for subset, result in dataset.subsets.items():
+            cv = result.provenance["fusion_cv"]
+            assert cv["memory_type"] == task.memory_type and len(cv["weights_per_fold"]) == 5
+            assert all(w in grid for w in cv["weights_per_fold"])
+            runs = [read_trec(out / p / "wo_inst" / f"{task.name}.runs" / f"{subset}.trec") for p in ("bm25", "toy")]
+            data = reader.load(subset)
+            fused = {}
+            for qid in data.query_ids:
+                weights = cv["weights_per_fold"][fold_of(0, task.name, subset, qid)]
+                fused[qid] = dict(_order(reference([r.get(qid, {}) for r in runs], "minmax", weights))[:1000])
+            expected = score_run(data.qrels, fused, K_VALUES).scores
+            assert result.scores["ndcg_at_10"] == pytest.approx(expected["ndcg_at_10"], abs=1e-12)
+    capsys.readouterr()
+    assert cli(["table", str(out)]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith("hybrid_bm25__toy_minmax_cv"))
+    assert "‡" in row and "cross-validation on the test queries" in text
+
+
+def test_cross_validation_picks_the_best_point_of_the_other_folds() -> None:
+    from lmeb.hybrid_cv import choose
+
+    grid = [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
+    values = np.array([[1.0, 1.0, 0.0, 0.0],  # best on folds 0-1's queries
+                       [0.4, 0.4, 0.4, 0.4],
+                       [0.0, 0.0, 1.0, 0.9]])  # best on fold 2's queries
+    folds = np.array([0, 1, 2, 2])
+    # fold 0 sees queries 1-3: means 1/3, 0.4, 0.633 -> grid[2]; fold 2 sees queries 0-1: grid[0]
+    assert choose(values, folds, grid, 3) == [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]

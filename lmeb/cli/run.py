@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     hybrid.add_argument("--fusion", choices=("rrf", "minmax", "zscore", "dbsf"),
                         help="how the parts' lists are fused (default rrf; see docs/hybrid.md)")
     hybrid.add_argument("--fusion-weights", metavar="W1,W2", help="one weight per part, e.g. 0.3,0.7 "
-                        "(default 1 each for rrf, 1/n for the others)")
+                        "(default 1 each for rrf, 1/n for the others), or auto: per memory type by 5-fold "
+                        "cross-validation over the queries (marked in tables)")
     hybrid.add_argument("--rrf-k", type=int, metavar="K", help="RRF's k (default 60)")
     hybrid.add_argument("--fusion-depth", type=int, metavar="N", help="each part's list length fused per "
                         "query (default 1000: the whole candidate pool up to 1000)")
