@@ -4,7 +4,8 @@ ranx (the peers' reference implementation) pulls numba and friends, so it is not
 reference below is plain Python over dicts, from the definitions (Cormack et al. 2009 for RRF; min-max and
 z-score convex combination as ranx's ``wsum``; mteb 2.26's ``fuse_dbsf``), with lmeb's documented choice
 for a document missing from a part's list (that part's minimum normalised score). The fused rankings
-must be identical up to ties (scores equal within 1e-12).
+must be identical up to ties (scores equal within 1e-12). mteb 2.26's own HybridSearch fusion functions
+(installed with mteb) are a second, peer reference where their conventions and lmeb's coincide.
 """
 
 from __future__ import annotations
@@ -138,3 +139,20 @@ def test_weights_are_checked() -> None:
     for bad in ([1.0], [1.0, -1.0], [0.0, 0.0], [float("nan"), 1.0]):
         with pytest.raises(LmebError, match="weight"):
             check_weights(bad, "minmax", 2)
+
+
+@pytest.mark.slow  # importing mteb takes tens of seconds
+@pytest.mark.parametrize(("method", "peer"), [("rrf", "fuse_rrf"), ("minmax", "fuse_relative_score_fusion"),
+                                              ("dbsf", "fuse_dbsf")])
+def test_same_fused_ranking_as_mteb_hybrid_search(method: str, peer: str) -> None:
+    """mteb 2.26's own fusion functions (HybridSearch) on the same lists: the same ranking up to ties. Every
+    part lists the whole pool and no list is flat, where mteb's conventions and lmeb's coincide."""
+    hybrid = pytest.importorskip("mteb.models.hybrid_wrappers")
+    rng = random.Random(method)
+    ids = [f"d{i:03d}" for i in range(60)]
+    for _ in range(5):
+        lists = [{d: rng.expovariate(0.2) for d in ids}, {d: float(np.float32(rng.uniform(-1, 1))) for d in ids}]
+        weights = [0.4, 0.6]
+        theirs = getattr(hybrid, peer)(lists, weights)
+        ours = fuse_runs(_subset(ids, ["q"]), [{"q": dict(_order(lst))} for lst in lists], method, weights, 60, 1000)
+        assert_same_ranking(ours["q"], dict(theirs), 1000)
