@@ -15,7 +15,7 @@ so the ratio holds on a shared machine. Printed: each time and fusion / parts (t
 ``--no-bm25`` leaves BM25 out (parts = dense only: a lower bound on what the parts cost).
 
 Run by hand (not in CI), e.g.:
-  .venv/bin/python benchmarks/bench_fusion.py                  # 929,115 documents, about 2 minutes
+  .venv/bin/python benchmarks/bench_fusion.py                  # 929,115 documents (GBs of RAM, minutes)
   .venv/bin/python benchmarks/bench_fusion.py --docs 100000    # smaller
 """
 
