@@ -107,6 +107,9 @@ def _ray_pool(model: Any, reranker: Any, setting: str, cache_dir: Path | None, m
 
     if not _is_spec(model, model_options) or (reranker is not None and not _is_spec(reranker, reranker_options)):
         raise LmebError("ray= takes model specs (strings): each Ray worker loads its own replica from the spec")
+    if str(model).lower().startswith("hybrid:"):
+        raise LmebError("a hybrid: model does not run on Ray: run its parts with ray= first, then the hybrid from "
+                        "their cache (it encodes nothing new)")
     return RayPool(ModelSpec(None if model is None else str(model),
                              {"setting": setting, "cache_root": cache_dir, **model_options}),
                    ModelSpec(str(reranker), {"cache_root": cache_dir, **reranker_options}, "reranker")

@@ -161,6 +161,8 @@ def test_cli_spec_options_table_and_compare(sample_data: Path, tmp_path: Path,
     assert "got 3 fusion weight(s) for 2 parts" in capsys.readouterr().err
     assert cli([*base, "--model", "hybrid:bm25+", "--fusion-weights", "1,2"]) != 0
     assert "two or more parts" in capsys.readouterr().err
+    assert cli([*base, "--model", "hybrid:bm25+bm25", "--ray"]) != 0
+    assert "does not run on Ray" in capsys.readouterr().err
 
 
 @pytest.mark.slow
