@@ -15,11 +15,13 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from lmeb.api import evaluate
+    from lmeb.hybrid import Hybrid
     from lmeb.models.base import Encoder, Reranker, Searcher
     from lmeb.results_set import Results, load_results
 
 _LAZY = {
     "evaluate": "lmeb.api",
+    "Hybrid": "lmeb.hybrid",
     "Results": "lmeb.results_set",
     "load_results": "lmeb.results_set",
     "Encoder": "lmeb.models.base",
@@ -27,8 +29,8 @@ _LAZY = {
     "Reranker": "lmeb.models.base",
 }
 
-__all__ = ["Encoder", "Reranker", "Results", "Searcher", "Selection", "Subset", "Task", "__version__", "evaluate",
-           "get_task", "get_tasks", "load_results", "select"]
+__all__ = ["Encoder", "Hybrid", "Reranker", "Results", "Searcher", "Selection", "Subset", "Task", "__version__",
+           "evaluate", "get_task", "get_tasks", "load_results", "select"]
 
 
 def __getattr__(name: str) -> Any:

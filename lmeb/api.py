@@ -30,6 +30,8 @@ RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+m
 
 def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
     """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
+    if getattr(model, "model_type", None) == "hybrid":
+        return str(model.name)  # lmeb.hybrid: a folder-safe name from its parts and fusion
     named_preset = getattr(model, "preset", None)
     if isinstance(named_preset, str) and named_preset:
         return named_preset  # a paper model: its preset name, whichever spelling (paper's, any case) chose it
@@ -98,6 +100,9 @@ def _ray_pool(model: Any, reranker: Any, setting: str, cache_dir: Path | None, m
 
     if not _is_spec(model, model_options) or (reranker is not None and not _is_spec(reranker, reranker_options)):
         raise LmebError("ray= takes model specs (strings): each Ray worker loads its own replica from the spec")
+    if str(model).lower().startswith("hybrid:"):
+        raise LmebError("a hybrid: model does not run on Ray: run its parts with ray= first, then the hybrid from "
+                        "their cache (it encodes nothing new)")
     return RayPool(ModelSpec(None if model is None else str(model),
                              {"setting": setting, "cache_root": cache_dir, **model_options}),
                    ModelSpec(str(reranker), {"cache_root": cache_dir, **reranker_options}, "reranker")

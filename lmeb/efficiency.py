@@ -12,6 +12,8 @@ subsets (``combine``), and ``lmeb table --view efficiency`` / the leaderboard su
 - ``peak_rss_mb``: the process's peak resident memory so far (``resource.getrusage``), the max when summed;
 - ``peak_gpu_mb``: ``torch.cuda.max_memory_allocated`` on the model's CUDA device since the dataset began
   (only on CUDA);
+- ``fusion_seconds`` (hybrids only, ``lmeb.hybrid``): the part of ``seconds`` spent fusing the parts'
+  lists (the rest is the parts' own model time; each part's block is in the subset's ``parts`` list);
 - ``device`` and ``parameters`` (``sum(p.numel())`` of the model's torch modules, when it has any).
 
 Only the model's own counters (``stats``, the ``model_counts`` contract) and the engine's stage times are
@@ -133,8 +135,11 @@ def combine(blocks: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
 
     devices = sorted({str(b["device"]) for b in given if b.get("device")})
     parameters = next((b["parameters"] for b in given if b.get("parameters") is not None), None)
-    return block(total("texts"), total("tokens"), float(total("seconds") or 0.0), ",".join(devices) or "cpu",
-                 parameters, peak("peak_rss_mb"), peak("peak_gpu_mb"))
+    out = block(total("texts"), total("tokens"), float(total("seconds") or 0.0), ",".join(devices) or "cpu",
+                parameters, peak("peak_rss_mb"), peak("peak_gpu_mb"))
+    if total("fusion_seconds") is not None:  # a hybrid (lmeb.hybrid): its fusion's share of the seconds
+        out["fusion_seconds"] = round(total("fusion_seconds"), 4)
+    return out
 
 
 def add_counts(*counts: dict[str, dict[str, int]] | None) -> dict[str, dict[str, int]]:

@@ -30,6 +30,7 @@ COLUMNS: tuple[tuple[Column, str, str, float], ...] = (  # (column, block key, f
     (("Model", "Params (M)"), "parameters", ".1f", 1e-6),
 )
 DEVICE: Column = ("Model", "Device")
+FUSION: Column = ("Time", "Fusion s")  # hybrids only (lmeb.hybrid); the column shows when a row has it
 NOTE = ("Texts: texts run through the model (encoder: unique texts encoded, cache hits not counted; BM25: "
         "documents indexed + queries; reranker: pairs); Tokens: as the model's tokenizer or API counts them; "
         "Seconds: wall time in the model (encode, or search for BM25); peaks are the process's maxima")
@@ -48,6 +49,8 @@ def _fill(t: Table, labels: tuple[str, ...], block: dict[str, Any] | None) -> No
         if block.get(key) is not None:
             row.cells[col] = Cell(float(block[key]) * scale)
     row.cells[DEVICE] = Cell(text=str(block.get("device") or "-"))
+    if block.get("fusion_seconds") is not None:
+        row.cells[FUSION] = Cell(float(block["fusion_seconds"]))
 
 
 def efficiency_table(results: list[DatasetResult], view: str = "efficiency", dataset: str | None = None) -> Table:
@@ -62,10 +65,12 @@ def efficiency_table(results: list[DatasetResult], view: str = "efficiency", dat
         if not results:
             raise LmebError(f"no results for dataset {name}")
     per_dataset = view == "efficiency-datasets"
-    columns = [c for c, *_ in COLUMNS] + [DEVICE]
+    hybrid = any((r.provenance.get("efficiency") or {}).get("fusion_seconds") is not None for r in results)
+    columns = [c for c, *_ in COLUMNS] + [DEVICE] + ([FUSION] if hybrid else [])
     where = f" on {results[0].task_name}" if dataset is not None else ""
     t = Table(columns, title=f"LMEB: efficiency per {'dataset' if per_dataset else 'run'}{where}", view=view,
-              metric="efficiency", unit="mixed", ranked=False, formats={c: f for c, _, f, _ in COLUMNS},
+              metric="efficiency", unit="mixed", ranked=False,
+              formats={FUSION: ".2f", **{c: f for c, _, f, _ in COLUMNS}},
               label_names=("model", "setting", "dataset") if per_dataset else ("model", "setting", "source"))
     runs = by_run(results)
     missing = 0
@@ -80,6 +85,9 @@ def efficiency_table(results: list[DatasetResult], view: str = "efficiency", dat
             _fill(t, (model, setting, "run"), run_efficiency(files))
             t.row((model, setting, "run")).marks = source_marks(files)  # § / ‡: what data the cost is of
     t.footnotes.append(NOTE)
+    if hybrid:
+        t.footnotes.append("Fusion s: a hybrid's time fusing its parts' lists; its Seconds are its parts' model "
+                           "time plus that")
     if missing:
         t.footnotes.append(f"{missing} results file(s) carry no efficiency record (written before lmeb recorded it)")
     return t

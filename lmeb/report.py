@@ -51,6 +51,9 @@ NO_INSTRUCTIONS_NOTE = (f"{NO_INSTRUCTIONS_MARK} the model ignores instructions 
                         "its w_inst equals its wo_inst")
 SYNTHETIC_NOTE = (f"{SYNTHETIC_MARK} synthetic data (lmeb sample; provenance synthetic: true), not LMEB: "
                   "the scores say nothing about a model")
+CV_MARK = "¶"  # (‡ is the candidates-missing mark of lmeb.identity)
+CV_NOTE = (f"{CV_MARK} hybrid fusion weights chosen per memory type by query-level k-fold cross-validation on the "
+           "test queries (LMEB has no other split; lmeb.hybrid_cv)")
 EFFECT = "w_inst - wo_inst"
 
 
@@ -73,8 +76,10 @@ def _put(t: Table, agg: pd.DataFrame, col_of: Callable[[Any], Column | None], so
 def run_marks(run: list[DatasetResult], instructions: bool) -> str:
     """A run row's marks: † where the model ignores the instructions it got (``instructions``: a w_inst
     setting), then the identity marks of ``lmeb.identity``: § synthetic sample, ‡ a dataset run without its
-    candidates file, ° weights fingerprinted by lmeb's older rule (unverified)."""
-    return (NO_INSTRUCTIONS_MARK if instructions and ignores_instructions(run) else "") + source_marks(run)
+    candidates file, ° weights fingerprinted by lmeb's older rule (unverified); and ¶ where a hybrid's fusion
+    weights were cross-validated on the test queries (``lmeb.hybrid_cv``)."""
+    return ((NO_INSTRUCTIONS_MARK if instructions and ignores_instructions(run) else "") + source_marks(run)
+            + (CV_MARK if any((r.provenance.get("model_config") or {}).get("weights") == "auto" for r in run) else ""))
 
 
 def _mark_notes(t: Table) -> None:
@@ -82,7 +87,7 @@ def _mark_notes(t: Table) -> None:
     marks = "".join(r.marks for r in t.rows)
     t.footnotes += [note for mark, note in ((NO_INSTRUCTIONS_MARK, NO_INSTRUCTIONS_NOTE),
                                             (SYNTHETIC_MARK, SYNTHETIC_NOTE), (SCOPE_MARK, SCOPE_NOTE),
-                                            (UNVERIFIED_MARK, UNVERIFIED_NOTE))
+                                            (UNVERIFIED_MARK, UNVERIFIED_NOTE), (CV_MARK, CV_NOTE))
                    if mark in marks]
     for row in t.rows:  # a synthetic run never takes a best-value mark from a real one
         row.ranked = SYNTHETIC_MARK not in row.marks

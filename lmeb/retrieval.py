@@ -127,6 +127,23 @@ def _select(scores: np.ndarray, ranks: np.ndarray, k: int) -> np.ndarray:
     return idx[np.lexsort((ranks[idx], scores[idx]))[::-1]]
 
 
+def select_segments(query: np.ndarray, scores: np.ndarray, ranks: np.ndarray, k: int) -> np.ndarray:
+    """``_select`` for many queries at once: indices of each query's top ``k`` under (score desc, id desc),
+    grouped by query ascending (``query`` gives each score's query; ``ranks`` its document's ``id_rank``)."""
+    if scores.shape[0] == 0:
+        return np.empty(0, dtype=np.int64)
+    distinct, score_rank = np.unique(scores, return_inverse=True)  # ascending score -> 0, 1, ...
+    n_ids, n_scores = int(ranks.max()) + 1, distinct.shape[0]
+    if (int(query.max()) + 1) * n_scores * n_ids < 2**62:  # one int64 key: (query, score desc, id desc)
+        key = (query * n_scores + (n_scores - 1 - score_rank.ravel())) * n_ids + (n_ids - 1 - ranks)
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((-ranks, -scores, query))
+    grouped = query[order]
+    first = np.searchsorted(grouped, grouped, side="left")
+    return order[np.arange(order.shape[0]) - first < k]
+
+
 def top_k(scores: np.ndarray, rows: np.ndarray | None, doc_ids: Sequence[str] | DocIndex,
           k: int = DEFAULT_K) -> Ranking:
     """One query's top ``k`` documents in rank order (score desc, then doc id desc). Exact.

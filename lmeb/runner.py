@@ -186,6 +186,8 @@ class Runner:
     # -------------------------------------------------------------------------------------------- run
     def run(self, selections: list[Selection]) -> list[DatasetSummary]:
         self.store.check_writable()
+        if callable(getattr(self.strategy, "prepare", None)):  # a hybrid with auto weights: its tuning pass
+            self.strategy.prepare(self, selections)
         return [self.run_dataset(sel.task, sel.subsets) for sel in selections]
 
     def run_dataset(self, task: Task, subsets: tuple[str, ...] | list[str]) -> DatasetSummary:
@@ -268,6 +270,8 @@ class Runner:
             efficiency.model_texts(self.model_type, texts.encoded, counts, len(subset.corpus), len(subset.query_ids)),
             counts.get("tokens"), seconds.get(stage, 0.0) - stage_before, self.device, self.parameters,
             efficiency.peak_rss_mb(), efficiency.peak_gpu_mb(self.device))
+        if callable(getattr(self.strategy, "efficiency", None)):  # a hybrid: its parts' costs + fusion_seconds
+            cost = self.strategy.efficiency(cost)
         summary.texts += texts
         summary.model_counts = efficiency.add_counts(summary.model_counts, model_counts)
         no_candidates = sum(1 for r in rows if r is not None and r.shape[0] == 0)
@@ -302,6 +306,8 @@ class Runner:
             "efficiency": cost,  # the model's cost here: texts, tokens, seconds, rates, peak memory (lmeb.efficiency)
             "run_file": run_file,
         }
+        if callable(getattr(self.strategy, "subset_provenance", None)):  # a hybrid's auto weights per fold
+            provenance.update(self.strategy.subset_provenance())
         return SubsetResult(subset=subset.subset, scores=evaluation.scores, main_score=evaluation.main_score,
                             evaluation_time=total, per_query=per_query, query_ids=query_ids, provenance=provenance,
                             unranked=evaluation.unranked)

@@ -31,7 +31,10 @@ _SIGNATURES = ("encode(texts, kind, instruction) (an encoder)", "search(doc_ids,
 
 
 def model_type(model: Any) -> str:
-    """``encoder``, ``searcher`` or ``reranker``: the protocol ``model`` follows (checked in that order)."""
+    """``encoder``, ``searcher`` or ``reranker``: the protocol ``model`` follows (checked in that order);
+    ``hybrid`` for a model made of models that brings its own strategy (``retrieval()``, ``lmeb.hybrid``)."""
+    if callable(getattr(model, "retrieval", None)):
+        return "hybrid"
     for kind, method in _METHODS.items():
         if callable(getattr(model, method, None)):
             return kind
@@ -129,9 +132,11 @@ class RerankerRetrieval(_Unembedded):
 Strategy = DenseRetrieval | SearcherRetrieval | RerankerRetrieval
 
 
-def strategy_for(model: Any, cache_dir: Path | None = None, progress: Callable[..., Any] | None = None) -> Strategy:
+def strategy_for(model: Any, cache_dir: Path | None = None, progress: Callable[..., Any] | None = None) -> Any:
     """The retrieval strategy of ``model``'s protocol (see ``model_type``)."""
     kind = model_type(model)
+    if kind == "hybrid":
+        return model.retrieval(cache_dir, progress)
     if kind == "encoder":
         return DenseRetrieval(model, cache_dir, progress)
     if kind == "searcher":

@@ -50,6 +50,7 @@ TESTED_ELSEWHERE = {
     "docs/data.md": "tests/test_data_docs.py runs it against a local hub server",
     "docs/gpu.md": "tests/test_gpu_docs.py runs what a CPU can",
     "docs/results.md": "tests/test_identity.py runs it on a folder that mixes data sources",
+    "docs/hybrid.md": "tests/test_hybrid_docs.py runs its snippet with the packaged MiniLM",
 }
 
 # README lines that are parsed but not run, with the reason.

@@ -57,6 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="allow a model's own Python code")
     model.add_argument("--instruction-template", metavar="T",
                        help="w_inst query prefix, '{}' = the task instruction (default 'Instruct: {}\\nQuery:')")
+    hybrid = parser.add_argument_group("hybrid: models (--model 'hybrid:bm25+PATH': parts fused per query)")
+    hybrid.add_argument("--fusion", choices=("rrf", "minmax", "zscore", "dbsf"),
+                        help="how the parts' lists are fused (default rrf; see docs/hybrid.md)")
+    hybrid.add_argument("--fusion-weights", metavar="W1,W2", help="one weight per part, e.g. 0.3,0.7 "
+                        "(default 1 each for rrf, 1/n for the others), or auto: per memory type by 5-fold "
+                        "cross-validation over the queries (marked in tables)")
+    hybrid.add_argument("--rrf-k", type=int, metavar="K", help="RRF's k (default 60)")
+    hybrid.add_argument("--fusion-depth", type=int, metavar="N", help="each part's list length fused per "
+                        "query (default 1000: the whole candidate pool up to 1000)")
     api = parser.add_argument_group("openai: models (any OpenAI-compatible /v1/embeddings server)")
     api.add_argument("--api-base", metavar="URL", help="server URL, e.g. http://127.0.0.1:8000/v1 "
                      "(default $OPENAI_BASE_URL or OpenAI's)")
@@ -113,6 +122,8 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
         "trust_remote_code": args.trust_remote_code, "instruction_template": args.instruction_template,
         "api_base": args.api_base, "api_key_env": args.api_key_env, "dimensions": args.dimensions,
         "concurrency": args.concurrency, "max_retries": args.max_retries, "timeout": args.request_timeout,
+        "fusion": args.fusion, "fusion_weights": args.fusion_weights, "rrf_k": args.rrf_k,
+        "fusion_depth": args.fusion_depth,
     }
     return {k: v for k, v in pairs.items() if v is not None}
 

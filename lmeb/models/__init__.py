@@ -107,6 +107,10 @@ def load_model(
         return _preset_encoder(preset, model_path or text or None, setting, options)
     if prefix == "preset":
         return _preset_encoder(rest, model_path, setting, options)
+    if text.lower().startswith("hybrid:"):  # parts joined by '+', fused (lmeb.hybrid)
+        from lmeb.hybrid import load_hybrid
+
+        return load_hybrid(text[len("hybrid:"):], setting=setting, cache_root=cache_root, **options)
     if prefix is None and is_bm25_spec(text):
         from lmeb.models.bm25 import BM25Searcher
 

@@ -147,7 +147,7 @@ def wrap_model(obj: Any, name: str | None = None, revision: str | None = None, r
     elif _is_instance_of(obj, "sentence_transformers", ("SentenceTransformer",)):
         label = name or _st_name(obj) or "sentence-transformer"
         model = STInstanceEncoder(obj, label)
-    elif any(callable(getattr(obj, m, None)) for m in ("encode", "search", "score")):
+    elif any(callable(getattr(obj, m, None)) for m in ("encode", "search", "score", "retrieval")):
         if model_type(obj) == "encoder":
             _check_encode(obj)
         label = name or str(getattr(obj, "name", None) or type(obj).__name__)
