@@ -129,7 +129,7 @@ def test_identity_names_and_bad_input(sample_data: Path, tmp_path: Path) -> None
 def test_a_reranker_follows_a_hybrid(sample_data: Path) -> None:
     res = lmeb.evaluate(lmeb.Hybrid(["bm25", Toy()]), tasks="Proced_mem_bench", data=sample_data, cache_dir=None,
                         reranker=LengthReranker(), rerank_top_k=5, log=lambda m: None)
-    assert res.name == "hybrid_bm25__toy_rrf>>LengthReranker"
+    assert res.name == "hybrid_bm25__toy_rrf+rerank+LengthReranker"
     assert res[0].provenance["rerank_top_k"] == 5 and res[0].provenance["model_kind"] == "hybrid"
 
 

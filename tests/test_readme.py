@@ -132,6 +132,8 @@ def commands(text: str = README, file: str = "README.md") -> list[Command]:
                 pending += raw.rstrip()[:-1] + " "
                 continue
             line, pending = pending + raw, ""
+            if re.match(r"\s*[A-Z_]+=\$\(", line):  # a shell variable set from a command: no program line
+                continue
             words = shlex.split(line, comments=True)
             if not words:
                 continue
