@@ -24,6 +24,7 @@ import hashlib
 import json
 import mmap
 import os
+import shutil
 import time
 import uuid
 import warnings
@@ -36,7 +37,7 @@ import numpy as np
 from filelock import FileLock
 
 from lmeb.digest import DIGEST_SIZE
-from lmeb.errors import LmebWarning
+from lmeb.errors import LmebError, LmebWarning
 from lmeb.files import (
     STALE_SECONDS,
     atomic_path,
@@ -44,6 +45,7 @@ from lmeb.files import (
     clean_stale_temporaries,
     pid_alive,
 )
+from lmeb.json_read import clean_cache_index, read_json
 
 FLUSH_ROWS = 16384  # rows buffered before a shard is written
 COMPACT_SHARDS = 64  # a namespace with more shards than this is merged into one when opened
@@ -166,6 +168,8 @@ def _writer_gone(folder: Path, name: str) -> bool:
 
 def _load_shard(folder: Path, name: str) -> Shard:
     vec_path, keys_path = folder / f"{name}.npy", folder / f"{name}.keys.npy"
+    if vec_path.is_dir() or keys_path.is_dir():
+        raise ValueError("a directory in place of a shard file")
     vectors = np.load(vec_path, mmap_mode="r")
     keys = np.load(keys_path)
     if vectors.ndim != 2 or vectors.dtype != np.float32 or keys.shape != (len(vectors), DIGEST_SIZE):
@@ -209,6 +213,7 @@ class DiskCache:
         self.root = Path(root).expanduser() / "embeddings"
         self._tables: dict[str, VectorTable] = {}
         self.disabled: str | None = None  # why writing stopped (after the first failed write)
+        self.index_problems: dict[str, list[str]] = {}  # namespace -> what its index.json had to lose
         with contextlib.suppress(OSError):
             clean_stale_temporaries(self.root)
 
@@ -223,14 +228,14 @@ class DiskCache:
         """``{"meta": ..., "shards": {name: entry}}``; an unreadable index counts as empty (shards get adopted)."""
         path = self._dir(namespace) / INDEX
         try:
-            index = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(index, dict) and isinstance(index.get("shards"), dict):
-                return index
+            index, problems = clean_cache_index(read_json(path), path)  # names checked before any file is touched
         except FileNotFoundError:
-            pass
-        except (OSError, ValueError):
-            warnings.warn(f"{path}: unreadable embedding cache index; rebuilding it", CacheWarning, stacklevel=2)
-        return {"meta": {}, "shards": {}}
+            return {"meta": {}, "shards": {}}
+        except LmebError as exc:
+            index, problems = {"meta": {}, "shards": {}}, [f"{exc}; rebuilding it"]
+        if problems:
+            self.index_problems.setdefault(namespace, problems)
+        return index
 
     @contextlib.contextmanager
     def _index_update(self, namespace: str) -> Iterator[dict[str, Any]]:
@@ -248,6 +253,7 @@ class DiskCache:
         if not folder.is_dir():
             return result
         index = self.read_index(namespace)
+        result.problems += self.index_problems.get(namespace, [])
         result.meta = index.get("meta") or {}
         if not result.meta and (folder / "meta.json").is_file():  # written by lmeb before the index existed
             with contextlib.suppress(OSError, ValueError):
@@ -269,7 +275,8 @@ class DiskCache:
                 shard = _load_shard(folder, name)
             except FileNotFoundError:
                 drop.append(name)
-                result.actions.append(f"{folder / name}.npy: half a shard of a stopped run, deleted")
+                result.actions.append(f"{folder / name}.npy: half a shard of a stopped run, "
+                                      + ("deleted" if fix else "to be deleted"))
                 continue
             except (OSError, ValueError, EOFError) as exc:
                 drop.append(name)
@@ -282,8 +289,8 @@ class DiskCache:
             adopt[name] = _entry(shard)
             result.shards.append(shard)
             result.actions.append(f"{shard.vectors_path}: shard of a stopped run added to the index")
-        if fix and (drop or adopt):
-            self._apply(namespace, drop, adopt)
+        if fix and (drop or adopt or self.index_problems.pop(namespace, None)):
+            self._apply(namespace, drop, adopt)  # also rewrites a damaged index without its bad entries
         result.bytes = sum(s.vectors_path.stat().st_size + s.keys_path.stat().st_size for s in result.shards)
         return result
 
@@ -315,8 +322,11 @@ class DiskCache:
                 index["shards"].update(adopt)
             for name in drop:  # index first: a file it does not list is never read
                 for suffix in (".keys.npy", ".npy"):
+                    path = folder / f"{name}{suffix}"
+                    if path.is_dir() and not path.is_symlink():  # a folder in place of a shard file
+                        shutil.rmtree(path)
                     with contextlib.suppress(FileNotFoundError):
-                        (folder / f"{name}{suffix}").unlink()
+                        path.unlink()
         except OSError as exc:
             self._disable(exc, folder)
 

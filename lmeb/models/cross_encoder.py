@@ -16,6 +16,7 @@ import numpy as np
 from lmeb.errors import LmebError
 from lmeb.models.loading import (
     check_max_length,
+    check_remote_code,
     default_device,
     display_name,
     loading_errors,
@@ -64,9 +65,11 @@ class CrossEncoderReranker:
         self.instruction_template = instruction_template
         self.device = default_device(device)
         self.precision = normalize_precision(precision)
+        check_remote_code(self.source, False, f"reranker {self.source.spec!r}")
         spec = str(self.source.local_dir or self.source.spec)
         with loading_errors(self.source):
             self.model = CrossEncoder(spec, device=self.device, max_length=max_length, revision=revision,
+                                      trust_remote_code=False,
                                       local_files_only=self.source.local_dir is not None,
                                       model_kwargs={"dtype": torch_dtype(self.precision)})
         if self.model.num_labels != 1:

@@ -27,6 +27,7 @@ import numpy as np
 
 from lmeb.errors import LmebError
 from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
+from lmeb.safety import redact_url
 
 ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
 CHARS_PER_TOKEN = 4  # the token estimate for the batch budget
@@ -90,6 +91,7 @@ class OpenAIEncoder:
             raise LmebError(f"openai: set ${api_key_env} to your API key (or pass --api-base for a local server)")
         self.model = model
         self.api_base = api_base or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self.public_base = redact_url(self.api_base)  # what is recorded or printed: no credentials, no query
         self.dimensions = dimensions
         self.batch_size = int(batch_size)
         self.max_batch_tokens = max_batch_tokens
@@ -118,13 +120,13 @@ class OpenAIEncoder:
                 parts = list(pool.map(lambda r: self._request(inputs[r[0]:r[1]]), ranges))
         dims = {p.shape[1] for p in parts}
         if len(dims) != 1:
-            raise LmebError(f"openai:{self.model} at {self.api_base} returned vectors of sizes {sorted(dims)}")
+            raise LmebError(f"openai:{self.model} at {self.public_base} returned vectors of sizes {sorted(dims)}")
         return check_finite(np.concatenate(parts) if len(parts) > 1 else parts[0], self.name)
 
     def _request(self, texts: list[str]) -> np.ndarray:
         """One embeddings request (the client retries it); its vectors in input order, shape-checked."""
         extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
-        where = f"openai:{self.model} at {self.api_base}"
+        where = f"openai:{self.model} at {self.public_base}"
         try:
             raw = self.client.embeddings.with_raw_response.create(
                 model=self.model, input=texts, encoding_format="float", **extra)
@@ -164,7 +166,7 @@ class OpenAIEncoder:
             "class": "OpenAIEncoder",
             "adapter_version": ADAPTER_VERSION,
             "model": self.model,
-            "api_base": self.api_base,
+            "api_base": self.public_base,
             "dimensions": self.dimensions,
             "similarity": self.similarity,
             "instruction_template": self.instruction_template,
