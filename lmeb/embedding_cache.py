@@ -276,7 +276,7 @@ class DiskCache:
             except FileNotFoundError:
                 drop.append(name)
                 result.actions.append(f"{folder / name}.npy: half a shard of a stopped run, "
-                                      + ("deleted" if fix else "to be deleted"))
+                                      + ("deleted" if fix else "prune removes it"))
                 continue
             except (OSError, ValueError, EOFError) as exc:
                 drop.append(name)

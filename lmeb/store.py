@@ -127,6 +127,13 @@ class ResultsStore:
                 self.log(f"warning: {message}")
             return {}
         known = set(task.subset_names)
+        unknown = sorted(set(old.subsets) - known)
+        if unknown:  # a hand edit or another registry: the file is redone, so the entry is not kept forever
+            message = f"{path}: unknown subset{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; the dataset " \
+                      "will be evaluated again without it"
+            warnings.append(message)
+            self.log(f"warning: {message}")
+            return {}
         wanted = known if selected is None else set(selected)
         problems = {name: reason for name, reason in result_problems(old).items() if name in known}
         for reason in dict.fromkeys(problems.values()):  # one warning per reason (a missing sidecar: every subset)
