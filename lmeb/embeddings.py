@@ -34,7 +34,6 @@ import numpy as np
 from lmeb import embedding_cache
 from lmeb.digest import json_digest, text_digest
 from lmeb.embedding_cache import DIGEST_SIZE, DiskCache, VectorTable
-from lmeb.errors import LmebError
 
 __all__ = ["DIGEST_SIZE", "ENCODE_CHUNK", "DiskCache", "EmbedStats", "EmbeddingStore", "VectorTable",
            "default_cache_dir", "encode_texts", "length_order", "namespace_key", "text_digest"]
@@ -62,12 +61,10 @@ def encode_texts(encoder: Any, texts: list[str], kind: str, instruction: str | N
     """``encoder.encode`` checked: a C-contiguous float32 array with one row per text."""
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    vectors = np.ascontiguousarray(np.asarray(encoder.encode(list(texts), kind=kind, instruction=instruction),
-                                              dtype=np.float32))
-    if vectors.ndim != 2 or vectors.shape[0] != len(texts):
-        raise LmebError(f"model {getattr(encoder, 'name', encoder)!r} returned vectors of shape {vectors.shape} "
-                        f"for {len(texts)} texts")
-    return vectors
+    from lmeb.protocol_checks import as_vectors  # NaN, strings, ragged: refused before any disk cache write
+
+    output = encoder.encode(list(texts), kind=kind, instruction=instruction)
+    return as_vectors(output, len(texts), str(getattr(encoder, "name", type(encoder).__name__)))
 
 
 @dataclass
