@@ -65,4 +65,10 @@ def clean_cache_index(raw: Any, path: str | Path) -> tuple[dict[str, Any], list[
                             "(its files are checked again as unindexed shards)")
         else:
             kept[name] = entry
-    return {**raw, "meta": meta, "shards": kept}, problems
+    index = {**raw, "meta": meta, "shards": kept}
+    try:  # written back as UTF-8 by the next update: a lone surrogate escape would fail there
+        json.dumps(index, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        return {"meta": {}, "shards": {}}, [*problems, f"{path}: holds text that is not valid UTF-8; rebuilt from "
+                                                       "the shards on disk"]
+    return index, problems
