@@ -1,9 +1,8 @@
 """Security rules every writer and recorder of lmeb goes through (docs/reliability.md says them in words).
 
-* ``inside(root, name, what)``: a name read from a file or an option (a model name, a revision, a cache
-  index entry) becomes a path under ``root`` only if it stays there: no absolute path, no ``..`` step, no
-  symlink out. One check, before any read, write or delete.
-* ``safe_name(name, what)``: a single path component (no separator, not ``.``/``..``, no NUL).
+* ``safe_name(name, what)``: a name read from a file or an option (a model name, a setting, a revision, a
+  cache index entry) becomes a path only as one path component: no separator, not ``.``/``..``, no NUL,
+  so it cannot leave its folder. One check, before any read, write or delete.
 * ``redact_url(url)``: an API address as it may be recorded (results, cache index, leaderboard): scheme,
   host, port and path; user, password, query string and fragment are dropped.
 * ``csv_cell(value)``: a CSV cell a spreadsheet will not run as a formula (OWASP CSV injection): a cell
@@ -15,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from lmeb.errors import LmebError
@@ -32,27 +30,6 @@ def safe_name(name: str, what: str) -> str:
     if bad:
         raise LmebError(f"{what} {text!r} cannot be a folder or file name (no '/', '\\', '..' or empty names)")
     return text
-
-
-def inside(root: str | Path, name: str | Path, what: str) -> Path:
-    """``root / name`` when it stays inside ``root`` (symlinks resolved), else a one-line error.
-
-    ``name`` may have several components (``org__model/wo_inst``); absolute names and ``..`` steps are
-    refused before anything touches the disk.
-    """
-    text = str(name)
-    steps = re.split(r"[\\/]", text)
-    if not text or "\0" in text or Path(text).is_absolute() or text.startswith(("/", "\\")) or ".." in steps:
-        raise LmebError(f"{what} {text!r} would leave {root}: absolute paths and '..' are not allowed")
-    base = Path(root).expanduser()
-    path = base / text
-    try:
-        real_base, real = base.resolve(), path.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise LmebError(f"{what} {text!r} under {root}: cannot resolve ({exc})") from None
-    if real != real_base and real_base not in real.parents:
-        raise LmebError(f"{what} {text!r} leads outside {root} (to {real}) through a symbolic link")
-    return path
 
 
 def redact_url(url: str | None) -> str | None:
