@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -186,9 +187,11 @@ def test_damaged_cache_index_in_run_verify_info_prune(damage, tmp_path, capsys):
         if action == "verify" and damaged:
             assert str(index_path) in out
     store = EmbeddingStore(HashEncoder(), cache_dir=tmp_path)
-    with pytest.warns(Warning):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         vectors = store.embed(texts, "document")
     assert vectors.shape == (6, 8) and np.isfinite(vectors).all()
+    assert bool(seen) == (damage != "config_list")  # a damaged index is named
     assert run_cli("cache", "prune", "--cache-dir", tmp_path) == 0
     capsys.readouterr()
     assert run_cli("cache", "verify", "--cache-dir", tmp_path) == 0
