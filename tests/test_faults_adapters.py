@@ -168,6 +168,16 @@ def test_ray_address_nothing_listens_on_fails_fast(monkeypatch):
     assert time.monotonic() - started < 10
 
 
+def test_ray_timeout_option(sample_data, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("LMEB_RAY_TIMEOUT", "999")  # the option overrides it (and monkeypatch restores it after)
+    code = cli_main(["run", "--model", "sentence-transformers/all-MiniLM-L6-v2", "--tasks", "Gorilla", "--data",
+                     str(sample_data), "--output", str(tmp_path / "o"), "--ray", "127.0.0.1:1", "--ray-timeout", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "could not reach the Ray cluster at 127.0.0.1:1 within 2s" in err
+    assert len(err.splitlines()) == 1
+
+
 # -------------------------------------------------------------------------------------- user objects
 class Returns:
     """An encoder returning ``value`` (a function of the texts) from encode."""
