@@ -252,6 +252,7 @@ class DiskCache:
         result = Scan(namespace)
         if not folder.is_dir():
             return result
+        self.index_problems.pop(namespace, None)  # what this read finds, not an earlier one
         index = self.read_index(namespace)
         result.problems += self.index_problems.get(namespace, [])
         result.meta = index.get("meta") or {}
@@ -289,7 +290,8 @@ class DiskCache:
             adopt[name] = _entry(shard)
             result.shards.append(shard)
             result.actions.append(f"{shard.vectors_path}: shard of a stopped run added to the index")
-        if fix and (drop or adopt or self.index_problems.pop(namespace, None)):
+        damaged_index = bool(self.index_problems.pop(namespace, None)) if fix else False
+        if fix and (drop or adopt or damaged_index):
             self._apply(namespace, drop, adopt)  # also rewrites a damaged index without its bad entries
         result.bytes = sum(s.vectors_path.stat().st_size + s.keys_path.stat().st_size for s in result.shards)
         return result
