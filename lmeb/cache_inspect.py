@@ -37,4 +37,5 @@ class _ReadOnlyCache(DiskCache):
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser() / "embeddings"
         self._tables = {}
+        self.index_problems = {}
         self.disabled = "read-only"

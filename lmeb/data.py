@@ -49,8 +49,17 @@ def data_root(path: str | Path | None = None) -> Path:
     if not value:
         raise LmebError("no data directory: pass --data DIR or set LMEB_DATA")
     root = Path(value).expanduser()
-    if not root.is_dir():
-        raise LmebError(f"{root}: data directory does not exist")
+    try:
+        is_dir = root.is_dir()
+    except OSError as exc:  # a path longer than PATH_MAX, ...
+        raise LmebError(f"{str(root)[:200]}{'...' if len(str(root)) > 200 else ''}: data directory unusable "
+                        f"({exc.strerror or exc})") from None
+    if not is_dir:
+        from lmeb.data_files import _not_readable
+
+        why = _not_readable(root)
+        raise LmebError(f"{root}: data directory does not exist" if why == "file not found"
+                        else f"{root}: not a data directory ({why})")
     return find_data_root(root)
 
 

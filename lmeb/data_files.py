@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,6 +22,9 @@ from pathlib import Path
 from lmeb.errors import DataError
 
 ErrorHandler = Callable[[DataError], None] | None
+SCORE = re.compile(r"^-?[0-9]{1,10}$")  # ASCII digits only: int() would also take '1_0' and '١'
+SCORE_LIMIT = 2**31 - 1  # pytrec_eval keeps relevance in a C int
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape that can make a lone surrogate
 
 # What a reader can find wrong with a file (``DataError.kind``).
 ERROR_KINDS = (
@@ -120,10 +124,16 @@ def read_jsonl(path: Path, required: tuple[str, ...], on_error: ErrorHandler = N
             _report(on_error, data_error(path, "malformed_line", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                                          number))
             continue
-        except json.JSONDecodeError as exc:
-            _report(
-                on_error, data_error(path, "malformed_line", f"malformed JSON ({getattr(exc, 'msg', exc)})", number)
-            )
+        except RecursionError:
+            _report(on_error, data_error(path, "malformed_line", "JSON nested too deeply", number))
+            continue
+        except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
+            message = f"malformed JSON ({getattr(exc, 'msg', None) or str(exc).split(';')[0][:80]})"
+            _report(on_error, data_error(path, "malformed_line", message, number))
+            continue
+        if _SURROGATE_ESCAPE.search(raw) and (bad := _lone_surrogate(obj)) is not None:
+            message = f"field {bad!r} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not valid text"
+            _report(on_error, data_error(path, "malformed_line", message, number))
             continue
         if not isinstance(obj, dict):
             _report(on_error, data_error(path, "malformed_line", "expected a JSON object", number))
@@ -154,6 +164,18 @@ class JsonlReader:
 
 
 ID_FIELDS = ("id", "scene_id")  # checked by read_jsonl: a string or an integer
+
+
+def _lone_surrogate(obj: dict) -> str | None:
+    """The first field of ``obj`` whose string (or list of strings) cannot be written as UTF-8, else None."""
+    for key, value in obj.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return str(key)
+    return None
 
 
 def _is_id(value: object) -> bool:
@@ -265,12 +287,13 @@ def read_qrels(
         if not query_id or not doc_id:
             _report(on_error, data_error(path, "missing_field", "empty query-id or corpus-id", number))
             continue
-        try:
-            value = int(score)
-        except ValueError:
+        if not SCORE.match(score) or abs(int(score)) > SCORE_LIMIT:
             hint = " (qrels.tsv has no header row)" if number == 1 and score.lower() == "score" else ""
-            _report(on_error, data_error(path, "bad_score", f"score {score!r} is not an integer{hint}", number))
+            what = (f"is out of range (at most {SCORE_LIMIT})" if score.lstrip("-").isascii() and
+                    score.lstrip("-").isdigit() else "is not an integer")
+            _report(on_error, data_error(path, "bad_score", f"score {score[:40]!r} {what}{hint}", number))
             continue
+        value = int(score)
         row = qrels.setdefault(query_id, {})
         if doc_id in row:
             message = f"duplicate qrels row for ({query_id}, {doc_id})"

@@ -25,6 +25,7 @@ import hashlib
 import json
 import mmap
 import os
+import shutil
 import time
 import uuid
 import warnings
@@ -37,7 +38,7 @@ import numpy as np
 from filelock import FileLock
 
 from lmeb.digest import DIGEST_SIZE
-from lmeb.errors import LmebWarning
+from lmeb.errors import LmebError, LmebWarning
 from lmeb.files import (
     STALE_SECONDS,
     atomic_path,
@@ -45,6 +46,7 @@ from lmeb.files import (
     clean_stale_temporaries,
     pid_alive,
 )
+from lmeb.json_read import clean_cache_index, read_json
 from lmeb.shard_checksum import remove_sum, untrusted, write_sum
 
 FLUSH_ROWS = 16384  # rows buffered before a shard is written
@@ -169,6 +171,8 @@ def _writer_gone(folder: Path, name: str) -> bool:
 
 def _load_shard(folder: Path, name: str) -> Shard:
     vec_path, keys_path = folder / f"{name}.npy", folder / f"{name}.keys.npy"
+    if vec_path.is_dir() or keys_path.is_dir():
+        raise ValueError("a directory in place of a shard file")
     vectors = np.load(vec_path, mmap_mode="r")
     keys = np.load(keys_path)
     if vectors.ndim != 2 or vectors.dtype != np.float32 or keys.shape != (len(vectors), DIGEST_SIZE):
@@ -214,6 +218,7 @@ class DiskCache:
         self.root = Path(root).expanduser() / "embeddings"
         self._tables: dict[str, VectorTable] = {}
         self.disabled: str | None = None  # why writing stopped (after the first failed write)
+        self.index_problems: dict[str, list[str]] = {}  # namespace -> what its index.json had to lose
         with contextlib.suppress(OSError):
             clean_stale_temporaries(self.root)
 
@@ -228,14 +233,14 @@ class DiskCache:
         """``{"meta": ..., "shards": {name: entry}}``; an unreadable index counts as empty (shards get adopted)."""
         path = self._dir(namespace) / INDEX
         try:
-            index = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(index, dict) and isinstance(index.get("shards"), dict):
-                return index
+            index, problems = clean_cache_index(read_json(path), path)  # names checked before any file is touched
         except FileNotFoundError:
-            pass
-        except (OSError, ValueError):
-            warnings.warn(f"{path}: unreadable embedding cache index; rebuilding it", CacheWarning, stacklevel=2)
-        return {"meta": {}, "shards": {}}
+            return {"meta": {}, "shards": {}}
+        except LmebError as exc:
+            index, problems = {"meta": {}, "shards": {}}, [f"{exc}; rebuilding it"]
+        if problems:
+            self.index_problems.setdefault(namespace, problems)
+        return index
 
     @contextlib.contextmanager
     def _index_update(self, namespace: str) -> Iterator[dict[str, Any]]:
@@ -252,7 +257,9 @@ class DiskCache:
         result = Scan(namespace)
         if not folder.is_dir():
             return result
+        self.index_problems.pop(namespace, None)  # what this read finds, not an earlier one
         index = self.read_index(namespace)
+        result.problems += self.index_problems.get(namespace, [])
         result.meta = index.get("meta") or {}
         if not result.meta and (folder / "meta.json").is_file():  # written by lmeb before the index existed
             with contextlib.suppress(OSError, ValueError):
@@ -274,7 +281,8 @@ class DiskCache:
                 shard = _load_shard(folder, name)
             except FileNotFoundError:
                 drop.append(name)
-                result.actions.append(f"{folder / name}.npy: half a shard of a stopped run, deleted")
+                result.actions.append(f"{folder / name}.npy: half a shard of a stopped run, "
+                                      + ("deleted" if fix else "prune removes it"))
                 continue
             except (OSError, ValueError, EOFError) as exc:
                 drop.append(name)
@@ -292,8 +300,9 @@ class DiskCache:
             adopt[name] = _entry(shard)
             result.shards.append(shard)
             result.actions.append(f"{shard.vectors_path}: shard of a stopped run added to the index")
-        if fix and (drop or adopt):
-            self._apply(namespace, drop, adopt)
+        damaged_index = bool(self.index_problems.pop(namespace, None)) if fix else False
+        if fix and (drop or adopt or damaged_index):
+            self._apply(namespace, drop, adopt)  # also rewrites a damaged index without its bad entries
         result.bytes = sum(s.vectors_path.stat().st_size + s.keys_path.stat().st_size for s in result.shards)
         return result
 
@@ -325,8 +334,11 @@ class DiskCache:
                 index["shards"].update(adopt)
             for name in drop:  # index first: a file it does not list is never read
                 for suffix in (".keys.npy", ".npy"):
+                    path = folder / f"{name}{suffix}"
+                    if path.is_dir() and not path.is_symlink():  # a folder in place of a shard file
+                        shutil.rmtree(path)
                     with contextlib.suppress(FileNotFoundError):
-                        (folder / f"{name}{suffix}").unlink()
+                        path.unlink()
                 remove_sum(folder, name)
         except OSError as exc:
             self._disable(exc, folder)

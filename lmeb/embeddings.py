@@ -62,12 +62,10 @@ def encode_texts(encoder: Any, texts: list[str], kind: str, instruction: str | N
     """``encoder.encode`` checked: a C-contiguous float32 array with one row per text."""
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    vectors = np.ascontiguousarray(np.asarray(encoder.encode(list(texts), kind=kind, instruction=instruction),
-                                              dtype=np.float32))
-    if vectors.ndim != 2 or vectors.shape[0] != len(texts):
-        raise LmebError(f"model {getattr(encoder, 'name', encoder)!r} returned vectors of shape {vectors.shape} "
-                        f"for {len(texts)} texts")
-    return vectors
+    from lmeb.protocol_checks import as_vectors  # NaN, strings, ragged: refused before any disk cache write
+
+    output = encoder.encode(list(texts), kind=kind, instruction=instruction)
+    return as_vectors(output, len(texts), str(getattr(encoder, "name", type(encoder).__name__)))
 
 
 @dataclass
@@ -180,8 +178,10 @@ class EmbeddingStore:
         self.stats.disk += len(from_disk)
         out: np.ndarray | None = None
         if len(to_encode):  # the disk table only grows meanwhile: its rows found above stay valid
+            known_dim = (disk_table.dim if disk_table is not None and len(from_disk) else None) or \
+                (memory.dim if len(have) else None)
             out = self._encode_missing(namespace, kind, instruction, [keys[i] for i in to_encode],
-                                       [texts[r] for r in firsts[to_encode]], firsts[to_encode], n)
+                                       [texts[r] for r in firsts[to_encode]], firsts[to_encode], n, known_dim)
         if out is None:  # nothing encoded: the width comes from where the vectors are
             source_table = disk_table if len(from_disk) and not len(have) else memory
             out = np.empty((n, source_table.dim or 0), dtype=np.float32)  # type: ignore[union-attr]
@@ -214,7 +214,8 @@ class EmbeddingStore:
         memory.add(keys, new)
 
     def _encode_missing(self, namespace: str, kind: str, instruction: str | None,
-                        keys: list[bytes], texts: list[str], at: np.ndarray, n_rows: int) -> np.ndarray:
+                        keys: list[bytes], texts: list[str], at: np.ndarray, n_rows: int,
+                        known_dim: int | None = None) -> np.ndarray:
         """A new ``(n_rows, dim)`` array with the vector of ``texts[j]`` in row ``at[j]`` (the other rows
         are the caller's to fill). Encodes longest first in chunks, flushing finished rows to the disk
         cache as they are done."""
@@ -231,6 +232,8 @@ class EmbeddingStore:
             for start in range(0, len(order), chunk_size):
                 rows = order[start: start + chunk_size]
                 vectors = encode_texts(self.encoder, [texts[i] for i in rows], kind, instruction)
+                if known_dim is not None and vectors.shape[1] != known_dim:  # before anything is cached
+                    self._stale_size(namespace, vectors.shape[1], known_dim)
                 if out is None:
                     out = np.empty((n_rows, vectors.shape[1]), dtype=np.float32)
                 out[at[rows]] = vectors
@@ -247,6 +250,13 @@ class EmbeddingStore:
                 bar.close()
         assert out is not None
         return out
+
+
+    def _stale_size(self, namespace: str, dim: int, known: int) -> None:
+        where = f"the embedding cache {self.disk.root / namespace}" if self.disk is not None else "this run's memory"
+        raise LmebError(f"model {getattr(self.encoder, 'name', type(self.encoder).__name__)!r} returned vectors of "
+                        f"size {dim}, but {where} holds vectors of size {known} for the same config(): its output "
+                        "changed without its config(); give it a new name/revision or delete that folder")
 
 
 def length_order(texts: list[str]) -> np.ndarray:

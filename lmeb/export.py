@@ -31,9 +31,10 @@ from typing import Any
 
 from lmeb.aggregate import dataset_status, listed
 from lmeb.errors import LmebError
-from lmeb.files import atomic_write_json
+from lmeb.files import atomic_write_json, writable_folder
 from lmeb.official import OFFICIAL, SYNTHETIC, DataCheck, check_data, require_official
 from lmeb.results import DatasetResult, check_setting
+from lmeb.safety import safe_name
 from lmeb.tasks import get_task
 
 MTEB_VERSION = "2.26.24"
@@ -165,11 +166,14 @@ def export_mteb(results: Sequence[DatasetResult], out: Path | str, revision: str
     if official_data:
         require_official(checks)
     out = Path(out)
+    writable_folder(out, "the export", "choose another OUT")
     written: list[Path] = []
     seen: dict[Path, Path | None] = {}
     metas: dict[Path, dict[str, Any]] = {}
     for r, data in zip(chosen, checks, strict=True):
-        folder = out / model_path_name(r.model, org) / model_revision(r, revision)
+        # names read from a results file or an option: each one folder, so the files stay under ``out``
+        folder = out / safe_name(model_path_name(r.model, org), f"{r.path}: model name") / safe_name(
+            model_revision(r, revision), f"{r.path}: model revision")
         obj = task_result_json(r, data=data)
         path = folder / f"{obj['task_name']}.json"
         if path in seen:

@@ -109,3 +109,25 @@ def clean_stale_temporaries(folder: str | Path, recursive: bool = True) -> list[
             path.unlink()
             removed.append(path)
     return removed
+
+
+def writable_folder(folder: str | Path, what: str, hint: str) -> Path:
+    """Create ``folder`` and write (then delete) a probe file in it: a read-only folder, a pseudo-filesystem
+    (``/proc/...``) or a file in the way is one line (``{folder}: cannot write {what} there (...); {hint}``)
+    before any work, never a traceback halfway through."""
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".lmeb-write-check-", suffix=".tmp")
+        try:
+            os.write(fd, b"lmeb")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        from lmeb.errors import LmebError
+
+        reason = exc.strerror or exc.__class__.__name__
+        raise LmebError(f"{folder}: cannot write {what} there ({reason}); {hint}") from None
+    return folder

@@ -40,6 +40,7 @@ from lmeb.aggregate import (
 )
 from lmeb.efficiency_table import run_efficiency
 from lmeb.errors import LmebError
+from lmeb.files import writable_folder
 from lmeb.identity import source_label
 from lmeb.leaderboard_figures import METRICS, SETTING_LABELS, row_label, write_figures
 from lmeb.leaderboard_pareto import pareto_data, write_pareto_figures
@@ -287,10 +288,11 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
     if not loaded and not with_paper:
         raise LmebError("no results files found (give results directories, or --with-paper for the paper's rows)")
     out = Path(out)
+    restore_site(out)  # a build killed between the two renames left the previous site aside
     if out.exists() and (not out.is_dir() or not _looks_like_site(out)):
         raise LmebError(f"{out}: exists and is not a leaderboard site (no index.html and data.json); "
                         "refusing to replace it, choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(out.parent, "the leaderboard site", "choose another --out")  # read-only, /proc: one line
     _remove_stale(out)
     data = build_data(loaded, with_paper, title)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -308,6 +310,23 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
         raise
     missing = {row_label(r): r["missing"] for r in data["rows"] if r.get("missing")}
     return Site(out, len(data["rows"]), sorted((out / "figures").glob("*.png")) if figures else [], missing)
+
+
+def restore_site(out: Path) -> Path | None:
+    """When nothing is at ``out`` but a previous site sits aside as ``.<out>.old-*`` (a build killed between
+    ``_swap``'s two renames), rename the newest such site back to ``out``; returns it, else None."""
+    out = Path(out)
+    if out.exists() or out.is_symlink() or not out.parent.is_dir():
+        return None
+    aside = [p for p in out.parent.glob(f".{out.name}.old-*")
+             if p.is_dir() and any(p.iterdir()) and _looks_like_site(p)]
+    if not aside:
+        return None
+    newest = max(aside, key=lambda p: p.stat().st_mtime)
+    with contextlib.suppress(OSError):
+        os.replace(newest, out)
+        return newest
+    return None
 
 
 def _remove_stale(out: Path, age_s: float = 3600.0) -> None:

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.safety import csv_cell
 from lmeb.table_value import INCOMPLETE_MARK, MISSING, Column, Row, Table, as_table
 
 FORMATS = ("text", "md", "csv", "latex", "json")
@@ -134,10 +135,10 @@ def _csv(t: Table) -> str:
     headers, labels, cov = _label_columns(t)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(headers + [_flat(c) for c in t.columns] + (["Complete"] if cov else []))
+    w.writerow([csv_cell(x) for x in headers + [_flat(c) for c in t.columns] + (["Complete"] if cov else [])])
     for r, (lab, row) in enumerate(zip(labels, t.rows, strict=True)):
         cells = ["" if (x := t.show(row, c)) == MISSING else x for c in t.columns]
-        w.writerow(lab + cells + ([cov[r]] if cov else []))
+        w.writerow([csv_cell(x) for x in lab + cells + ([cov[r]] if cov else [])])  # no formula runs (OWASP)
     return buf.getvalue()
 
 

@@ -32,6 +32,9 @@ from filelock import FileLock, Timeout
 
 from lmeb.errors import LmebError
 from lmeb.files import atomic_path, atomic_write_json
+from lmeb.json_read import parse_json, read_json
+from lmeb.result_shapes import check_result_shapes, check_sidecar_shapes
+from lmeb.safety import safe_name
 from lmeb.settings import SETTINGS
 from lmeb.settings import check_setting as check_setting  # re-exported: callers check settings through here too
 
@@ -77,7 +80,8 @@ class DatasetResult:
 
 
 def result_path(output: Path, model: str, setting: str, task_name: str) -> Path:
-    return Path(output) / model_dir_name(model) / setting / f"{task_name}.json"
+    folder = safe_name(model_dir_name(model), "model name")  # '..' or '/x' would write outside the output
+    return Path(output) / folder / safe_name(setting, "setting") / f"{safe_name(task_name, 'dataset name')}.json"
 
 
 def to_mteb_json(result: DatasetResult, mteb_name: str, revision: str, languages: list[str],
@@ -143,7 +147,7 @@ def _recorded_sha(path: Path) -> str | None:
     """The sidecar sha256 the main file on disk records (None when there is no readable main file)."""
     try:
         value = json.loads(path.read_text(encoding="utf-8")).get("lmeb", {}).get("per_query_sha256")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) else None
 
@@ -216,11 +220,10 @@ def _read_sidecar(path: Path, expected: str | None, strict: bool) -> tuple[dict 
         if expected and _sha256(data) != expected:
             continue
         try:
-            blocks = json.loads(data.decode("utf-8"))
-            if not isinstance(blocks, dict):
-                raise ValueError("not a JSON object")
-        except (UnicodeDecodeError, ValueError) as exc:
-            message = f"{candidate}: malformed per-query file ({exc.__class__.__name__}: {exc})"
+            blocks = parse_json(data, candidate)
+            check_sidecar_shapes(candidate, blocks)
+        except LmebError as exc:
+            message = f"{candidate}: malformed per-query file ({exc})"
             if strict:
                 raise LmebError(message) from None
             return None, message
@@ -242,11 +245,12 @@ def read_dataset_result(path: Path, per_query: bool = False, strict: bool = True
     """
     path = Path(path)
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = read_json(path)
         meta = obj.get("lmeb", {})
         test = obj["scores"]["test"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, KeyError, TypeError, AttributeError) as exc:
         raise LmebError(f"{path}: not an lmeb/mteb results file ({exc.__class__.__name__}: {exc})") from None
+    check_result_shapes(path, obj)  # wrong types ("lmeb": [], model_name: 5...): one line, not a crash later
     sub_meta = meta.get("subsets", {})
     subsets: dict[str, SubsetResult] = {}
     problems: dict[str, str] = {}

@@ -22,6 +22,8 @@ def subset_problem(sub: SubsetResult) -> str | None:
     ids = sub.query_ids
     if not ids:
         return "no per-query values"
+    if MAIN_SCORE not in sub.scores:
+        return f"{MAIN_SCORE} (the main score) is missing"
     for metric, values in sub.per_query.items():
         if not isinstance(values, list) or len(values) != len(ids):
             return f"the per-query {metric} values do not match its {len(ids)} query ids"

@@ -185,6 +185,17 @@ def _as_matrix(x: np.ndarray, name: str, rows: int) -> np.ndarray:
     return x
 
 
+class NonFiniteScores(LmebError):
+    """NaN or inf similarities (the strategy names the model)."""
+
+
+def _check_similarities(sims: np.ndarray) -> None:
+    """Finite vectors can still overflow float32 in a dot product (x1e30): never rank NaN or inf."""
+    if not np.isfinite(sims).all():
+        raise NonFiniteScores(f"non-finite similarity scores ({int((~np.isfinite(sims)).sum())} NaN/inf): the "
+                        "embeddings are too large for float32 dot products (normalise them or use cosine)")
+
+
 def group_queries(rows: Rows) -> list[tuple[np.ndarray | None, list[int]]]:
     """Query indices grouped by the candidate array they share (None = whole corpus)."""
     groups: dict[int, tuple[np.ndarray | None, list[int]]] = {}
@@ -226,6 +237,7 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
         for start in range(0, len(members), step):
             batch = members[start:start + step]
             sims = q[batch] @ docs.T
+            _check_similarities(sims)
             for j, qi in enumerate(batch):
                 results[qi] = top_k(sims[j], cand, ids, k)
     return {qid: res or {} for qid, res in zip(subset.query_ids, results, strict=True)}
@@ -249,8 +261,7 @@ def _whole_corpus(q: np.ndarray, d: np.ndarray, ids: DocIndex, k: int, cosine: b
         step = max(1, _MAX_BLOCK // chunk.shape[0])
         for start in range(0, q.shape[0], step):
             sims = q[start:start + step] @ chunk.T
-            if np.isnan(sims).any():
-                raise LmebError("NaN similarity score(s): the model produced invalid embeddings")
+            _check_similarities(sims)
             for j in range(sims.shape[0]):
                 m = start + j
                 if lo == 0:
@@ -283,9 +294,9 @@ def search_subset(searcher: Any, subset: SubsetData, k: int = DEFAULT_K, instruc
     rows = candidate_rows(subset) if rows is None else rows
     rankings = searcher.search(subset.corpus.ids, subset.corpus.texts, subset.query_texts, k=k,
                                instruction=instruction, candidates=rows)
-    if len(rankings) != len(subset.query_ids):
-        name = getattr(searcher, "name", type(searcher).__name__)
-        raise LmebError(f"searcher {name!r} returned {len(rankings)} rankings for {len(subset.query_ids)} queries")
+    from lmeb.protocol_checks import check_rankings  # lists, None, int ids, string or NaN scores: one line
+
+    rankings = check_rankings(rankings, len(subset.query_ids), str(getattr(searcher, "name", type(searcher).__name__)))
     return dict(zip(subset.query_ids, rankings, strict=True))
 
 

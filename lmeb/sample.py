@@ -25,6 +25,7 @@ from pathlib import Path
 from lmeb import sample_text as words
 from lmeb.data import SYNTHETIC_ID_PREFIX, SYNTHETIC_MARKER, subset_paths
 from lmeb.errors import LmebError
+from lmeb.files import writable_folder
 from lmeb.tasks import Task, all_tasks
 
 SIZES = {"small": 1, "medium": 4}  # multiplier on queries per subset
@@ -230,8 +231,7 @@ def write_sample(out: Path, seed: int = 0, size: str = "small") -> Path:
     """Write the synthetic tree under ``out`` (created; existing sample files are overwritten); returns ``out``."""
     if size not in SIZES:
         raise LmebError(f"unknown sample size {size!r}; expected one of {', '.join(SIZES)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(out, "the sample", "choose another OUT")  # read-only, /proc, a file: one line
     lines = []
     for task in all_tasks():
         rng = random.Random(f"lmeb-sample:{seed}:{task.name}")

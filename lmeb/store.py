@@ -14,10 +14,8 @@ line up front; a write that fails later (a full disk) is one line too, and the f
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
-import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from lmeb import __version__, efficiency
 from lmeb.digest import json_digest
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
-from lmeb.files import clean_stale_temporaries
+from lmeb.files import clean_stale_temporaries, writable_folder
 from lmeb.identity import weights_verified
 from lmeb.results import (
     DatasetResult,
@@ -100,20 +98,8 @@ class ResultsStore:
 
     def check_writable(self) -> None:
         """Create the results folder and write (then delete) a probe file; a one-line error if that fails."""
-        folder = self.folder
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            clean_stale_temporaries(folder)  # what a kill -9 left (the pair itself is recoverable, lmeb.results)
-            fd, probe = tempfile.mkstemp(dir=folder, prefix=".lmeb-write-check-", suffix=".tmp")
-            try:
-                os.write(fd, b"lmeb")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-                os.unlink(probe)
-        except OSError as exc:
-            reason = exc.strerror or exc.__class__.__name__
-            raise LmebError(f"{folder}: cannot write results there ({reason}); choose another --output") from None
+        folder = writable_folder(self.folder, "results", "choose another --output")
+        clean_stale_temporaries(folder)  # what a kill -9 left (the pair itself is recoverable, lmeb.results)
 
     def run_file(self, task_name: str, subset: str) -> tuple[Path, str]:
         """Where a subset's TREC run goes, and that path relative to the results folder (for provenance)."""
@@ -145,6 +131,13 @@ class ResultsStore:
                 self.log(f"warning: {message}")
             return {}
         known = set(task.subset_names)
+        unknown = sorted(set(old.subsets) - known)
+        if unknown:  # a hand edit or another registry: the file is redone, so the entry is not kept forever
+            message = f"{path}: unknown subset{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; the dataset " \
+                      "will be evaluated again without it"
+            warnings.append(message)
+            self.log(f"warning: {message}")
+            return {}
         wanted = known if selected is None else set(selected)
         problems = {name: reason for name, reason in result_problems(old).items() if name in known}
         for reason in dict.fromkeys(problems.values()):  # one warning per reason (a missing sidecar: every subset)

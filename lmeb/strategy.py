@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmeb.embeddings import EmbeddingStore, EmbedStats
 from lmeb.errors import LmebError
-from lmeb.retrieval import Rows, Run, dense_search, search_subset
+from lmeb.retrieval import NonFiniteScores, Rows, Run, dense_search, search_subset
 
 if TYPE_CHECKING:
     from lmeb.data import SubsetData
@@ -84,8 +84,12 @@ class DenseRetrieval:
             docs = self.store.embed(subset.corpus.texts, "document", None)
             queries = self.store.embed(subset.query_texts, "query", instruction)
         with timed(seconds, "search"):
-            return dense_search(queries, docs, subset, similarity=getattr(self.encoder, "similarity", "cosine"),
-                                k=k, rows=rows)
+            try:
+                return dense_search(queries, docs, subset, similarity=getattr(self.encoder, "similarity", "cosine"),
+                                    k=k, rows=rows)
+            except NonFiniteScores as exc:
+                name = getattr(self.encoder, "name", type(self.encoder).__name__)
+                raise LmebError(f"model {name!r}: {exc}") from None
 
 
 class _Unembedded:

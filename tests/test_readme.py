@@ -51,6 +51,7 @@ TESTED_ELSEWHERE = {
     "docs/gpu.md": "tests/test_gpu_docs.py runs what a CPU can",
     "docs/results.md": "tests/test_identity.py runs it on a folder that mixes data sources",
     "docs/hybrid.md": "tests/test_hybrid_docs.py runs its snippet with the packaged MiniLM",
+    "docs/reliability.md": "tests/test_docs_reliability.py runs it on the hostile input it describes",
 }
 
 # README lines that are parsed but not run, with the reason.

@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _describe(meta: dict) -> str:
-    config = meta.get("config") or {}
-    model = config.get("model") or config.get("class") or "?"
-    instruction = meta.get("instruction")
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}  # a hand-edited index: any type
+    model = str(config.get("model") or config.get("class") or "?")
+    instruction = meta.get("instruction") if isinstance(meta.get("instruction"), str) else None
     text = f"{model} {meta.get('kind', '?')}"
     from lmeb.models.fingerprint import is_verified
 

@@ -30,7 +30,9 @@ def format_diff(diff: PaperDiff, fmt: str = "text") -> str:
     """The deltas as aligned text, CSV or JSON (the cells; the text's heading names what was compared)."""
     frame = diff.frame
     if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.4f")
+        from lmeb.safety import csv_cell
+
+        return frame.map(csv_cell).to_csv(index=False, float_format="%.4f")  # no formula runs (OWASP)
     if fmt == "json":
         return frame.to_json(orient="records", indent=2, double_precision=6) + "\n"
     lines = [f"{diff.model} ({diff.setting}) - paper {diff.paper_model}, percentage points"]

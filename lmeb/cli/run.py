@@ -22,6 +22,7 @@ force them on or off.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "(default: one per GPU, else one per 2 CPU cores)")
     scale.add_argument("--gpus-per-worker", type=float, metavar="G", help="GPUs per worker (default 1 on a "
                        "cluster with GPUs, else 0)")
+    scale.add_argument("--ray-timeout", type=float, metavar="S", help="seconds to wait for a --ray HOST:PORT to "
+                       "answer before failing (default 30, or $LMEB_RAY_TIMEOUT)")
     scale.add_argument("--cpus-per-worker", type=float, metavar="C", help="CPUs per worker (default 1 with "
                        "GPUs, else the CPUs divided by the workers); also its torch threads")
 
@@ -139,6 +142,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise LmebError("--rerank-top-k must be at least 1")
     if not args.ray and (args.workers or args.gpus_per_worker is not None or args.cpus_per_worker is not None):
         raise LmebError("--workers, --gpus-per-worker and --cpus-per-worker go with --ray")
+    if args.ray_timeout is not None:  # read by lmeb.scale.cluster.probe
+        if not args.ray_timeout > 0:
+            raise LmebError("--ray-timeout must be a positive number of seconds")
+        os.environ["LMEB_RAY_TIMEOUT"] = str(args.ray_timeout)
 
 
 def main(args: argparse.Namespace) -> int:

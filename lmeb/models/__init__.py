@@ -81,6 +81,12 @@ def _preset_encoder(name: str, model_path: str | Path | None, setting: str, opti
     if path is None:
         raise LmebError(f"preset {preset.name!r} has no known hub id; pass --model-path DIR")
     merged = {**preset.encoder_options(setting), **_options(HFEncoder, options, "an HF encoder")}
+    allowed = options.get("trust_remote_code") is True  # only the user's own --trust-remote-code allows it
+    if merged["trust_remote_code"] and not allowed:
+        from lmeb.safety import remote_code_error
+
+        raise remote_code_error(str(path), f"preset {preset.name!r}")
+    merged["trust_remote_code"] = allowed
     return HFEncoder(path, **merged)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from lmeb.errors import LmebError, LmebWarning
 from lmeb.models.loading import (
     check_max_length,
+    check_remote_code,
     default_device,
     display_name,
     loading_errors,
@@ -97,12 +98,14 @@ class CrossEncoderReranker:
         self.instruction_template = instruction_template
         self.device = default_device(device)
         self.precision = normalize_precision(precision)
+        check_remote_code(self.source, False, f"reranker {self.source.spec!r}")
         spec = str(self.source.local_dir or self.source.spec)
         saved = saved_architectures(self.source.local_dir)
         if saved is not None:  # a local checkpoint: checked before loading (no load report, no wait)
             check_trained_head(saved, self.name, allow_new_head)
         with loading_errors(self.source):
             self.model = CrossEncoder(spec, device=self.device, max_length=max_length, revision=revision,
+                                      trust_remote_code=False,
                                       local_files_only=self.source.local_dir is not None,
                                       model_kwargs={"dtype": torch_dtype(self.precision)})
         if saved is None:  # a hub id: its config is known once loaded

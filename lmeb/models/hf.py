@@ -27,6 +27,7 @@ from lmeb.models.base import (
 from lmeb.models.loading import (
     ModelSource,
     check_max_length,
+    check_remote_code,
     default_device,
     loading_errors,
     normalize_precision,
@@ -218,6 +219,7 @@ class HFEncoder:
         self.preset = preset
         self.stats = {"tokens": 0}  # tokens encoded (real tokens after truncation), recorded per subset
 
+        check_remote_code(self.source, self.trust_remote_code, f"model {self.source.spec!r}")
         spec = str(self.source.local_dir or self.source.spec)
         local_only = self.source.local_dir is not None
         model_kwargs: dict[str, Any] = {"dtype": torch_dtype(self.precision), "trust_remote_code": trust_remote_code}

@@ -27,6 +27,7 @@ from lmeb.errors import LmebError
 from lmeb.models.hf import pad_batch
 from lmeb.models.kalm_cache import DiskPassageCache, PassageCache, text_key
 from lmeb.models.loading import (
+    check_remote_code,
     default_device,
     display_name,
     loading_errors,
@@ -140,10 +141,12 @@ class KalmReranker:
         self.dtype = torch_dtype(precision)
         where = str(source.local_dir) if source.local_dir is not None else source.spec
         local_only = source.local_dir is not None
-        with loading_errors(source):
-            self.tokenizer = AutoTokenizer.from_pretrained(where, revision=revision, local_files_only=local_only)
+        check_remote_code(source, False, f"reranker {source.spec!r}")
+        with loading_errors(source):  # no model code runs: trust_remote_code=False, never a prompt
+            self.tokenizer = AutoTokenizer.from_pretrained(where, revision=revision, local_files_only=local_only,
+                                                           trust_remote_code=False)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(
-                where, revision=revision, dtype=self.dtype, local_files_only=local_only
+                where, revision=revision, dtype=self.dtype, local_files_only=local_only, trust_remote_code=False
             )
         if self.tokenizer.pad_token_id is None:
             if self.tokenizer.eos_token_id is None:

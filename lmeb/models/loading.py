@@ -180,3 +180,20 @@ def loading_errors(source: ModelSource) -> Iterator[None]:
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def check_remote_code(source: ModelSource, allowed: bool, who: str) -> None:
+    """A one-line refusal, before anything loads, when a local model folder maps its classes to its own Python
+    files (``auto_map`` in ``config.json``/``tokenizer_config.json``) and the user did not allow remote code.
+    A hub model is refused the same way by transformers itself (``trust_remote_code=False``)."""
+    if allowed or source.local_dir is None:
+        return
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            data = json.loads((source.local_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if isinstance(data, dict) and data.get("auto_map"):
+            from lmeb.safety import remote_code_error
+
+            raise remote_code_error(source.spec, who)

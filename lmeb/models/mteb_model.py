@@ -33,7 +33,7 @@ class MtebEncoder:
     """A model loaded by ``mteb.get_model``; encode through ``for_task(task, subset)``."""
 
     def __init__(self, model_name: str, *, revision: str | None = None, device: str | None = None,
-                 batch_size: int = 32, name: str | None = None) -> None:
+                 batch_size: int = 32, name: str | None = None, trust_remote_code: bool = False) -> None:
         try:
             import mteb
         except ImportError:
@@ -48,6 +48,10 @@ class MtebEncoder:
         if similarity not in _SIMILARITIES:
             raise LmebError(f"mteb:{model_name} scores with {similarity!r}; lmeb supports cosine or dot")
         self.similarity: Literal["cosine", "dot"] = _SIMILARITIES[similarity]  # type: ignore[assignment]
+        if (getattr(self.meta, "loader_kwargs", None) or {}).get("trust_remote_code") and not trust_remote_code:
+            from lmeb.safety import remote_code_error  # mteb's loader would pass trust_remote_code=True itself
+
+            raise remote_code_error(str(getattr(self.meta, "name", None) or model_name), f"mteb:{model_name}")
         self.device = default_device(device)
         self.batch_size = int(batch_size)
         try:

@@ -164,6 +164,8 @@ def wrap_model(obj: Any, name: str | None = None, revision: str | None = None, r
     if role == "reranker" and model_type(model) != "reranker":
         raise LmebError(f"{type(obj).__name__} is not a reranker: it has no method score(pairs, instruction)")
     if own_config:  # lmeb's own adapters and objects describing themselves: used as they are
-        return Wrapped(obj, dict(obj.config()), label, anonymous=False)
+        from lmeb.protocol_checks import check_config
+
+        return Wrapped(obj, check_config(obj.config(), type(obj).__name__), label, anonymous=False)
     model.identity = {"class": _class_name(obj), "name": name, "revision": revision}
     return Wrapped(model, model.config(), model.name, anonymous=name is None)

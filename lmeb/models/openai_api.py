@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ import numpy as np
 
 from lmeb.errors import LmebError
 from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
+from lmeb.safety import redact_url
 
 ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
 CHARS_PER_TOKEN = 4  # the token estimate for the batch budget
@@ -94,6 +96,7 @@ class OpenAIEncoder:
             raise LmebError(f"openai: set ${api_key_env} to your API key (or pass --api-base for a local server)")
         self.model = model
         self.api_base = api_base or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self.public_base = redact_url(self.api_base)  # what is recorded or printed: no credentials, no query
         self.dimensions = dimensions
         self.batch_size = int(batch_size)
         self.max_batch_tokens = max_batch_tokens
@@ -104,6 +107,7 @@ class OpenAIEncoder:
         self.name = name or model
         self.stats = {"requests": 0, "tokens": 0, "retries": 0}
         self._lock = threading.Lock()
+        self._dim: int | None = dimensions
         self._openai = openai
         self.cache_root = cache_root  # where the probe vectors are remembered (lmeb.models.api_probe)
         self._served: list[str | None] = []  # the probe's verdict, once asked
@@ -124,17 +128,34 @@ class OpenAIEncoder:
                 parts = list(pool.map(lambda r: self._request(inputs[r[0]:r[1]]), ranges))
         dims = {p.shape[1] for p in parts}
         if len(dims) != 1:
-            raise LmebError(f"openai:{self.model} at {self.api_base} returned vectors of sizes {sorted(dims)}")
+            raise LmebError(f"openai:{self.model} at {self.public_base} returned vectors of sizes {sorted(dims)}")
         return check_finite(np.concatenate(parts) if len(parts) > 1 else parts[0], self.name)
 
     def _request(self, texts: list[str]) -> np.ndarray:
-        """One embeddings request (the client retries it); its vectors in input order, shape-checked."""
+        """One embeddings request (the client retries HTTP failures; a 200 answer that is not an embeddings
+        answer — truncated JSON, an HTML page, no ``data`` list — is retried here); its vectors in input
+        order, shape-checked."""
+        where = f"openai:{self.model} at {self.public_base}"
+        tries = self.client.max_retries + 1
+        for attempt in range(tries):
+            try:
+                return self._answer(texts, where)
+            except BadAnswer as exc:
+                if attempt + 1 == tries:
+                    raise LmebError(f"{where}: {exc} (after {tries} tr{'ies' if tries > 1 else 'y'})") from None
+                with self._lock:
+                    self.stats["retries"] += 1
+                time.sleep(min(0.25 * 2**attempt, 8.0))
+        raise AssertionError("unreachable")
+
+    def _answer(self, texts: list[str], where: str) -> np.ndarray:
         extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
-        where = f"openai:{self.model} at {self.api_base}"
         try:
             raw = self.client.embeddings.with_raw_response.create(
                 model=self.model, input=texts, encoding_format="float", **extra)
             response = raw.parse()
+        except (ValueError, RecursionError) as exc:  # a 200 whose body is not JSON (truncated, HTML)
+            raise BadAnswer(f"an answer that is not JSON ({type(exc).__name__})") from None
         except self._openai.APIStatusError as exc:
             retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
             tries = self.client.max_retries + 1 if retried else 1
@@ -148,15 +169,24 @@ class OpenAIEncoder:
                             f"({exc.__cause__ or exc})") from None
         except self._openai.OpenAIError as exc:
             raise LmebError(f"{where}: {type(exc).__name__}: {exc}") from None
-        data = sorted(response.data, key=lambda d: d.index)
-        if len(data) != len(texts) or [d.index for d in data] != list(range(len(texts))):
+        data = answer_rows(response)
+        if len(data) != len(texts):
             raise LmebError(f"{where} returned {len(data)} vectors for {len(texts)} texts")
+        if [d.index for d in data] != list(range(len(texts))):
+            repeated = sorted({d.index for d in data if [e.index for e in data].count(d.index) > 1})
+            raise LmebError(f"{where} returned {len(data)} vectors for {len(texts)} texts, but with indices "
+                            f"{'repeated: ' + str(repeated[:5]) if repeated else 'outside 0..' + str(len(texts) - 1)}")
         try:
             vectors = np.asarray([d.embedding for d in data], dtype=np.float32)
         except (TypeError, ValueError):
             raise LmebError(f"{where} returned embeddings that are not lists of numbers of one length") from None
         if vectors.ndim != 2 or vectors.shape[1] == 0:
             raise LmebError(f"{where} returned vectors of shape {vectors.shape} for {len(texts)} texts")
+        with self._lock:  # the size of the first answer holds for the whole run (cached rows have it too)
+            self._dim = self._dim or vectors.shape[1]
+        if vectors.shape[1] != self._dim:
+            raise LmebError(f"{where} returned vectors of size {vectors.shape[1]} after earlier answers of size "
+                            f"{self._dim}; nothing of this call is cached")
         usage = getattr(response, "usage", None)
         with self._lock:
             self.stats["requests"] += 1
@@ -182,11 +212,30 @@ class OpenAIEncoder:
             "class": "OpenAIEncoder",
             "adapter_version": ADAPTER_VERSION,
             "model": self.model,
-            "api_base": self.api_base,
+            "api_base": self.public_base,
             "dimensions": self.dimensions,
             "similarity": self.similarity,
             "instruction_template": self.instruction_template,
         }
+
+
+class BadAnswer(Exception):
+    """A 200 answer that is not an embeddings answer (retried, then one ``LmebError``)."""
+
+
+def answer_rows(response: Any) -> list[Any]:
+    """The ``data`` rows of a parsed answer, each with an int ``index`` and a list ``embedding``, sorted by
+    index; ``BadAnswer`` for an HTML page, a top-level list, a missing or null ``data``..."""
+    data = None if isinstance(response, (str, bytes, list, dict)) else getattr(response, "data", None)
+    if not isinstance(data, list):
+        what = type(response).__name__ if isinstance(response, (str, bytes, list, dict)) else f"data={data!r:.20}"
+        raise BadAnswer(f"an answer without a 'data' list of embeddings ({what})")
+    for row in data:
+        index = getattr(row, "index", None)
+        if not isinstance(index, int) or isinstance(index, bool) or not isinstance(getattr(row, "embedding", None),
+                                                                                   list):
+            raise BadAnswer("an answer whose 'data' rows lack an integer 'index' and an 'embedding' list")
+    return sorted(data, key=lambda d: d.index)
 
 
 def _server_message(exc: Any) -> str:

@@ -21,6 +21,7 @@ from lmeb.models.base import (
 )
 from lmeb.models.loading import (
     check_max_length,
+    check_remote_code,
     default_device,
     loading_errors,
     normalize_precision,
@@ -88,6 +89,7 @@ class SentenceTransformerEncoder:
         self.use_model_prompts = use_model_prompts
         self.trust_remote_code = trust_remote_code
         self.device = default_device(device)
+        check_remote_code(self.source, bool(trust_remote_code), f"model {self.source.spec!r}")
         spec = str(self.source.local_dir or self.source.spec)
         with loading_errors(self.source):
             self.model = SentenceTransformer(

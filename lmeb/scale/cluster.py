@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # Ray starts workers at niceness 15 (so that they never slow the driver); lmeb's workers ARE the run, so a
 # local instance gives them the driver's priority (on a shared machine they would crawl otherwise).
 WORKER_NICENESS = 0
+RAY_TIMEOUT = 30.0  # seconds to wait for a cluster address to answer ($LMEB_RAY_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,26 @@ def import_ray() -> Any:
     return ray
 
 
+def probe(target: str, timeout: float | None = None) -> None:
+    """One line within ``timeout`` seconds (``$LMEB_RAY_TIMEOUT``, default 30) when nothing answers at a
+    ``HOST:PORT`` / ``ray://HOST:PORT`` address: ``ray.init`` itself retries for minutes with warnings."""
+    host, sep, port = target.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    if timeout is None:
+        try:
+            timeout = float(os.environ.get("LMEB_RAY_TIMEOUT", RAY_TIMEOUT))
+        except ValueError:
+            value = os.environ["LMEB_RAY_TIMEOUT"]
+            raise LmebError(f"LMEB_RAY_TIMEOUT must be a number of seconds, not {value!r}") from None
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise LmebError(f"could not reach the Ray cluster at {target} within {timeout:g}s ({why}); is it running? "
+                        "(LMEB_RAY_TIMEOUT sets the wait)") from None
+
+
 def connect(address: str | None = "auto", num_cpus: int | None = None) -> Connection:
     """Use the Ray session already open in this process, join ``address``, or start a local instance.
 
@@ -68,6 +90,8 @@ def connect(address: str | None = "auto", num_cpus: int | None = None) -> Connec
         return Connection(address="existing", started_here=False)
     target = os.environ.get("RAY_ADDRESS") if address in (None, "", "auto") else address
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    if target:
+        probe(target)
     try:
         if target:
             ray.init(address=target, **quiet)
