@@ -22,12 +22,13 @@ what it is).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from lmeb.data import SubsetData, subset_paths
+from lmeb.errors import LmebError
+from lmeb.json_read import read_json
 from lmeb.models.fingerprint import is_verified
 from lmeb.results import PER_QUERY_SUFFIX, DatasetResult
 
@@ -106,9 +107,9 @@ def mixed_source_warning(folder: Path, synthetic: bool) -> str | None:
     for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
         if path.name.endswith(PER_QUERY_SUFFIX) or path.name.startswith("."):
             continue
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8")).get("lmeb", {})
-        except (OSError, ValueError, AttributeError):
+        try:  # a damaged file is the rerun's to name and redo (lmeb.result_shapes), not this warning's
+            meta = read_json(path).get("lmeb", {})
+        except (OSError, LmebError, AttributeError):
             continue
         theirs = SYNTHETIC if isinstance(meta, dict) and meta.get("synthetic") is True else LOCAL
         if theirs != mine:

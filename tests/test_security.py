@@ -112,12 +112,18 @@ def test_redact_url_keeps_scheme_host_port_path(url, public):
     assert redact_url(url) == public
 
 
-def test_openai_config_records_no_credentials(monkeypatch):
+def test_openai_config_records_no_credentials(monkeypatch, tmp_path):
+    np = pytest.importorskip("numpy")
     pytest.importorskip("openai")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("LMEB_CACHE", str(tmp_path))
     encoder = load_model("openai:m", api_base="http://user:pa55w0rd@127.0.0.1:9/v1?token=tok123")
+    # config() asks the server for its probe vector (lmeb.models.api_probe): answered here without a server
+    monkeypatch.setattr(encoder, "_request", lambda texts: np.ones((len(texts), 4), dtype=np.float32))
     text = json.dumps(encoder.config())
     assert "pa55w0rd" not in text and "tok123" not in text and "user" not in text
+    recorded = "".join(p.read_text() for p in tmp_path.rglob("*.json"))  # the probe's record beside the cache
+    assert recorded and "pa55w0rd" not in recorded and "tok123" not in recorded
     assert encoder.config()["api_base"] == "http://127.0.0.1:9/v1"
     assert encoder.api_base.endswith("?token=tok123")  # the client still gets the whole address
 
