@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from lmeb import embedding_cache
+from lmeb import embedding_cache, vector_table
 from lmeb.digest import json_digest, text_digest
-from lmeb.embedding_cache import DIGEST_SIZE, DiskCache, VectorTable
+from lmeb.embedding_cache import DIGEST_SIZE, DiskCache
 from lmeb.errors import LmebError
+from lmeb.vector_table import VectorTable
 
 __all__ = ["DIGEST_SIZE", "ENCODE_CHUNK", "DiskCache", "EmbedStats", "EmbeddingStore", "VectorTable",
            "default_cache_dir", "encode_texts", "length_order", "namespace_key", "text_digest"]
@@ -192,8 +193,8 @@ class EmbeddingStore:
         if len(keys) < n:  # repeated texts: copy their first row, a block at a time
             source = firsts[np.fromiter((position[d] for d in digests), dtype=np.int64, count=n)]
             repeats = np.flatnonzero(source != np.arange(n))
-            for b in range(0, len(repeats), embedding_cache.GATHER_BLOCK):
-                rows = repeats[b: b + embedding_cache.GATHER_BLOCK]
+            for b in range(0, len(repeats), vector_table.GATHER_BLOCK):
+                rows = repeats[b: b + vector_table.GATHER_BLOCK]
                 out[rows] = out[source[rows]]
         out.flags.writeable = False  # shared with later callers: nobody may change it in place
         if len(missing):

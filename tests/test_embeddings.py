@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmeb import embedding_cache, embeddings
+from lmeb import embedding_cache, embeddings, vector_table
 from lmeb.embedding_cache import CacheWarning
 from lmeb.embeddings import DiskCache, EmbeddingStore, namespace_key
 
@@ -203,7 +203,7 @@ def test_repeated_texts_hold_one_copy_of_the_vectors(tmp_path, monkeypatch, sour
     import tracemalloc
 
     monkeypatch.setattr(embeddings, "ENCODE_CHUNK", 256)
-    monkeypatch.setattr(embedding_cache, "GATHER_BLOCK", 512)
+    monkeypatch.setattr(vector_table, "GATHER_BLOCK", 512)
     enc = Wide(dim=32)
     unique = [f"text {i}" for i in range(8192)]
     texts = [*unique[:4000], "text 7", "text 8000", *unique[4000:], "text 7"]
