@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lmeb.errors import LmebError
 from lmeb.report import table
 from lmeb.results import DatasetResult, read_results, result_path, results_lock, write_dataset_result
 from lmeb.tasks import get_task
@@ -69,6 +70,21 @@ class Results(list[DatasetResult]):
                 for role, stats in (s.provenance.get("model_counts") or {}).items()
                 for counter, value in stats.items()]
         return pd.DataFrame(rows, columns=["model", "setting", "dataset", "subset", "role", "counter", "value"])
+
+    def inspect(self, task: str, model: str | None = None, *, worst: int | None = None,
+                queries: list[str] | None = None, versus: str | None = None, k: int = 10,
+                setting: str | None = None, data: Path | str | None = None) -> Any:
+        """``lmeb inspect`` as a DataFrame: one row per (query, model, document shown) of ``task``
+        (``Dataset/subset``); ``model`` defaults to the only one (``lmeb.inspect``)."""
+        from lmeb.inspect import inspect_subset
+
+        if model is None:
+            names = sorted({r.model for r in self})
+            if len(names) != 1:
+                raise LmebError(f"name the model to inspect (model=...): these results hold {', '.join(names)}")
+            model = names[0]
+        return inspect_subset(list(self), model, task, setting=setting, worst=worst, queries=queries,
+                              versus=versus, k=k, data=data).to_frame()
 
     def save(self, output: Path | str) -> list[Path]:
         """Write every dataset result under ``output`` exactly as ``lmeb run`` does; returns the main files."""

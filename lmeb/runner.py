@@ -28,9 +28,11 @@ from lmeb import __version__, efficiency
 from lmeb.data import SubsetData, TaskReader, data_root, is_synthetic, subset_paths
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
+from lmeb.growth import POOL, scope_rows, scoped_run_key
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
+from lmeb.rankings import DEPTH, rankings_file, write_rankings
 from lmeb.results import SubsetResult
-from lmeb.retrieval import Rows, Run, candidate_rows, write_trec
+from lmeb.retrieval import Rows, Run, write_trec
 from lmeb.settings import check_setting, setting_instruction
 from lmeb.store import (
     CANDIDATES_RULE,
@@ -58,6 +60,8 @@ class RunOptions:
     rerank_top_k: int = 100
     cache_dir: Path | None = None  # None = no disk cache (memory reuse within a dataset still applies)
     progress: bool = True
+    scope: str = POOL  # which documents each query is ranked among (lmeb.growth): pool, corpus or xN
+    seed: int = 0  # the distractor draw's seed (scope xN), recorded in provenance
 
 
 @dataclass
@@ -119,6 +123,7 @@ class Runner:
         self.rerank_top_k = options.rerank_top_k if reranker is not None else None
         self.run_key = run_identity(self.model_config, self.reranker_config, self.rerank_top_k, options.setting,
                                     options.k_values)
+        self.run_key = scoped_run_key(self.run_key, options.scope, options.seed)
         self.store = ResultsStore(options.output, name, options.setting, self.log)
         self.device = efficiency.device_of(model)
         self.parameters = efficiency.parameter_count(model)
@@ -155,6 +160,7 @@ class Runner:
             "candidates": CANDIDATES_RULE,
             "versions": library_versions(),
             **_cluster(self.model, self.reranker),
+            **({"scope": self.options.scope, "seed": self.options.seed} if self.options.scope != POOL else {}),
         }
 
     def instruction(self, subset: SubsetData) -> str | None:
@@ -234,7 +240,7 @@ class Runner:
         counts_before = self.model_counts()
         texts_before = self.strategy.texts
         with timed(seconds, "search"):
-            rows = candidate_rows(subset)
+            rows, scope = scope_rows(subset, self.options.scope, self.options.seed)
         stage = "encode" if self.model_type == "encoder" else "search"
         stage_before = seconds.get(stage, 0.0)
         run = self.search(subset, rows, seconds)
@@ -264,6 +270,9 @@ class Runner:
             with timed(seconds, "write_run"):
                 run_path, run_file = self.store.run_file(subset.task.name, subset.subset)
                 write_trec(run, run_path, _tag(self.name))
+        with timed(seconds, "write_rankings"):  # the top DEPTH per query, for lmeb inspect (lmeb.rankings)
+            rank_path, rank_file = rankings_file(self.store.path(subset.task.name), subset.subset)
+            rankings = {"file": rank_file, "sha256": write_rankings(run, rank_path), "depth": DEPTH}
         query_ids = list(evaluation.per_query.get(MAIN_SCORE, {}))
         per_query = evaluation.columns(query_ids)
         total = round(sum(seconds.values()), 4)
@@ -279,6 +288,8 @@ class Runner:
             "seconds": {k: round(v, 4) for k, v in seconds.items()},
             "efficiency": cost,  # the model's cost here: texts, tokens, seconds, rates, peak memory (lmeb.efficiency)
             "run_file": run_file,
+            "rankings": rankings,
+            **({"scope": scope} if self.options.scope != POOL else {}),  # what each query was ranked among
         }
         return SubsetResult(subset=subset.subset, scores=evaluation.scores, main_score=evaluation.main_score,
                             evaluation_time=total, per_query=per_query, query_ids=query_ids, provenance=provenance,
