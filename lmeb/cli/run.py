@@ -75,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--setting", choices=SETTINGS, default="wo_inst",
                       help="wo_inst: plain queries (default); w_inst: queries prefixed with the task instruction")
 
+    what.add_argument("--scope", choices=("pool", "corpus"), default="pool",
+                      help="what each query is ranked among: pool = its scene's candidates (LMEB, default), "
+                           "corpus = the whole subset corpus; results named MODEL@corpus (docs/growth.md)")
+    what.add_argument("--distractors", metavar="N,N", help="one run per factor: each pool plus N times its size "
+                      "in documents of other scenes (results named MODEL@xN), e.g. 4,16,64")
+    what.add_argument("--seed", type=int, default=0, help="the distractor draw's seed, recorded (default 0)")
+
     scale = parser.add_argument_group("scale out on Ray (pip install 'lmeb[ray]')")
     scale.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                        help="encode/rerank on Ray workers: auto (default) joins $RAY_ADDRESS or starts a local "
@@ -125,6 +132,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     """``lmeb.evaluate`` with the command line's options, then the summary table."""
     from lmeb.api import DEFAULT_CACHE, evaluate
+    from lmeb.growth import parse_distractors
 
     _check_args(args)
     options = _model_options(args)
@@ -142,7 +150,8 @@ def main(args: argparse.Namespace) -> int:
                        cache_dir=cache_dir, name=args.name, overwrite=args.overwrite, save_runs=args.save_runs,
                        progress=progress, model_options=options, reranker_options=rr_options,
                        ray=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                       cpus_per_worker=args.cpus_per_worker)
+                       cpus_per_worker=args.cpus_per_worker, scope=args.scope,
+                       distractors=parse_distractors(args.distractors), seed=args.seed)
     print_summary(results.summaries, str(results.name), args.setting, results.seconds or 0.0)
     return 0
 
