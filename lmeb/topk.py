@@ -17,7 +17,10 @@ Memory: the query matrix, one block's scores, the kept keys (queries x k int64) 
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -25,6 +28,8 @@ from lmeb.errors import LmebError
 
 _MIN = np.iinfo(np.int64).min
 _LOW = np.int64(0xFFFFFFFF)
+_THREADS = max(1, min(32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+_MIN_CELLS_PER_THREAD = 1 << 20  # below this a thread costs more than it saves
 
 
 def score_keys(scores: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -52,20 +57,47 @@ def stream_top_k(q: np.ndarray, d: np.ndarray, ranks: np.ndarray, k: int,
     n, nq = d.shape[0], q.shape[0]
     k = min(k, n)
     best = np.full((nq, k), _MIN, dtype=np.int64)
+    _check_finite(q, "query")
+    with ThreadPoolExecutor(_THREADS) as pool:
+        _stream(pool, q, d, ranks, best, k, prepare, doc_block, max_cells)
+    best = -np.sort(-best, axis=1) if k else best  # descending keys = rank order
+    order = np.argsort(ranks, kind="stable")  # id rank -> row
+    return order[(best & _LOW)], key_scores(best)
+
+
+def _stream(pool: ThreadPoolExecutor, q: np.ndarray, d: np.ndarray, ranks: np.ndarray, best: np.ndarray, k: int,
+            prepare: Callable[[np.ndarray], np.ndarray] | None, doc_block: int, max_cells: int) -> None:
+    n, nq = d.shape[0], q.shape[0]
     for lo in range(0, n, doc_block):
         chunk = d[lo:lo + doc_block]
         if prepare is not None:
             chunk = prepare(chunk)
+        _check_finite(chunk, "document")
         block_ranks = np.asarray(ranks[lo:lo + chunk.shape[0]], dtype=np.int64)
         step = max(1, max_cells // chunk.shape[0])
         for start in range(0, nq, step):
             sims = q[start:start + step] @ chunk.T
-            if np.isnan(sims).any():
-                raise LmebError("NaN similarity score(s): the model produced invalid embeddings")
-            _merge(best[start:start + step], sims, block_ranks, k)
-    best = -np.sort(-best, axis=1) if k else best  # descending keys = rank order
-    order = np.argsort(ranks, kind="stable")  # id rank -> row
-    return order[(best & _LOW)], key_scores(best)
+            _merge_rows(pool, best[start:start + step], sims, block_ranks, k)
+
+
+def _check_finite(x: np.ndarray, kind: str) -> None:
+    """Finite vectors give no NaN score (checking them is far cheaper than checking every score)."""
+    if not np.isfinite(x).all():
+        raise LmebError(f"NaN or infinite {kind} embedding values: the model produced invalid embeddings")
+
+
+def _merge_rows(pool: ThreadPoolExecutor, best: np.ndarray, sims: np.ndarray, block_ranks: np.ndarray,
+                k: int) -> None:
+    """``_merge`` over row ranges on the pool's threads (numpy releases the GIL; the rows are independent),
+    so the compare-and-select passes use every core as the matrix product does."""
+    parts = min(_THREADS, max(1, sims.size // _MIN_CELLS_PER_THREAD), sims.shape[0])
+    if parts <= 1:
+        _merge(best, sims, block_ranks, k)
+        return
+    bounds = np.linspace(0, sims.shape[0], parts + 1).astype(int)
+    for future in [pool.submit(_merge, best[a:b], sims[a:b], block_ranks, k)
+                   for a, b in itertools.pairwise(bounds)]:
+        future.result()
 
 
 def _merge(best: np.ndarray, sims: np.ndarray, block_ranks: np.ndarray, k: int) -> None:
@@ -76,8 +108,10 @@ def _merge(best: np.ndarray, sims: np.ndarray, block_ranks: np.ndarray, k: int) 
     threshold = np.where(kth == _MIN, -np.inf, key_scores(kth).astype(np.float64)).astype(np.float32)
     filling = np.flatnonzero(kth == _MIN)
     if filling.size and sims.shape[1] > k:  # not full yet: only scores >= the block's own k-th largest can enter
-        threshold[filling] = np.partition(sims[filling], sims.shape[1] - k, axis=1)[:, sims.shape[1] - k]
-    qi, dj = np.nonzero(sims >= threshold[:, None])
+        part = sims if filling.size == sims.shape[0] else sims[filling]
+        threshold[filling] = np.partition(part, sims.shape[1] - k, axis=1)[:, sims.shape[1] - k]
+    flat = np.flatnonzero(sims >= threshold[:, None])
+    qi, dj = np.divmod(flat, sims.shape[1])
     if not qi.size:
         return
     keys = score_keys(sims[qi, dj], block_ranks[dj])
