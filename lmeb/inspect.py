@@ -158,7 +158,7 @@ def _view(model: str, result: DatasetResult, sub: SubsetResult, qid: str, qrels:
     metrics = {m: vals[sub.query_ids.index(qid)] for m, vals in sub.per_query.items()}
     if sub.rankings is None and result.path is not None:
         sub.rankings, why = read_rankings(result.path, sub.provenance)
-        if sub.rankings is None and why not in notes:
+        if sub.rankings is None and f"{model}: {why}" not in notes:
             notes.append(f"{model}: {why}")
     ranked = (sub.rankings or {}).get(qid, [])
     rank_of = {d: i for i, (d, _) in enumerate(ranked, start=1)}
