@@ -10,6 +10,7 @@ import pytest
 
 import lmeb
 from lmeb.cli import main as cli
+from lmeb.errors import LmebError
 from lmeb.inspect import Hit, Inspection, ModelView, QueryView
 from lmeb.inspect_render import render
 from lmeb.models.bm25 import BM25Searcher
@@ -176,3 +177,18 @@ def test_html_page_in_headless_chromium(browser, tmp_path: Path) -> None:
 
 def test_read_rankings_without_record(tmp_path: Path) -> None:
     assert read_rankings(tmp_path / "X.json", {})[0] is None
+
+
+def test_evidence_distance_on_locomo_only(real_runs: Path, real_data: Path) -> None:
+    from lmeb.evidence import QUARTILES, evidence_distance
+    from lmeb.inspect import find_result
+
+    results = lmeb.load_results(real_runs, per_query=True)
+    frame = evidence_distance(find_result(results, "bm25", "LoCoMo", None), real_data)
+    assert frame["quartile"].tolist() == list(QUARTILES)
+    scores = _per_query(real_runs / "bm25" / "wo_inst" / "LoCoMo.json", "temporal_reasoning")
+    assert frame["queries"].sum() == len(scores)  # every query of the subset has a judged turn in its scene
+    total = (frame["ndcg_at_10"] * frame["queries"]).sum() / frame["queries"].sum()
+    assert total == pytest.approx(100 * np.mean(list(scores.values())))
+    with pytest.raises(LmebError, match="no memory order"):
+        evidence_distance(type(results[0])("m", "wo_inst", "Gorilla", "Procedural", {}), real_data)

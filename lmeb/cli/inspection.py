@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", metavar="RESULTS", help="results directories")
     parser.add_argument("--model", required=True, help="the model's name in the results")
     parser.add_argument("--setting", choices=SETTINGS, help="setting (default: the only one, else wo_inst)")
-    parser.add_argument("--tasks", required=True, metavar="DATASET/SUBSET", help="the subset to inspect")
+    parser.add_argument("--tasks", required=True, metavar="DATASET/SUBSET",
+                        help="the subset to inspect (the dataset alone with --evidence-distance)")
     pick = parser.add_mutually_exclusive_group()
     pick.add_argument("--worst", type=int, metavar="N", help="the N lowest ndcg_at_10 (default 10)")
     pick.add_argument("--query", nargs="+", action="extend", metavar="ID", help="these query ids")
@@ -36,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=10, help="retrieved documents shown per query (default 10)")
     parser.add_argument("--data", metavar="DIR", help="data root in the official layout (default $LMEB_DATA)")
     parser.add_argument("--format", choices=("text", "json", "html"), default="text")
+    parser.add_argument("--evidence-distance", action="store_true", help="instead: the main score by quartile of "
+                        "how far back the relevant turns lie (datasets with a conversation order only: LoCoMo)")
     parser.add_argument("--out", metavar="FILE", help="write there (atomically) instead of stdout")
 
 
@@ -48,6 +51,13 @@ def main(args: argparse.Namespace) -> int:
     if args.query and args.versus:
         raise LmebError("--versus picks its own queries: give --worst N (how many), not --query")
     results = read_results(args.results, per_query=True)
+    if args.evidence_distance:
+        from lmeb.evidence import evidence_distance
+        from lmeb.inspect import find_result
+
+        frame = evidence_distance(find_result(results, args.model, args.tasks.split("/")[0], args.setting), args.data)
+        sys.stdout.write(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}") + "\n")
+        return 0
     view = inspect_subset(results, args.model, args.tasks, setting=args.setting, worst=args.worst,
                           queries=args.query, versus=args.versus, k=args.k, data=args.data)
     text = render(view, args.format)
