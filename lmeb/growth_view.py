@@ -118,3 +118,13 @@ def write_growth_figure(results: list[DatasetResult], path: Path, metric: str = 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     return path
+
+
+def growth_figures(results: list[DatasetResult], folder: Path) -> list[dict]:
+    """The leaderboard's growth figure entry (``[]`` when no scoped run is among ``results``)."""
+    if not any(split_scoped_name(r.model)[1] != POOL for r in results):
+        return []
+    path = write_growth_figure(results, Path(folder) / "growth.png")
+    return [{"file": f"{Path(folder).name}/{path.name}",
+             "caption": "ndcg@10 as memory grows: each query's pool, pool + distractors, whole corpus (one line "
+                        "per model)"}]

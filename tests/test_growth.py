@@ -127,3 +127,8 @@ def test_growth_view_and_figure_on_the_sample(sample_data: Path, tmp_path: Path)
     png = write_growth_figure(results, tmp_path / "growth.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli(["table", str(tmp_path), "--view", "growth"]) == 0
+    from lmeb.leaderboard import write_site
+
+    site = write_site(results, tmp_path / "site")
+    assert site.out.joinpath("figures", "growth.png").is_file()
+    assert any(f["file"] == "figures/growth.png" for f in json.loads((site.out / "data.json").read_text())["figures"])
