@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from lmeb.errors import LmebError
 from lmeb.files import atomic_path
 from lmeb.retrieval import Run, ranking
 
@@ -70,13 +71,20 @@ def encode(run: Run, depth: int = DEPTH) -> dict[str, np.ndarray]:
 
 
 def write_rankings(run: Run, path: Path, depth: int = DEPTH) -> str:
-    """Write ``run``'s top ``depth`` per query to ``path`` atomically; returns the file's sha256."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **encode(run, depth))
-    data = buffer.getvalue()
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+    """Write ``run``'s top ``depth`` per query to ``path`` atomically; returns the file's sha256.
+
+    A failed write (a full disk) is a one-line error naming the file; the results file is not touched.
+    """
+    arrays = encode(run, depth)
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+            return hashlib.sha256(tmp.read_bytes()).hexdigest()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise LmebError(f"{path}: cannot write the rankings sidecar ({reason}); the results file keeps the "
+                        "subsets written before, so rerun to resume once it is writable") from None
 
 
 def decode(arrays: Any) -> dict[str, list[tuple[str, float]]]:

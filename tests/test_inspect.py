@@ -192,3 +192,19 @@ def test_evidence_distance_on_locomo_only(real_runs: Path, real_data: Path) -> N
     assert total == pytest.approx(100 * np.mean(list(scores.values())))
     with pytest.raises(LmebError, match="no memory order"):
         evidence_distance(type(results[0])("m", "wo_inst", "Gorilla", "Procedural", {}), real_data)
+
+
+def test_a_full_disk_on_the_rankings_is_one_line(sample_data: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    import errno
+
+    import lmeb.rankings as rankings
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rankings.np, "savez_compressed", full)
+    assert cli(["run", "--model", "bm25", "--tasks", "LoCoMo/single_hop", "--data", str(sample_data), "--output",
+                str(tmp_path), "--no-cache", "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "single_hop.npz: cannot write the rankings sidecar (No space left on device)" in line
+    assert not list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob("*.tmp"))
