@@ -91,7 +91,9 @@ class Results(list[DatasetResult]):
         paths = []
         for result in self:
             task = get_task(result.task_name)
-            with results_lock(result_path(Path(output), result.model, result.setting, result.task_name)):
+            main = result_path(Path(output), result.model, result.setting, result.task_name)
+            with results_lock(main):
+                _save_rankings(result, main)
                 paths.append(write_dataset_result(Path(output), result, task.mteb_name, task.mteb_revision))
         return paths
 
@@ -99,3 +101,14 @@ class Results(list[DatasetResult]):
         runs = sorted({(r.model, r.setting) for r in self})
         subsets = sum(len(r.subsets) for r in self)
         return f"Results({len(self)} dataset(s), {subsets} subset(s) of {', '.join(f'{m} ({s})' for m, s in runs)})"
+
+
+def _save_rankings(result: DatasetResult, main: Path) -> None:
+    """Write the rankings held in memory (``lmeb.evaluate`` without ``output``) beside ``main``."""
+    from lmeb.rankings import DEPTH, rankings_file, write_rankings
+
+    for sub in result.subsets.values():
+        if sub.rankings is not None:
+            path, rel = rankings_file(main, sub.subset)
+            run = {qid: dict(pairs) for qid, pairs in sub.rankings.items()}
+            sub.provenance["rankings"] = {"file": rel, "sha256": write_rankings(run, path), "depth": DEPTH}

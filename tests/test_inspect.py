@@ -128,7 +128,7 @@ def test_damaged_or_missing_rankings_are_one_note(sample_run: Path, sample_data:
     assert len(notes) == 1 and "is missing" in notes[0]
 
 
-def test_results_inspect_in_memory(sample_data: Path) -> None:
+def test_results_inspect_in_memory(sample_data: Path, tmp_path: Path) -> None:
     res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, cache_dir=None, log=lambda m: None)
     frame = res.inspect("LoCoMo/single_hop", worst=3, k=5, data=sample_data)
     sub = res[0].subsets["single_hop"]
@@ -137,6 +137,9 @@ def test_results_inspect_in_memory(sample_data: Path) -> None:
     top = frame[frame["role"] == "retrieved"]
     assert top.groupby("query_id")["rank"].max().max() <= 5 and np.all(top["score"].notna())
     assert sub.rankings is not None  # read before the scratch folder went away
+    res.save(tmp_path)  # and written with the results
+    again = lmeb.load_results(tmp_path, per_query=True).inspect("LoCoMo/single_hop", worst=3, k=5, data=sample_data)
+    assert again.equals(frame)
 
 
 def test_bad_selection_is_one_line(sample_run: Path, sample_data: Path, capsys) -> None:
