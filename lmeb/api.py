@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
-from lmeb.inspect import keep_rankings
 from lmeb.results import read_dataset_result
 from lmeb.results_set import Results
 from lmeb.settings import check_setting
@@ -197,6 +196,8 @@ def evaluate(
                 summaries += runner.run(selections)
             datasets = [read_dataset_result(s.path, per_query=True) for s in summaries if s.path is not None]
             if output is None:
+                from lmeb.inspect import keep_rankings
+
                 keep_rankings(datasets)  # lmeb.Results.inspect reads them after the scratch folder is gone
             if output is None:
                 for summary in summaries:
