@@ -199,7 +199,6 @@ def evaluate(
                 from lmeb.inspect import keep_rankings
 
                 keep_rankings(datasets)  # lmeb.Results.inspect reads them after the scratch folder is gone
-            if output is None:
                 for summary in summaries:
                     summary.path = None  # the scratch folder is gone once this returns: the results live in memory
     return Results(datasets, name=label, setting=setting, summaries=summaries, seconds=time.perf_counter() - started)
