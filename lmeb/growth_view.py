@@ -102,14 +102,17 @@ def write_growth_figure(results: list[DatasetResult], path: Path, metric: str = 
             g = g.assign(order=g["scope"].map(scope_order)).sort_values("order")
             xs = [sizes.get((dataset, s), float("nan")) for s in g["scope"]]
             ax.plot(xs, 100 * g["value"], marker="o", label=f"{model} ({setting})")
+            labels: dict[tuple[float, float], list[str]] = {}  # scopes at one point (16x = corpus) share a label
             for x, y, s in zip(xs, 100 * g["value"], g["scope"], strict=True):
-                ax.annotate(scope_label(s), (x, y), fontsize=7, textcoords="offset points", xytext=(2, 3))
+                labels.setdefault((x, y), []).append(scope_label(s))
+            for (x, y), names in labels.items():
+                ax.annotate(" = ".join(names), (x, y), fontsize=7, textcoords="offset points", xytext=(2, 3))
         ax.set_xscale("log")
         ax.set_title(dataset)
         ax.set_xlabel("documents per query (memory size)")
         ax.set_ylabel(f"{metric} (%)")
         ax.grid(alpha=0.3)
-    fig.axes[0].legend(fontsize=7)
+    max(fig.axes, key=lambda a: len(a.get_lines())).legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
