@@ -132,7 +132,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     """``lmeb.evaluate`` with the command line's options, then the summary table."""
     from lmeb.api import DEFAULT_CACHE, evaluate
-    from lmeb.growth import parse_distractors
+    from lmeb.growth import parse_distractors, scoped_name, scopes_of
 
     _check_args(args)
     options = _model_options(args)
@@ -152,7 +152,15 @@ def main(args: argparse.Namespace) -> int:
                        ray=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                        cpus_per_worker=args.cpus_per_worker, scope=args.scope,
                        distractors=parse_distractors(args.distractors), seed=args.seed)
-    print_summary(results.summaries, str(results.name), args.setting, results.seconds or 0.0)
+    scopes = scopes_of(args.scope, parse_distractors(args.distractors))
+    if len(scopes) == 1:
+        print_summary(results.summaries, scoped_name(str(results.name), scopes[0]), args.setting,
+                      results.seconds or 0.0)
+        return 0
+    per = len(results.summaries) // len(scopes)  # one block of datasets per scope, in order (lmeb.evaluate)
+    for i, scope in enumerate(scopes):
+        part = results.summaries[i * per:(i + 1) * per]
+        print_summary(part, scoped_name(str(results.name), scope), args.setting, sum(s.seconds for s in part))
     return 0
 
 
