@@ -134,6 +134,9 @@ def evaluate(
     cpus_per_worker: float | None = None,
     download: bool = True,
     source: str = "official",
+    scope: str = "pool",
+    distractors: Sequence[int] | None = None,
+    seed: int = 0,
 ) -> Results:
     """Evaluate ``model`` (and an optional second-stage ``reranker``) on LMEB; returns ``Results``.
 
@@ -153,9 +156,11 @@ def evaluate(
     """
     from lmeb.data import data_root
     from lmeb.embeddings import default_cache_dir
+    from lmeb.growth import scoped_name, scopes_of
     from lmeb.runner import Runner, RunOptions
 
     check_setting(setting)
+    scopes = scopes_of(scope, list(distractors or []))
     if rerank_top_k < 1:
         raise LmebError("rerank_top_k must be at least 1")
     say = log or (lambda message: print(message, file=sys.stderr))
@@ -187,13 +192,19 @@ def evaluate(
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="lmeb-results-") as scratch:
             out = Path(output).expanduser() if output is not None else Path(scratch)
-            options = RunOptions(data=root, output=out, setting=setting, overwrite=overwrite, save_runs=save_runs,
-                                 rerank_top_k=rerank_top_k, cache_dir=cache, progress=progress)
-            runner = Runner(first, options, label, reranker=second, log=say, model_config=config,
-                            reranker_config=second_config)
-            summaries = runner.run(selections)
+            summaries = []
+            for each in scopes:
+                options = RunOptions(data=root, output=out, setting=setting, overwrite=overwrite, save_runs=save_runs,
+                                     rerank_top_k=rerank_top_k, cache_dir=cache, progress=progress, scope=each,
+                                     seed=seed)
+                runner = Runner(first, options, scoped_name(label, each), reranker=second, log=say,
+                                model_config=config, reranker_config=second_config)
+                summaries += runner.run(selections)
             datasets = [read_dataset_result(s.path, per_query=True) for s in summaries if s.path is not None]
             if output is None:
+                from lmeb.inspect import keep_rankings
+
+                keep_rankings(datasets)  # lmeb.Results.inspect reads them after the scratch folder is gone
                 for summary in summaries:
                     summary.path = None  # the scratch folder is gone once this returns: the results live in memory
     return Results(datasets, name=label, setting=setting, summaries=summaries, seconds=time.perf_counter() - started)

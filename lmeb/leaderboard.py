@@ -41,6 +41,7 @@ from lmeb.aggregate import (
 from lmeb.efficiency_table import run_efficiency
 from lmeb.errors import LmebError
 from lmeb.files import writable_folder
+from lmeb.growth_view import growth_figures
 from lmeb.identity import source_label
 from lmeb.leaderboard_figures import METRICS, SETTING_LABELS, row_label, write_figures
 from lmeb.leaderboard_pareto import pareto_data, write_pareto_figures
@@ -299,7 +300,8 @@ def write_site(results: Iterable[DatasetResult] | Iterable[Path | str], out: Pat
     try:
         if figures:
             data["figures"] = (write_figures(data, tmp / "figures")
-                               + write_pareto_figures(data["pareto"], tmp / "figures"))
+                               + write_pareto_figures(data["pareto"], tmp / "figures")
+                               + growth_figures(loaded, tmp / "figures"))
         (tmp / "data.json").write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
                                        encoding="utf-8")
         (tmp / "index.html").write_text(render_html(data), encoding="utf-8")

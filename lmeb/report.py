@@ -44,7 +44,7 @@ from lmeb.results import SETTINGS, DatasetResult, check_setting
 from lmeb.table_value import Cell, Column, Table
 from lmeb.tasks import MEMORY_TYPES, Task, all_tasks, get_task
 
-VIEWS = ("paper", "datasets", "subsets", "instructions", *EFFICIENCY_VIEWS)
+VIEWS = ("paper", "datasets", "subsets", "instructions", *EFFICIENCY_VIEWS, "growth")
 ROW_LEVELS = ("model", "setting", "source")  # index of every table
 NO_INSTRUCTIONS_MARK = "†"
 NO_INSTRUCTIONS_NOTE = (f"{NO_INSTRUCTIONS_MARK} the model ignores instructions (uses_instructions: false): "
@@ -144,6 +144,12 @@ def build_table(results_or_dirs: Any, view: str = "paper", metric: str = "ndcg_a
         t = efficiency_table(results, view, dataset)
         _mark_notes(t)
         return t
+    if view == "growth":  # scoped runs side by side (lmeb.growth_view)
+        from lmeb.growth_view import growth_table
+
+        if with_paper is not None or dataset is not None:
+            raise LmebError("--with-paper and --dataset do not go with --view growth")
+        return growth_table(_filter(as_results(results_or_dirs), setting), metric)
     if dataset is not None and view != "subsets":
         raise LmebError("--dataset goes with --view subsets or efficiency (the other views show every dataset)")
     if metric != "ndcg_at_10" and view in ("paper", "instructions"):

@@ -60,6 +60,7 @@ class SubsetResult:
     query_ids: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)  # encoded/cached counts, stage times, config key
     unranked: list[str] = field(default_factory=list)  # query ids in per_query left out of the means (not in the run)
+    rankings: dict[str, list[tuple[str, float]]] | None = None  # top 100 per query held in memory (lmeb.rankings)
 
 
 @dataclass

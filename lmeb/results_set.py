@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lmeb.errors import LmebError
 from lmeb.render import render
 from lmeb.report import build_table, table
 from lmeb.results import DatasetResult, read_results, result_path, results_lock, write_dataset_result
@@ -103,12 +104,29 @@ class Results(list[DatasetResult]):
                 for counter, value in stats.items()]
         return pd.DataFrame(rows, columns=["model", "setting", "dataset", "subset", "role", "counter", "value"])
 
+    def inspect(self, task: str, model: str | None = None, *, worst: int | None = None,
+                queries: list[str] | None = None, versus: str | None = None, k: int = 10,
+                setting: str | None = None, data: Path | str | None = None) -> Any:
+        """``lmeb inspect`` as a DataFrame: one row per (query, model, document shown) of ``task``
+        (``Dataset/subset``); ``model`` defaults to the only one (``lmeb.inspect``)."""
+        from lmeb.inspect import inspect_subset
+
+        if model is None:
+            names = sorted({r.model for r in self})
+            if len(names) != 1:
+                raise LmebError(f"name the model to inspect (model=...): these results hold {', '.join(names)}")
+            model = names[0]
+        return inspect_subset(list(self), model, task, setting=setting, worst=worst, queries=queries,
+                              versus=versus, k=k, data=data).to_frame()
+
     def save(self, output: Path | str) -> list[Path]:
         """Write every dataset result under ``output`` exactly as ``lmeb run`` does; returns the main files."""
         paths = []
         for result in self:
             task = get_task(result.task_name)
-            with results_lock(result_path(Path(output), result.model, result.setting, result.task_name)):
+            main = result_path(Path(output), result.model, result.setting, result.task_name)
+            with results_lock(main):
+                _save_rankings(result, main)
                 paths.append(write_dataset_result(Path(output), result, task.mteb_name, task.mteb_revision))
         return paths
 
@@ -116,3 +134,14 @@ class Results(list[DatasetResult]):
         runs = sorted({(r.model, r.setting) for r in self})
         subsets = sum(len(r.subsets) for r in self)
         return f"Results({len(self)} dataset(s), {subsets} subset(s) of {', '.join(f'{m} ({s})' for m, s in runs)})"
+
+
+def _save_rankings(result: DatasetResult, main: Path) -> None:
+    """Write the rankings held in memory (``lmeb.evaluate`` without ``output``) beside ``main``."""
+    from lmeb.rankings import DEPTH, rankings_file, write_rankings
+
+    for sub in result.subsets.values():
+        if sub.rankings is not None:
+            path, rel = rankings_file(main, sub.subset)
+            run = {qid: dict(pairs) for qid, pairs in sub.rankings.items()}
+            sub.provenance["rankings"] = {"file": rel, "sha256": write_rankings(run, path), "depth": DEPTH}

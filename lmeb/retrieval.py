@@ -244,33 +244,13 @@ def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, subset: SubsetData,
 
 
 def _whole_corpus(q: np.ndarray, d: np.ndarray, ids: DocIndex, k: int, cosine: bool) -> list[Ranking]:
-    """Top ``k`` of the whole corpus for each row of ``q``, one document chunk at a time.
+    """Top ``k`` of the whole corpus for each row of ``q``: ``lmeb.topk``'s exact streaming top-k (blocks
+    of documents against all queries, a running top k per query, never a queries x corpus matrix)."""
+    from lmeb.topk import stream_top_k
 
-    Each chunk is normalised once (no full copy of a large corpus) and merged into a running top ``k``
-    per query; selection uses the same total order (score desc, id desc), so the result is exact.
-    """
-    ranks = ids.ranks
-    n = d.shape[0]
-    best_s = [np.empty(0, dtype=np.float32) for _ in range(q.shape[0])]
-    best_r = [np.empty(0, dtype=np.int64) for _ in range(q.shape[0])]
-    for lo in range(0, n, _DOC_CHUNK):
-        chunk = d[lo:lo + _DOC_CHUNK]
-        if cosine:
-            chunk = _normalize(chunk)
-        chunk_rows = np.arange(lo, lo + chunk.shape[0], dtype=np.int64)
-        step = max(1, _MAX_BLOCK // chunk.shape[0])
-        for start in range(0, q.shape[0], step):
-            sims = q[start:start + step] @ chunk.T
-            _check_similarities(sims)
-            for j in range(sims.shape[0]):
-                m = start + j
-                if lo == 0:
-                    cs, cr = sims[j], chunk_rows
-                else:
-                    cs, cr = np.concatenate([best_s[m], sims[j]]), np.concatenate([best_r[m], chunk_rows])
-                keep = _select(cs, ranks[cr], k)
-                best_s[m], best_r[m] = cs[keep], cr[keep]
-    return [top_k(s, r, ids, k) for s, r in zip(best_s, best_r, strict=True)]
+    rows, scores = stream_top_k(q, d, ids.ranks, k, _normalize if cosine else None, _DOC_CHUNK, _MAX_BLOCK,
+                                check=_check_similarities)
+    return [dict(zip(ids.names[r].tolist(), s.tolist(), strict=True)) for r, s in zip(rows, scores, strict=True)]
 
 
 def search_scores(score_fn: ScoreFn, rows: Rows, doc_ids: Sequence[str] | DocIndex,

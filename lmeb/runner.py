@@ -29,11 +29,13 @@ from lmeb.data import SubsetData, data_root, is_synthetic, subset_paths
 from lmeb.data_origin import data_origin
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
+from lmeb.growth import POOL, scope_rows, scoped_run_key
 from lmeb.identity import mixed_source_warning, subset_scope
 from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
 from lmeb.mteb_format import open_reader
+from lmeb.rankings import DEPTH, rankings_file, write_rankings
 from lmeb.results import SubsetResult
-from lmeb.retrieval import Rows, Run, candidate_rows, write_trec
+from lmeb.retrieval import Rows, Run, write_trec
 from lmeb.settings import check_setting, setting_instruction
 from lmeb.store import (
     CANDIDATES_RULE,
@@ -61,6 +63,8 @@ class RunOptions:
     rerank_top_k: int = 100
     cache_dir: Path | None = None  # None = no disk cache (memory reuse within a dataset still applies)
     progress: bool = True
+    scope: str = POOL  # which documents each query is ranked among (lmeb.growth): pool, corpus or xN
+    seed: int = 0  # the distractor draw's seed (scope xN), recorded in provenance
 
 
 @dataclass
@@ -122,6 +126,7 @@ class Runner:
         self.rerank_top_k = options.rerank_top_k if reranker is not None else None
         self.run_key = run_identity(self.model_config, self.reranker_config, self.rerank_top_k, options.setting,
                                     options.k_values)
+        self.run_key = scoped_run_key(self.run_key, options.scope, options.seed)
         self.store = ResultsStore(options.output, name, options.setting, self.log)
         self._warned_candidates: set[Path] = set()
         self._source_seen: str | None = None  # the mixed-data-source warning, once checked
@@ -160,6 +165,7 @@ class Runner:
             "candidates": CANDIDATES_RULE,
             "versions": library_versions(),
             **_cluster(self.model, self.reranker),
+            **({"scope": self.options.scope, "seed": self.options.seed} if self.options.scope != POOL else {}),
         }
 
     def instruction(self, subset: SubsetData) -> str | None:
@@ -258,7 +264,7 @@ class Runner:
         counts_before = self.model_counts()
         texts_before = self.strategy.texts
         with timed(seconds, "search"):
-            rows = candidate_rows(subset)
+            rows, scope = scope_rows(subset, self.options.scope, self.options.seed)
         stage = "encode" if self.model_type == "encoder" else "search"
         stage_before = seconds.get(stage, 0.0)
         run = self.search(subset, rows, seconds)
@@ -290,6 +296,9 @@ class Runner:
             with timed(seconds, "write_run"):
                 run_path, run_file = self.store.run_file(subset.task.name, subset.subset)
                 write_trec(run, run_path, _tag(self.name))
+        with timed(seconds, "write_rankings"):  # the top DEPTH per query, for lmeb inspect (lmeb.rankings)
+            rank_path, rank_file = rankings_file(self.store.path(subset.task.name), subset.subset)
+            rankings = {"file": rank_file, "sha256": write_rankings(run, rank_path), "depth": DEPTH}
         query_ids = list(evaluation.per_query.get(MAIN_SCORE, {}))
         per_query = evaluation.columns(query_ids)
         total = round(sum(seconds.values()), 4)
@@ -305,6 +314,8 @@ class Runner:
             "seconds": {k: round(v, 4) for k, v in seconds.items()},
             "efficiency": cost,  # the model's cost here: texts, tokens, seconds, rates, peak memory (lmeb.efficiency)
             "run_file": run_file,
+            "rankings": rankings,
+            **({"scope": scope} if self.options.scope != POOL else {}),  # what each query was ranked among
         }
         if callable(getattr(self.strategy, "subset_provenance", None)):  # a hybrid's auto weights per fold
             provenance.update(self.strategy.subset_provenance())

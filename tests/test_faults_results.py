@@ -210,7 +210,7 @@ import os, signal, sys
 fault, at = sys.argv[1], int(sys.argv[2])
 real, calls = os.replace, [0]
 
-def replace(src, dst):  # the results pair is written with os.replace only (the cache is off)
+def replace(src, dst):  # the rankings sidecar and the results pair are written with os.replace only (cache off)
     calls[0] += 1
     if calls[0] == at and fault == "kill":
         os._exit(137)
@@ -224,11 +224,12 @@ os.replace = replace
 from lmeb.cli import main
 sys.exit(main(sys.argv[3:]))
 """
-# os.replace calls: subset 1 writes sidecar (1) and main (2); subset 2 keeps the old sidecar as the backup (3),
-# writes the new sidecar (4) and main (5); so a fault before 1-2 loses nothing finished, before 3-5 subset 2
-# (in progress), after 5 nothing.
-FAULTS = [("kill", 1, "3/3"), ("kill", 2, "3/3"), ("kill", 3, "2/3 (1 kept)"), ("kill", 4, "2/3 (1 kept)"),
-          ("kill", 5, "2/3 (1 kept)"), ("kill-after", 5, "1/3 (2 kept)"), ("sigint", 4, "2/3 (1 kept)")]
+# os.replace calls: subset 1 writes its rankings (1), sidecar (2) and main (3); subset 2 writes its rankings (4),
+# keeps the old sidecar as the backup (5), writes the new sidecar (6) and main (7); so a fault before 1-3 loses
+# nothing finished, before 4-7 subset 2 (in progress), after 7 nothing.
+FAULTS = [("kill", 1, "3/3"), ("kill", 3, "3/3"), ("kill", 4, "2/3 (1 kept)"), ("kill", 5, "2/3 (1 kept)"),
+          ("kill", 6, "2/3 (1 kept)"), ("kill", 7, "2/3 (1 kept)"), ("kill-after", 7, "1/3 (2 kept)"),
+          ("sigint", 6, "2/3 (1 kept)")]
 
 
 def faulty_run(data: Path, out: Path, fault: str, at: int) -> subprocess.CompletedProcess:
@@ -263,7 +264,7 @@ def test_a_kill_or_ctrl_c_at_each_write_loses_at_most_the_subset_in_progress(dat
 @pytest.mark.slow  # a real SIGINT in a subprocess; in-process: tests/test_runner.py's killed-run test
 def test_ctrl_c_between_subsets_exits_130_in_one_line_and_the_rerun_resumes(data, tmp_path, clean, capsys):
     out = tmp_path / "out"
-    proc = faulty_run(data, out, "sigint", 3)  # before subset 2 is written: subset 1 is in the file
+    proc = faulty_run(data, out, "sigint", 4)  # before subset 2 is written: subset 1 is in the file
     assert proc.returncode == 130 and proc.stderr.strip() == "lmeb run: interrupted"
     assert list(read_dataset_result(main_file(out), per_query=True).subsets) == [SUBSETS[0]]
     assert bm25(data, out) == 0

@@ -52,6 +52,8 @@ TESTED_ELSEWHERE = {
     "docs/results.md": "tests/test_identity.py runs it on a folder that mixes data sources",
     "docs/hybrid.md": "tests/test_hybrid_docs.py runs its snippet with the packaged MiniLM",
     "docs/reliability.md": "tests/test_docs_reliability.py runs it on the hostile input it describes",
+    "docs/inspect.md": "tests/test_docs_inspect_growth.py runs it on the sample",
+    "docs/growth.md": "tests/test_docs_inspect_growth.py runs it on the sample",
 }
 
 # README lines that are parsed but not run, with the reason.

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "table": ("lmeb.cli.table", "tables from results files (paper layout, per dataset, per subset)"),
     "diff": ("lmeb.cli.diff", "cell-by-cell deltas between a run and a published model"),
     "compare": ("lmeb.cli.compare", "paired per-query comparison of two models"),
+    "inspect": ("lmeb.cli.inspection", "per-query view: texts, relevant documents, what a model retrieved"),
     "leaderboard": ("lmeb.cli.leaderboard", "write the static leaderboard site"),
     "export-mteb": ("lmeb.cli.export_mteb", "write results in the mteb results-repository layout"),
     "cache": ("lmeb.cli.cache", "see, verify and repair the embedding cache"),

@@ -93,6 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--setting", choices=SETTINGS, default="wo_inst",
                       help="wo_inst: plain queries (default); w_inst: queries prefixed with the task instruction")
 
+    what.add_argument("--scope", choices=("pool", "corpus"), default="pool",
+                      help="what each query is ranked among: pool = its scene's candidates (LMEB, default), "
+                           "corpus = the whole subset corpus; results named MODEL@corpus (docs/growth.md)")
+    what.add_argument("--distractors", metavar="N,N", help="one run per factor: each pool plus N times its size "
+                      "in documents of other scenes (results named MODEL@xN), e.g. 4,16,64")
+    what.add_argument("--seed", type=int, default=0, help="the distractor draw's seed, recorded (default 0)")
+
     scale = parser.add_argument_group("scale out on Ray (pip install 'lmeb[ray]')")
     scale.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                        help="encode/rerank on Ray workers: auto (default) joins $RAY_ADDRESS or starts a local "
@@ -151,6 +158,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     """``lmeb.evaluate`` with the command line's options, then the summary table."""
     from lmeb.api import DEFAULT_CACHE, evaluate
+    from lmeb.growth import parse_distractors, scoped_name, scopes_of
     from lmeb.models import is_bm25_spec
 
     _check_args(args)
@@ -174,8 +182,17 @@ def main(args: argparse.Namespace) -> int:
                        progress=progress, model_options=options, reranker_options=rr_options,
                        ray=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                        cpus_per_worker=args.cpus_per_worker, download=not args.no_download,
-                       source=args.source)
-    print_summary(results.summaries, str(results.name), args.setting, results.seconds or 0.0)
+                       source=args.source, scope=args.scope, distractors=parse_distractors(args.distractors),
+                       seed=args.seed)
+    scopes = scopes_of(args.scope, parse_distractors(args.distractors))
+    if len(scopes) == 1:
+        print_summary(results.summaries, scoped_name(str(results.name), scopes[0]), args.setting,
+                      results.seconds or 0.0)
+        return 0
+    per = len(results.summaries) // len(scopes)  # one block of datasets per scope, in order (lmeb.evaluate)
+    for i, scope in enumerate(scopes):
+        part = results.summaries[i * per:(i + 1) * per]
+        print_summary(part, scoped_name(str(results.name), scope), args.setting, sum(s.seconds for s in part))
     return 0
 
 
