@@ -1,7 +1,8 @@
 """Tables from results files, one view each: paper (the paper's layout), datasets (a column per dataset),
 subsets (a column per subset of one dataset), instructions (the effect w_inst - wo_inst of every model with
 both settings), efficiency and efficiency-datasets (what each run cost: texts, tokens, seconds, rates, peak
-memory, per run or per run and dataset).
+memory, per run or per run and dataset), growth (the main score per dataset at each scope a model ran:
+its pool, pools grown with distractors, the whole corpus).
 
 Cells are percent with 2 decimals. An incomplete group (a dataset missing subsets, a type or mean
 missing a complete part) gets no mean: its cell shows ``n/N*``, n of N parts complete. The ``Complete``
