@@ -75,7 +75,7 @@ def test_minilm_writes_mteb_layout_with_provenance(minilm_run, sample_data):
     out, _ = minilm_run
     folder = out / "org__minilm" / "wo_inst"
     visible = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))  # .LoCoMo.json.lock beside
-    assert visible == ["LoCoMo.json", "LoCoMo.per_query.json", "LoCoMo.runs"]
+    assert visible == ["LoCoMo.json", "LoCoMo.per_query.json", "LoCoMo.rankings", "LoCoMo.runs"]
     task = get_task("LoCoMo")
     obj = json.loads((folder / "LoCoMo.json").read_text())
     assert obj["task_name"] == "LoCoMo" and obj["mteb_task_name"] == task.mteb_name
