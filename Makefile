@@ -36,13 +36,16 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lmeb tests scripts benchmarks
 
+# Tests run on TEST_WORKERS processes (pytest-xdist; 2 = this project's machines, 0 = one process).
+TEST_WORKERS ?= 2
+
 test: $(STAMP) lint
-	@$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	@$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # the edit loop: every test but those marked slow (CI runs them all through `make test`)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow" tests
 
 $(SAMPLE)/.done: $(STAMP) lmeb/sample.py lmeb/sample_text.py
 	$(LMEB) sample $(SAMPLE) --seed 0
