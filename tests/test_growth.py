@@ -4,11 +4,11 @@ scoped result identity, the growth view and figure."""
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from toy_models import bag_of_words
 
 import lmeb
 from lmeb.cli import main as cli
@@ -28,11 +28,7 @@ class Hashed:
     similarity = "dot"
 
     def encode(self, texts, kind, instruction=None):
-        out = np.zeros((len(texts), 512), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().split():
-                out[i, zlib.crc32(word.encode()) % 512] += 1
-        return out
+        return bag_of_words(texts, 512)
 
     def config(self):
         return {"model": "hashed-512"}
