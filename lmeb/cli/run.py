@@ -236,8 +236,8 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     reused = sum(s.texts.memory for s in summaries)
     disk = sum(s.texts.disk for s in summaries)
     out_dirs = {str(s.path.parent) for s in summaries if s.path is not None}
-    print(f"{counted(len(summaries), 'dataset')} in {seconds:.1f}s; {counted(encoded, 'text')} encoded, {reused} "
-          f"reused in memory, {disk} from the disk cache"
+    print(f"{counted(len(summaries), 'dataset')} in {seconds:.1f}s; {counted(encoded, 'text')} encoded, {reused:,} "
+          f"reused in memory, {disk:,} from the disk cache"
           + (f"; {counted(warnings, 'warning')}" if warnings else "")
           + (f"; results in {', '.join(sorted(out_dirs))}" if out_dirs else ""), file=file)
     for role, counts in add_counts(*(s.model_counts for s in summaries)).items():
