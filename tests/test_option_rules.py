@@ -73,3 +73,13 @@ def test_table_help_describes_every_view(capsys) -> None:
     description = describe(importlib.import_module("lmeb.cli.table").__doc__).split("\n\n")[0]
     for view in VIEWS:
         assert f"{view} (" in description or f"{view} and " in description, view
+
+
+def test_a_model_that_fails_to_load_leaves_no_results_folder(sample_data: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "badmodel"
+    bad.mkdir()
+    (bad / "config.json").write_text("{}")
+    rc = cli(["run", "--model", str(bad), "--tasks", "Gorilla", "--data", str(sample_data), "--output",
+              str(tmp_path / "out"), "--no-progress"])
+    assert rc == 2 and "cannot load model directory" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
