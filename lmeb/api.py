@@ -165,9 +165,10 @@ def evaluate(
         raise LmebError("rerank_top_k must be at least 1")
     say = log or (lambda message: print(message, file=sys.stderr))
     if data is None and not os.environ.get("LMEB_DATA"):
+        from lmeb.data import available_tasks
         from lmeb.download import fetch_for_run
 
-        data = fetch_for_run(tasks, types, download, say, source, progress)
+        data = fetch_for_run(tasks, types, download, say, available_tasks, source, progress)
     root = data_root(data)
     selections = select_present(tasks, types, root, say)
     cache = default_cache_dir() if cache_dir == DEFAULT_CACHE else (Path(cache_dir).expanduser() if cache_dir else None)

@@ -333,12 +333,13 @@ def download(tasks: Sequence[Task], dest: str | Path | None = None, source: str 
 
 
 def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None, allowed: bool,
-                  log: Callable[[str], None], source: str = "official", progress: bool = False) -> Path:
+                  log: Callable[[str], None], available: Callable[[Path, list[Task]], list[Task]],
+                  source: str = "official", progress: bool = False) -> Path:
     """The data root of a run given no data folder: ``~/.cache/lmeb/data/eval_data``, after fetching the
     selected datasets not there yet (one line saying what and how much), unless ``allowed`` is False or
     the hub is offline, in which case the error names the command that fetches them. With no selection,
-    the datasets already there are used."""
-    from lmeb.data import available_tasks
+    the datasets already there are used. ``available`` is the data layer's rule for which datasets a
+    folder holds (``lmeb.data.available_tasks``; passed in, so this hub client does not depend on the readers)."""
     from lmeb.tasks import select
 
     dest = default_destination()
@@ -350,7 +351,7 @@ def fetch_for_run(tasks: str | Sequence[str] | None, types: Sequence[str] | None
         raise LmebError(f"no data folder (--data, LMEB_DATA) and nothing under {root}: name the datasets to fetch "
                         "(--tasks A,B or --type TYPE) or run `lmeb download --tasks A,B` first")
     wanted = [s.task for s in select(spec, list(types) if types else None)]
-    present = {t.name for t in available_tasks(root, wanted)} if root.is_dir() else set()
+    present = {t.name for t in available(root, wanted)} if root.is_dir() else set()
     missing = [t for t in wanted if t.name not in present]
     if not missing:
         return root
