@@ -9,7 +9,7 @@ real strategy (``lmeb.strategy``) as a hybrid runs it, "once cached":
 * lexical: ``SearcherRetrieval`` with lmeb's ``BM25Searcher`` (bm25s): indexing the corpus and scoring
   the candidates (BM25 has no disk cache: a rerun indexes again).
 
-Then ``lmeb.hybrid.fuse_runs`` fuses the two runs (rrf and minmax; sorting the corpus ids for the tie
+Then ``lmeb.fusion.fuse_runs`` fuses the two runs (rrf and minmax; sorting the corpus ids for the tie
 rule included). Times are CPU seconds of this process (``time.process_time``, BLAS pinned to one thread),
 so the ratio holds on a shared machine. Printed: each time and fusion / parts (target <= 0.10).
 ``--no-bm25`` leaves BM25 out (parts = dense only: a lower bound on what the parts cost).
@@ -36,7 +36,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmeb.hybrid import fuse_runs  # noqa: E402
+from lmeb.fusion import fuse_runs  # noqa: E402
 from lmeb.models.bm25 import BM25Searcher  # noqa: E402
 from lmeb.retrieval import DocIndex  # noqa: E402
 from lmeb.strategy import DenseRetrieval, SearcherRetrieval  # noqa: E402

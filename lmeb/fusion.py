@@ -1,4 +1,5 @@
-"""Fusion of several rankings of one query into one: the maths of ``lmeb.hybrid``, over plain arrays.
+"""Fusion of several rankings of one query into one: the maths of ``lmeb.hybrid``, over plain arrays,
+and ``fuse_runs``, which applies it to every query of a subset at once.
 
 Each part gives, per query, its top-``depth`` list in rank order: the corpus rows and their scores.
 ``fuse`` returns the union of those rows and one fused score per row; ranking them is left to
@@ -33,10 +34,16 @@ Everything is vectorised per query over the union of rows (no Python loop over d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lmeb.errors import LmebError
+from lmeb.retrieval import DEFAULT_K, DocIndex, Run, select_segments
+
+if TYPE_CHECKING:
+    from lmeb.data import SubsetData
 
 METHODS = ("rrf", "minmax", "zscore", "dbsf")
 DEFAULT_RRF_K = 60
@@ -158,3 +165,34 @@ def normalise(scores: np.ndarray, method: str) -> np.ndarray:
     """One part's list of scores (float64) normalised by ``method`` (``minmax``, ``zscore``, ``dbsf``)."""
     s = np.asarray(scores, dtype=np.float64)
     return _normalise_segments(s, np.array([s.shape[0]], dtype=np.int64), method)[0]
+
+
+def fuse_runs(subset: SubsetData, runs: Sequence[Run], method: str, weights: Sequence[float], rrf_k: int,
+              k: int = DEFAULT_K, index: DocIndex | None = None, query_ids: Sequence[str] | None = None) -> Run:
+    """The fused run of one subset: per query, the parts' lists fused and ranked (top ``k``, tie rule).
+
+    All queries at once (``lmeb.fusion.fuse_segments``, ``lmeb.retrieval.select_segments``): the only
+    Python loops are over queries and parts; documents move through C-level iterators and numpy.
+    """
+    row = subset.corpus.row
+    qids = list(subset.query_ids if query_ids is None else query_ids)
+    rows, scores, sizes = [], [], []
+    for run in runs:
+        lists = [run.get(qid) or {} for qid in qids]
+        n = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        total = int(n.sum())
+        rows.append(np.fromiter(map(row.__getitem__, chain.from_iterable(lists)), dtype=np.int64, count=total))
+        scores.append(np.fromiter(chain.from_iterable(d.values() for d in lists), dtype=np.float64, count=total))
+        sizes.append(n)
+    index = index or DocIndex.of(subset.corpus.ids)
+    query, union, fused = fuse_segments(rows, scores, sizes, max(1, len(index)), method, weights, rrf_k)
+    keep = select_segments(query, fused, index.ranks[union], k)
+    names = index.names[union[keep]].tolist()
+    values = fused[keep].tolist()
+    bounds = np.cumsum(np.bincount(query[keep], minlength=len(qids))).tolist()
+    out: Run = {}
+    lo = 0
+    for qid, hi in zip(qids, bounds, strict=True):
+        out[qid] = dict(zip(names[lo:hi], values[lo:hi], strict=True))
+        lo = hi
+    return out

@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from lmeb import efficiency
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
-from lmeb.fusion import DEFAULT_RRF_K, check_method, check_weights, fuse_segments
-from lmeb.retrieval import DEFAULT_K, DocIndex, Rows, Run, select_segments
+from lmeb.fusion import DEFAULT_RRF_K, check_method, check_weights, fuse_runs
+from lmeb.retrieval import DEFAULT_K, Rows, Run
 from lmeb.strategy import model_stats, strategy_for, timed
 
 if TYPE_CHECKING:
@@ -218,37 +215,6 @@ class HybridRetrieval:
                                  sum(p["seconds"] for p in parts) + fusion_seconds, cost.get("device", "cpu"),
                                  cost.get("parameters"), cost.get("peak_rss_mb"), cost.get("peak_gpu_mb"))
         return {**block, "fusion_seconds": round(fusion_seconds, 4), "parts": parts}
-
-
-def fuse_runs(subset: SubsetData, runs: Sequence[Run], method: str, weights: Sequence[float], rrf_k: int,
-              k: int = DEFAULT_K, index: DocIndex | None = None, query_ids: Sequence[str] | None = None) -> Run:
-    """The fused run of one subset: per query, the parts' lists fused and ranked (top ``k``, tie rule).
-
-    All queries at once (``lmeb.fusion.fuse_segments``, ``lmeb.retrieval.select_segments``): the only
-    Python loops are over queries and parts; documents move through C-level iterators and numpy.
-    """
-    row = subset.corpus.row
-    qids = list(subset.query_ids if query_ids is None else query_ids)
-    rows, scores, sizes = [], [], []
-    for run in runs:
-        lists = [run.get(qid) or {} for qid in qids]
-        n = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-        total = int(n.sum())
-        rows.append(np.fromiter(map(row.__getitem__, chain.from_iterable(lists)), dtype=np.int64, count=total))
-        scores.append(np.fromiter(chain.from_iterable(d.values() for d in lists), dtype=np.float64, count=total))
-        sizes.append(n)
-    index = index or DocIndex.of(subset.corpus.ids)
-    query, union, fused = fuse_segments(rows, scores, sizes, max(1, len(index)), method, weights, rrf_k)
-    keep = select_segments(query, fused, index.ranks[union], k)
-    names = index.names[union[keep]].tolist()
-    values = fused[keep].tolist()
-    bounds = np.cumsum(np.bincount(query[keep], minlength=len(qids))).tolist()
-    out: Run = {}
-    lo = 0
-    for qid, hi in zip(qids, bounds, strict=True):
-        out[qid] = dict(zip(names[lo:hi], values[lo:hi], strict=True))
-        lo = hi
-    return out
 
 
 def load_hybrid(spec: str, *, fusion: str = "rrf", fusion_weights: str | Sequence[float] | None = None,

@@ -13,16 +13,14 @@ row (``lmeb.report``): the weights were cross-validated on the test queries them
 from __future__ import annotations
 
 from itertools import product
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from lmeb.digest import text_digest
+from lmeb.fusion import fuse_runs
 from lmeb.metrics import evaluate
 from lmeb.retrieval import candidate_rows
-
-if TYPE_CHECKING:
-    from lmeb.hybrid import HybridRetrieval
 
 FOLDS = 5
 GRID_STEP = 0.1
@@ -52,10 +50,12 @@ def choose(values: np.ndarray, folds: np.ndarray, grid: list[list[float]], n_fol
     return chosen
 
 
-def tune(strategy: HybridRetrieval, runner: Any, selections: list) -> dict[str, list[list[float]]]:
-    """Weights per fold for each memory type of ``selections`` (the tuning pass; see the module docstring)."""
+def tune(strategy: Any, runner: Any, selections: list) -> dict[str, list[list[float]]]:
+    """Weights per fold for each memory type of ``selections`` (the tuning pass; see the module docstring).
+
+    ``strategy``: the hybrid's retrieval strategy (``lmeb.hybrid.HybridRetrieval``: its ``hybrid`` and the
+    parts' strategies), which calls this before the run."""
     from lmeb.data import TaskReader
-    from lmeb.hybrid import fuse_runs
 
     hybrid = strategy.hybrid
     grid = simplex_grid(len(hybrid.parts))
