@@ -12,6 +12,9 @@ Specs (``load_model``):
 * ``openai:MODEL`` -> ``lmeb.models.openai_api.OpenAIEncoder`` (any OpenAI-compatible /v1/embeddings server);
 * ``mteb:NAME`` -> ``lmeb.models.mteb_model.MtebEncoder`` (loaded by ``mteb.get_model``, mteb's prompts);
 * ``st:PATH`` or anything else (a local directory or a hub id) -> ``SentenceTransformerEncoder``.
+* a prefix of ``COMPOSITE_SPECS`` (``hybrid:bm25+PATH``) -> the loader it names: models made of other
+  models live above this layer and load their parts through ``load_model``, so they are named here as
+  ``module:function`` and imported on use, never imported by this package.
 
 Options whose value is None are dropped (the adapter's default applies); an option the chosen adapter
 does not take is a one-line error. Heavy libraries load only when a model does.
@@ -19,6 +22,7 @@ does not take is a one-line error. Heavy libraries load only when a model does.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ __all__ = [
 
 KALM_RERANKERS = tuple(f"KaLM-Embedding/KaLM-Reranker-V1-{size}" for size in ("Nano", "Small", "Large"))
 BM25_SPECS = ("bm25", "bm25s", "mteb/baseline-bm25s")
+COMPOSITE_SPECS = {"hybrid": "lmeb.hybrid:load_hybrid"}  # prefix -> loader of a model made of other models
 
 
 def _options(target: Any, options: dict[str, Any], what: str, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -113,10 +118,11 @@ def load_model(
         return _preset_encoder(preset, model_path or text or None, setting, options)
     if prefix == "preset":
         return _preset_encoder(rest, model_path, setting, options)
-    if text.lower().startswith("hybrid:"):  # parts joined by '+', fused (lmeb.hybrid)
-        from lmeb.hybrid import load_hybrid
-
-        return load_hybrid(text[len("hybrid:"):], setting=setting, cache_root=cache_root, **options)
+    composite = text.split(":", 1)[0].lower() if ":" in text else None
+    if composite in COMPOSITE_SPECS:  # e.g. hybrid:bm25+PATH (lmeb.hybrid), loaded by the module it names
+        module, function = COMPOSITE_SPECS[composite].split(":")
+        loader = getattr(importlib.import_module(module), function)
+        return loader(text[len(composite) + 1:], setting=setting, cache_root=cache_root, **options)
     if prefix is None and is_bm25_spec(text):
         from lmeb.models.bm25 import BM25Searcher
 
