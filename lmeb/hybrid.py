@@ -26,6 +26,7 @@ from lmeb import efficiency
 from lmeb.embeddings import EmbedStats
 from lmeb.errors import LmebError
 from lmeb.fusion import DEFAULT_RRF_K, check_method, check_weights, fuse_runs
+from lmeb.results import model_dir_name
 from lmeb.retrieval import DEFAULT_K, Rows, Run
 from lmeb.strategy import model_stats, strategy_for, timed
 
@@ -36,9 +37,10 @@ SPEC_PREFIX = "hybrid:"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def safe_name(name: str) -> str:
-    """A folder-safe form of a model name: ``/`` -> ``__``, anything outside ``[A-Za-z0-9._-]`` -> ``_``."""
-    return _UNSAFE.sub("_", str(name).replace("/", "__")).strip("_") or "model"
+def part_label(name: str) -> str:
+    """A part's name inside the hybrid's folder-safe name: the results folder rule (``org/m`` -> ``org__m``,
+    ``lmeb.results.model_dir_name``), then anything outside ``[A-Za-z0-9._-]`` -> ``_``."""
+    return _UNSAFE.sub("_", model_dir_name(str(name))).strip("_") or "model"
 
 
 def _part(part: Any, options: dict[str, Any]) -> tuple[Any, str]:
@@ -89,7 +91,7 @@ class Hybrid:
 
     def default_name(self, weighted: bool) -> str:
         """``hybrid_bm25__all-MiniLM-L6-v2_rrf`` (+ ``_w0.3-0.7``, ``_k20``, ``_d100`` when not the defaults)."""
-        name = "hybrid_" + "__".join(safe_name(n) for n in self.part_names) + "_" + self.fusion
+        name = "hybrid_" + "__".join(part_label(n) for n in self.part_names) + "_" + self.fusion
         if self.auto:
             name += "_cv"
         elif weighted:
