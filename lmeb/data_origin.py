@@ -10,11 +10,12 @@ a file edited since, or data lmeb did not download, gives no origin.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json
+from lmeb.json_read import read_json
 from lmeb.tasks import Task
 
 MANIFEST = ".lmeb_download.json"
@@ -23,10 +24,9 @@ MANIFEST = ".lmeb_download.json"
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """The manifest of a data root (``{"datasets": {"<source>/<dataset>": entry}}``); empty when there is none
     or it is damaged."""
-    path = Path(root) / MANIFEST
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # lmeb.json_read: a damaged file (bad UTF-8, bad JSON, nested too deep) is one LmebError
+        obj = read_json(Path(root) / MANIFEST)
+    except (OSError, LmebError):
         return {"datasets": {}}
     return obj if isinstance(obj, dict) and isinstance(obj.get("datasets"), dict) else {"datasets": {}}
 

@@ -14,6 +14,7 @@ from hub_server import HubServer, Repo
 
 from lmeb.cli import main as lmeb_main
 from lmeb.errors import LmebError
+from lmeb.tasks import get_task
 
 LOCOMO = "eval_data/Dialogue/LoCoMo"
 CHANGED = f"{LOCOMO}/single_hop/queries.jsonl"
@@ -263,3 +264,13 @@ def test_data_origin_needs_every_file_as_a_download_recorded_it(tmp_path: Path) 
     assert data_origin(tmp_path, task, {str(corpus): "edited"}) is None
     assert data_origin(tmp_path, get_task("Gorilla"), {str(corpus): "aa"}) is None
     assert data_origin(tmp_path, task, {str(tmp_path.parent / "corpus.jsonl"): "aa"}) is None
+
+
+@pytest.mark.parametrize("damage", [b"[" * 100_000, b"\xff\xfe", b"{"])
+def test_a_damaged_download_manifest_gives_no_origin_and_no_traceback(tmp_path: Path, damage: bytes) -> None:
+    """A manifest nested 100,000 deep raised RecursionError (the reader caught ValueError only)."""
+    from lmeb.data_origin import MANIFEST, data_origin, read_manifest
+
+    (tmp_path / MANIFEST).write_bytes(damage)
+    assert read_manifest(tmp_path) == {"datasets": {}}
+    assert data_origin(tmp_path, get_task("LoCoMo"), {str(tmp_path / "x.jsonl"): "sha"}) is None
