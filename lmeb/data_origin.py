@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json
-from lmeb.json_read import read_json
+from lmeb.json_read import read_json_or
 from lmeb.tasks import Task
 
 MANIFEST = ".lmeb_download.json"
@@ -24,10 +23,7 @@ MANIFEST = ".lmeb_download.json"
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """The manifest of a data root (``{"datasets": {"<source>/<dataset>": entry}}``); empty when there is none
     or it is damaged."""
-    try:  # lmeb.json_read: a damaged file (bad UTF-8, bad JSON, nested too deep) is one LmebError
-        obj = read_json(Path(root) / MANIFEST)
-    except (OSError, LmebError):
-        return {"datasets": {}}
+    obj = read_json_or(Path(root) / MANIFEST)  # damaged (bad UTF-8, bad JSON, nested too deep): no manifest
     return obj if isinstance(obj, dict) and isinstance(obj.get("datasets"), dict) else {"datasets": {}}
 
 

@@ -52,6 +52,15 @@ def read_json(path: str | Path) -> Any:
     return parse_json(data, path)
 
 
+def read_json_or(path: str | Path, default: Any = None) -> Any:
+    """The JSON value of ``path``, or ``default`` when it is missing, unreadable or damaged: for files lmeb
+    only consults (memos, probes, model configs), where a damaged one just means "not known"."""
+    try:
+        return read_json(path)
+    except (OSError, LmebError):
+        return default
+
+
 def clean_cache_index(raw: Any, path: str | Path) -> tuple[dict[str, Any], list[str]]:
     """``{"meta": dict, "shards": {name: dict}}`` from a parsed index, and what had to be left out."""
     problems: list[str] = []

@@ -13,11 +13,12 @@ verify`` reports it), a missing checksum an unfinished write (a run killed befor
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
+from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json
+from lmeb.json_read import read_json
 
 SUFFIX = ".sum.json"
 
@@ -43,11 +44,11 @@ def untrusted(folder: Path, name: str, entry: dict[str, Any]) -> tuple[str, bool
     it, or a shard of an older lmeb whose index was lost); None: it may be adopted."""
     path = sum_path(folder, name)
     try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
+        recorded = read_json(path)
     except FileNotFoundError:
         return (f"{Path(folder) / name}.npy: not in the index and no checksum beside it ({path.name}): not trusted, "
                 "deleted"), False
-    except (OSError, ValueError) as exc:
+    except (OSError, LmebError) as exc:
         return f"{path}: unreadable shard checksum ({type(exc).__name__}): not trusted", True
     if not isinstance(recorded, dict) or any(recorded.get(k) != entry.get(k) for k in ("rows", "dim", "vectors",
                                                                                          "keys")):

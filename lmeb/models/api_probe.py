@@ -16,7 +16,6 @@ cache folder:
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 from lmeb.digest import json_digest
 from lmeb.errors import LmebWarning
 from lmeb.files import atomic_write_json
+from lmeb.json_read import read_json_or
 
 PROBE_TEXT = "lmeb identity probe: which embedding model is answering under this name?"
 SAME = 0.9999  # cosine of two probe vectors of one model (float noise of batched GPU inference is far smaller)
@@ -43,11 +43,8 @@ def served_identity(base: dict[str, Any], vector: np.ndarray, cache_dir: Path, w
     """The ``served`` id of the model whose probe vector is ``vector`` (None: the first model seen under
     ``base``), remembering a new vector in ``cache_dir``; warns once when the server changed its model."""
     path = Path(cache_dir) / STORE_NAME
-    try:
-        store = json.loads(path.read_text(encoding="utf-8"))
-        store = store if isinstance(store, dict) else {}
-    except (OSError, ValueError):
-        store = {}
+    store = read_json_or(path)
+    store = store if isinstance(store, dict) else {}
     key = json_digest(base)
     entries = [e for e in store.get(key, []) if isinstance(e, dict) and isinstance(e.get("vector"), list)]
     vector = np.asarray(vector, dtype=np.float64).ravel()

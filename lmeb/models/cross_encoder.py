@@ -8,7 +8,6 @@ the query becomes the formatted string whenever an instruction is given.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lmeb.errors import LmebError, LmebWarning
+from lmeb.json_read import read_json_or
 from lmeb.models.loading import (
     check_max_length,
     check_remote_code,
@@ -45,10 +45,7 @@ def _check_template(template: str) -> None:
 
 def saved_architectures(local_dir: Path | None) -> list[str] | None:
     """``config.json``'s ``architectures`` of a local checkpoint (None when there is no readable one)."""
-    try:
-        config = json.loads((Path(local_dir) / "config.json").read_text(encoding="utf-8")) if local_dir else None
-    except (OSError, ValueError):
-        return None
+    config = read_json_or(Path(local_dir) / "config.json") if local_dir else None
     found = config.get("architectures") if isinstance(config, dict) else None
     return [str(a) for a in found] if isinstance(found, list) else None
 

@@ -16,12 +16,12 @@ are read as before and called "unverified" (``is_verified``).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from lmeb.files import atomic_write_json
+from lmeb.json_read import read_json_or
 
 SCHEME = "sha256-full-v1"
 MEMO_NAME = "fingerprints.json"
@@ -57,11 +57,8 @@ class Memo:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.hashed = 0  # files hashed (not found in the memo) since loading
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.entries: dict[str, Any] = data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            self.entries = {}
+        data = read_json_or(path)
+        self.entries: dict[str, Any] = data if isinstance(data, dict) else {}
 
     def digest(self, file: Path) -> str:
         real = file.resolve()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lmeb.errors import LmebError
+from lmeb.json_read import read_json_or
 from lmeb.models.base import (
     DEFAULT_INSTRUCTION_TEMPLATE,
     Kind,
@@ -146,10 +147,7 @@ def _dense_modules(source: ModelSource, revision: str | None, trust_remote_code:
 
 def st_max_seq_length(local_dir: Path | None) -> int | None:
     """``max_seq_length`` of a checkpoint's ``sentence_bert_config.json`` (None without a readable one)."""
-    try:
-        config = json.loads((Path(local_dir) / "sentence_bert_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
-        return None
+    config = read_json_or(Path(local_dir) / "sentence_bert_config.json") if local_dir else None
     value = config.get("max_seq_length") if isinstance(config, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 

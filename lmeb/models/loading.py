@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.json_read import read_json_or
 from lmeb.models.fingerprint import SCHEME
 from lmeb.models.fingerprint import weights_fingerprint as weights_fingerprint  # re-exported: its old home
 
@@ -189,10 +190,7 @@ def check_remote_code(source: ModelSource, allowed: bool, who: str) -> None:
     if allowed or source.local_dir is None:
         return
     for name in ("config.json", "tokenizer_config.json"):
-        try:
-            data = json.loads((source.local_dir / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            continue
+        data = read_json_or(source.local_dir / name)
         if isinstance(data, dict) and data.get("auto_map"):
             from lmeb.safety import remote_code_error
 
