@@ -75,6 +75,9 @@ class SubsetData:
     qrels: dict[str, dict[str, int]]
     scenes: dict[str, list[str]] | None  # scene id -> candidate doc ids; None = the dataset has no candidates
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256 of every file read
+    # the candidates its rule names but the data lacks (the file, or an mteb copy's top_ranked config): every
+    # query then keeps the whole corpus, another task than the published one (lmeb.identity's task scope)
+    missing_candidates: Path | None = None
 
     @property
     def instruction(self) -> str:
@@ -142,15 +145,15 @@ class TaskReader:
         query_ids, query_texts, q_sha = read_queries(paths["queries"], self.on_error)  # type: ignore[arg-type]
         qrels, r_sha = read_qrels(paths["qrels"], self.on_error)  # type: ignore[arg-type]
         files = {str(corpus.path): corpus.sha256, str(paths["queries"]): q_sha, str(paths["qrels"]): r_sha}
-        scenes = None
+        scenes, missing = None, None
         cand_path = paths["candidates"]
         if cand_path is not None:
             if cand_path.is_file():
                 scenes, c_sha = self.scenes(cand_path)
                 files[str(cand_path)] = c_sha
             else:
-                scenes = {}  # no candidates file: every query keeps the whole corpus
-        return SubsetData(self.task, name, corpus, query_ids, query_texts, qrels, scenes, files)
+                scenes, missing = {}, cand_path  # no candidates file: every query keeps the whole corpus
+        return SubsetData(self.task, name, corpus, query_ids, query_texts, qrels, scenes, files, missing)
 
 
 def load_task(task: Task, root: str | Path, subsets: list[str] | tuple[str, ...] | None = None) -> Iterator[SubsetData]:

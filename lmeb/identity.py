@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from lmeb.data import SubsetData, subset_paths
+from lmeb.data import SubsetData
 from lmeb.errors import LmebError
 from lmeb.json_read import read_json
 from lmeb.models.fingerprint import is_verified
@@ -88,14 +88,11 @@ def split_by_source(results: Iterable[DatasetResult]) -> list[DatasetResult]:
             for r in results]
 
 
-def subset_scope(subset: SubsetData, root: Path) -> tuple[str, Path | None]:
-    """A subset's task scope as loaded from ``root``, and the candidates file it lacks (None when published).
-
-    Candidates that were read count, whatever their layout: the official ``candidates.jsonl`` or the
-    ``top_ranked`` config of an mteb-format copy (``lmeb.mteb_format``), which has no such file."""
-    path = subset_paths(subset.task, root, subset.subset)["candidates"]
-    if path is not None and not path.is_file() and not subset.scenes:
-        return NO_CANDIDATES, path
+def subset_scope(subset: SubsetData) -> tuple[str, Path | None]:
+    """A subset's task scope as its reader loaded it, and the candidates it lacks (None when published): the
+    reader of each layout knows (the official ``candidates.jsonl``, an mteb copy's ``top_ranked`` config)."""
+    if subset.missing_candidates is not None:
+        return NO_CANDIDATES, subset.missing_candidates
     return PUBLISHED, None
 
 

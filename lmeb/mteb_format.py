@@ -139,16 +139,16 @@ class MtebReader:
                 self._report(f"{mteb}-qrels", f"duplicate qrels row for ({qid}, {did})")
             row[_id(did)] = int(score)
         files[str(self.files(name, "qrels")[0])] = _sha256(self.files(name, "qrels"))
-        task, scenes = self.task, None
+        task, scenes, missing = self.task, None, None
         if f"{mteb}-top_ranked" in self.configs:
             t = load_config(self.folder, f"{mteb}-top_ranked")
             scenes = {_id(qid): [_id(d) for d in docs] for qid, docs in zip(t["query-id"], t["corpus-ids"],
                                                                             strict=True)}
             files[str(self.files(name, "top_ranked")[0])] = _sha256(self.files(name, "top_ranked"))
             task = dataclasses.replace(self.task, scene_id="query_id")  # top_ranked is per query
-        elif self.task.candidates is not None:
-            scenes = {}  # no candidates at all: every query keeps the whole corpus, as without a candidates file
-        return SubsetData(task, name, corpus, query_ids, query_texts, qrels, scenes, files)
+        elif self.task.candidates is not None:  # no candidates at all: every query keeps the whole corpus
+            scenes, missing = {}, self.folder / f"{mteb}-top_ranked"
+        return SubsetData(task, name, corpus, query_ids, query_texts, qrels, scenes, files, missing)
 
     def _report(self, config: str, message: str) -> None:
         error = data_error(self.folder / CARD, "duplicate_id", f"config {config!r}: {message}")

@@ -250,7 +250,7 @@ class Runner:
 
     def _scope(self, subset: SubsetData, summary: DatasetSummary) -> str:
         """The subset's task scope (``lmeb.identity``); a missing candidates file is warned once, by name."""
-        scope, lacking = subset_scope(subset, self.root)
+        scope, lacking = subset_scope(subset)
         if lacking is not None and lacking not in self._warned_candidates:
             self._warned_candidates.add(lacking)
             message = (f"{lacking} is missing (the {subset.task.name} rule has candidates): its queries are ranked "
