@@ -5,21 +5,15 @@ synthetic sample as ``KaLM-Embedding/LMEB`` and its ReMe as ``mteb/ReMe`` (at th
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 
 import pytest
+from doc_blocks import blocks, steps
 from hub_server import HubServer, Repo
 
 from lmeb.cli import main as lmeb_main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "data.md"
-
-
-def blocks(text: str) -> list[tuple[str, str]]:
-    """(language, body) of each fenced block, in order."""
-    return [(m.group(1), m.group(2)) for m in re.finditer(r"```(\w+)\n(.*?)```", text, re.S)]
 
 
 def test_the_doc_shows_lmeb_commands_and_python() -> None:
@@ -55,18 +49,12 @@ def test_every_command_and_snippet_of_docs_data_md(sample_data: Path, tmp_path: 
     ran = 0
     with HubServer({"KaLM-Embedding/LMEB": official, "mteb/ReMe": mteb_reme}, max_requests=20000) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        for lang, body in blocks(DOC.read_text(encoding="utf-8")):
-            if lang == "python":
-                exec(compile(body, f"{DOC}:python", "exec"), {})
-                ran += 1
-                continue
-            for line in body.splitlines():
-                if not line.startswith("lmeb "):
-                    continue
-                argv = shlex.split(line, comments=True)[1:]
-                code = lmeb_main(argv)
-                assert code == (2 if "# error" in line else 0), line
-                ran += 1
+        for kind, text, argv in steps(DOC.read_text(encoding="utf-8")):
+            if kind == "python":
+                exec(compile(text, f"{DOC}:python", "exec"), {})
+            else:
+                assert lmeb_main(argv) == (2 if "# error" in text else 0), text
+            ran += 1
     assert ran == 10
     assert (tmp_path / "home/.cache/lmeb/data/eval_data/Dialogue/LoCoMo/corpus.jsonl").is_file()  # fetched on run
     assert (tmp_path / "home/lmeb-data/eval_data/ReMe/README.md").is_file()  # mteb's copy

@@ -6,41 +6,28 @@ working directory; the blocks of a page run in order, so the runs it shows exist
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 
 import pytest
+from doc_blocks import steps
 
 from lmeb.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"```(bash|python)\n(.*?)```", re.S)
-
-
-def _blocks(page: str) -> list[tuple[str, str]]:
-    return BLOCK.findall((REPO / "docs" / page).read_text(encoding="utf-8"))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("page", ["inspect.md", "growth.md"])
 def test_doc_commands_run(page: str, sample_data: Path, minilm_path: Path, tmp_path: Path, monkeypatch,
                           capsys) -> None:
     monkeypatch.chdir(tmp_path)
     ran = 0
-    for kind, body in _blocks(page):
-        body = body.replace("MINILM", str(minilm_path)).replace("DATA", str(sample_data))
+    text = (REPO / "docs" / page).read_text(encoding="utf-8")
+    for kind, body, args in steps(text.replace("MINILM", str(minilm_path)).replace("DATA", str(sample_data))):
         if kind == "python":
             exec(compile(body, f"{page} snippet", "exec"), {})
-            ran += 1
-            continue
-        for line in body.splitlines():
-            if not line.startswith("lmeb "):
-                continue
-            args = shlex.split(line)[1:]
+        else:
             if args[0] == "run":
                 args += ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
-            assert cli(args) == 0, line
-            ran += 1
+            assert cli(args) == 0, body
+        ran += 1
     assert ran >= 4
     capsys.readouterr()

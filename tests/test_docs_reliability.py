@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from doc_blocks import bodies
 
 from lmeb.cli import build_parser
 from lmeb.cli import main as cli_main
@@ -26,7 +27,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 def doc_commands() -> list[tuple[str, int | None]]:
     """(command, expected exit code or None for parse-only) for each lmeb line of the bash blocks."""
     out = []
-    for block in re.findall(r"```bash\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S):
+    for block in bodies(DOC.read_text(encoding="utf-8"), "bash"):
         for line in block.splitlines():
             command, _, comment = line.partition("#")
             if "lmeb " not in command:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from doc_blocks import bodies
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = (REPO / "docs" / "gpu.md").read_text(encoding="utf-8")
@@ -27,7 +28,7 @@ PARSE_ONLY = {
 
 
 def commands() -> list[list[str]]:
-    blocks = re.findall(r"```bash\n(.*?)```", DOC, flags=re.S)
+    blocks = bodies(DOC, "bash")
     return [shlex.split(line) for block in blocks for line in block.splitlines() if line.strip()]
 
 

@@ -5,11 +5,11 @@ parse-only: they take minutes (docs/hybrid.md gives their output)."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 
 import pytest
+from doc_blocks import bodies
 
 from lmeb.cli import build_parser
 from lmeb.cli import main as cli
@@ -19,7 +19,7 @@ HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", DOC, flags=re.S)
+    return bodies(DOC, language)
 
 
 def _lmeb_lines() -> list[str]:

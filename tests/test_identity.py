@@ -216,11 +216,12 @@ def test_a_run_into_a_folder_of_another_data_source_warns(sample_data: Path, tmp
 # ------------------------------------------------------------------------------------------ docs/results.md
 def test_every_command_of_docs_results_runs(mixed: Path, sample_data: Path, tmp_path: Path, capsys) -> None:
     """Each ``lmeb`` line of docs/results.md runs as written, on the mixed folder and the synthetic sample."""
-    import re
     import shlex
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text(encoding="utf-8")
-    lines = [line for block in re.findall(r"```bash\n(.*?)```", doc, re.S) for line in block.splitlines()
+    from doc_blocks import bodies
+
+    lines = [line for block in bodies(doc, "bash") for line in block.splitlines()
              if line.startswith("lmeb ")]
     assert len(lines) == 4
     here = {"results/": str(mixed), "~/lmeb-data/eval_data": str(sample_data), "mteb-results/": str(tmp_path / "m"),

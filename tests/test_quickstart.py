@@ -8,13 +8,13 @@ does what it does on a fresh machine after its install step: the synthetic sampl
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from doc_blocks import bodies
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)  # the environment running the tests (make test: .venv), as make run would have installed
@@ -22,7 +22,7 @@ VENV = Path(sys.prefix)  # the environment running the tests (make test: .venv),
 
 def quick_start(readme: str) -> str:
     section = readme.split("## Quick start\n", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return bodies(section, "bash")[0]
 
 
 def _fresh_copy(dest: Path) -> Path:

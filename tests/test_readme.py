@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from doc_blocks import fenced_blocks
 
 import lmeb
 from lmeb.cli import build_parser
@@ -112,12 +113,6 @@ class Command:
     @property
     def where(self) -> str:
         return f"{self.file} line {self.line}"
-
-
-def fenced_blocks(text: str = README) -> list[tuple[str, int, str]]:
-    """(language, line of the first body line, body) of every fenced block."""
-    return [(m.group(1), text.count("\n", 0, m.start(2)) + 1, m.group(2))
-            for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M)]
 
 
 def commands(text: str = README, file: str = "README.md") -> list[Command]:
