@@ -28,7 +28,7 @@ from lmeb.errors import LmebError
 from lmeb.fusion import DEFAULT_RRF_K, check_method, check_weights, fuse_runs
 from lmeb.results import model_dir_name
 from lmeb.retrieval import DEFAULT_K, Rows, Run
-from lmeb.strategy import model_stats, strategy_for, timed
+from lmeb.strategy import Strategy, model_stats, strategy_for, timed
 
 if TYPE_CHECKING:
     from lmeb.data import SubsetData
@@ -122,7 +122,7 @@ class Hybrid:
         return HybridRetrieval(self, cache_dir, progress)
 
 
-class HybridRetrieval:
+class HybridRetrieval(Strategy):
     """Hybrid path: each part's own strategy to depth ``depth``, then per-query fusion."""
 
     model_type = "hybrid"

@@ -192,8 +192,7 @@ class Runner:
     # -------------------------------------------------------------------------------------------- run
     def run(self, selections: list[Selection]) -> list[DatasetSummary]:
         self.store.check_writable()
-        if callable(getattr(self.strategy, "prepare", None)):  # a hybrid with auto weights: its tuning pass
-            self.strategy.prepare(self, selections)
+        self.strategy.prepare(self, selections)  # a hybrid with auto weights: its tuning pass
         return [self.run_dataset(sel.task, sel.subsets) for sel in selections]
 
     def run_dataset(self, task: Task, subsets: tuple[str, ...] | list[str]) -> DatasetSummary:
@@ -276,8 +275,7 @@ class Runner:
             efficiency.model_texts(self.model_type, texts.encoded, counts, len(subset.corpus), len(subset.query_ids)),
             counts.get("tokens"), seconds.get(stage, 0.0) - stage_before, self.device, self.parameters,
             efficiency.peak_rss_mb(), efficiency.peak_gpu_mb(self.device))
-        if callable(getattr(self.strategy, "efficiency", None)):  # a hybrid: its parts' costs + fusion_seconds
-            cost = self.strategy.efficiency(cost)
+        cost = self.strategy.efficiency(cost)  # a hybrid: its parts' costs + fusion_seconds
         summary.texts += texts
         summary.model_counts = efficiency.add_counts(summary.model_counts, model_counts)
         no_candidates = sum(1 for r in rows if r is not None and r.shape[0] == 0)
@@ -317,8 +315,7 @@ class Runner:
             "rankings": rankings,
             **({"scope": scope} if self.options.scope != POOL else {}),  # what each query was ranked among
         }
-        if callable(getattr(self.strategy, "subset_provenance", None)):  # a hybrid's auto weights per fold
-            provenance.update(self.strategy.subset_provenance())
+        provenance.update(self.strategy.subset_provenance())  # a hybrid's auto weights per fold
         return SubsetResult(subset=subset.subset, scores=evaluation.scores, main_score=evaluation.main_score,
                             evaluation_time=total, per_query=per_query, query_ids=query_ids, provenance=provenance,
                             unranked=evaluation.unranked)

@@ -60,7 +60,23 @@ def timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
         seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-class DenseRetrieval:
+class Strategy:
+    """What the engine asks of every retrieval strategy beyond ``run``/``texts``/``new_dataset``, with the
+    defaults of a strategy that has nothing to add (``lmeb.hybrid.HybridRetrieval`` overrides them)."""
+
+    def prepare(self, runner: Any, selections: list) -> None:
+        """Before the run's first dataset (a hybrid with auto weights tunes them here)."""
+
+    def efficiency(self, cost: dict[str, Any]) -> dict[str, Any]:
+        """A subset's efficiency block as this strategy accounts it (a hybrid adds its parts and fusion)."""
+        return cost
+
+    def subset_provenance(self) -> dict[str, Any]:
+        """What this strategy records about the subset it just ran (a hybrid: its weights per fold)."""
+        return {}
+
+
+class DenseRetrieval(Strategy):
     """Encoder path: embed (each unique text once, disk cache), then exact search over candidates."""
 
     model_type = "encoder"
@@ -92,7 +108,7 @@ class DenseRetrieval:
                 raise LmebError(f"model {name!r}: {exc}") from None
 
 
-class _Unembedded:
+class _Unembedded(Strategy):
     """What the searcher and reranker paths share: no texts embedded, nothing kept between datasets."""
 
     @property
@@ -133,10 +149,9 @@ class RerankerRetrieval(_Unembedded):
             return rerank_candidates(subset, self.reranker, instruction, k, rows)
 
 
-Strategy = DenseRetrieval | SearcherRetrieval | RerankerRetrieval
 
 
-def strategy_for(model: Any, cache_dir: Path | None = None, progress: Callable[..., Any] | None = None) -> Any:
+def strategy_for(model: Any, cache_dir: Path | None = None, progress: Callable[..., Any] | None = None) -> Strategy:
     """The retrieval strategy of ``model``'s protocol (see ``model_type``)."""
     kind = model_type(model)
     if kind == "hybrid":
