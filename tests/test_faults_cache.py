@@ -25,6 +25,7 @@ from lmeb.cli import main as cli_main
 from lmeb.embedding_cache import CacheWarning, DiskCache
 from lmeb.embeddings import EmbeddingStore, namespace_key
 from lmeb.files import atomic_write_text, clean_stale_temporaries, stale_temporaries
+from lmeb.shard_checksum import SUFFIX as SUM_SUFFIX
 from tests.test_embeddings import HashEncoder
 
 TEXTS = [f"document number {i}" for i in range(12)]
@@ -211,7 +212,9 @@ def test_kill_9_while_writing_leaves_a_cache_that_verifies(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], cwd=Path(__file__).parent.parent)
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(list(tmp_path.rglob("*.keys.npy"))) < 5:
+        # 5 complete shards: a shard's checksum file is written last, after its vectors and keys
+        # (lmeb.shard_checksum); a shard killed before it is an unfinished write, deleted on scan
+        while time.monotonic() < deadline and len(list(tmp_path.rglob(f"*{SUM_SUFFIX}"))) < 5:
             time.sleep(0.05)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
