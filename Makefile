@@ -47,7 +47,7 @@ test: $(STAMP) lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow" tests
 
-$(SAMPLE)/.done: $(STAMP) lmeb/sample.py lmeb/sample_text.py
+$(SAMPLE)/.done: $(STAMP) lmeb/data/sample.py lmeb/data/sample_text.py
 	$(LMEB) sample $(SAMPLE) --seed 0
 	@touch $@
 

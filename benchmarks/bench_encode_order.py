@@ -32,8 +32,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from lmeb.data import read_corpus  # noqa: E402
-from lmeb.embeddings import ENCODE_CHUNK, EmbeddingStore, encode_texts  # noqa: E402
+from lmeb.data.reader import read_corpus  # noqa: E402
+from lmeb.embeddings.store import ENCODE_CHUNK, EmbeddingStore, encode_texts  # noqa: E402
 
 
 def _timed(label: str, fn, results: dict, wall: dict) -> np.ndarray:
@@ -61,7 +61,7 @@ def main() -> int:
 
     import torch
 
-    from lmeb import embeddings
+    from lmeb.embeddings import store as embeddings
 
     torch.set_num_threads(1)
     embeddings.ENCODE_CHUNK = chunk = args.chunk

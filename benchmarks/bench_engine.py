@@ -3,8 +3,8 @@
 Baseline (the official harness's work per subset): read the subset's files, encode the subset's corpus
 (a corpus shared by several subsets is encoded again for each) and its queries, score and sort the
 WHOLE corpus for every query, then keep each query's candidates; BM25 indexes the corpus per subset.
-lmeb: ``lmeb.runner.Runner`` with a fresh, empty embedding cache (so no disk-cache hits), then a warm
-rerun (``--overwrite`` on the same cache). Both use the same loaded model and ``lmeb.metrics.evaluate``;
+lmeb: ``lmeb.engine.runner.Runner`` with a fresh, empty embedding cache (so no disk-cache hits), then a warm
+rerun (``--overwrite`` on the same cache). Both use the same loaded model and ``lmeb.engine.metrics.evaluate``;
 the metrics of every subset must agree up to --tolerance (cells that differ at all are counted). Model
 loading is not timed.
 
@@ -36,20 +36,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from lmeb.data import load_subset, present_tasks  # noqa: E402
-from lmeb.embeddings import encode_texts  # noqa: E402
-from lmeb.metrics import K_VALUES, evaluate  # noqa: E402
-from lmeb.results import read_dataset_result  # noqa: E402
-from lmeb.retrieval import id_rank as doc_id_rank  # noqa: E402
-from lmeb.runner import Runner, RunOptions  # noqa: E402
-from lmeb.tasks import Task, all_tasks  # noqa: E402
+from lmeb.data.reader import load_subset, present_tasks  # noqa: E402
+from lmeb.embeddings.store import encode_texts  # noqa: E402
+from lmeb.engine.metrics import K_VALUES, evaluate  # noqa: E402
+from lmeb.engine.retrieval import id_rank as doc_id_rank  # noqa: E402
+from lmeb.engine.runner import Runner, RunOptions  # noqa: E402
+from lmeb.results.dataset_result import read_dataset_result  # noqa: E402
+from lmeb.tasks.registry import Task, all_tasks  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "eval_data"
 K = max(K_VALUES)
 
 
 def load(model: str, device: str):
-    from lmeb.models import load_model
+    from lmeb.models.registry import load_model
 
     if model == "bm25":
         return load_model("bm25")

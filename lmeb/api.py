@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
-from lmeb.results import read_dataset_result
-from lmeb.results_set import Results
-from lmeb.settings import check_setting
+from lmeb.results.collection import Results
+from lmeb.results.dataset_result import read_dataset_result
+from lmeb.tasks.settings import check_setting
 
 DEFAULT_CACHE = "default"  # cache_dir's default: $LMEB_CACHE or ~/.cache/lmeb
 RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+my-reranker (folder- and shell-safe)
@@ -31,7 +31,7 @@ RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+m
 def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
     """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
     if getattr(model, "model_type", None) == "hybrid":
-        return str(model.name)  # lmeb.hybrid: a folder-safe name from its parts and fusion
+        return str(model.name)  # lmeb.engine.hybrid: a folder-safe name from its parts and fusion
     named_preset = getattr(model, "preset", None)
     if isinstance(named_preset, str) and named_preset:
         return named_preset  # a paper model: its preset name, whichever spelling (paper's, any case) chose it
@@ -41,7 +41,7 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
         return getattr(model, "name", "model")
     if spec.lower() == "bm25":
         return "bm25"
-    from lmeb.models import split_spec
+    from lmeb.models.registry import split_spec
 
     prefix, raw = split_spec(spec)
     if prefix == "preset":
@@ -58,8 +58,8 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
 def select_present(tasks: str | Sequence[str] | None, types: Sequence[str] | None, root: Path,
                    log: Callable[[str], None]) -> list:
     """The selected datasets present under ``root``; naming an absent one in ``tasks`` is an error."""
-    from lmeb.data import available_tasks, present_selections
-    from lmeb.tasks import select
+    from lmeb.data.reader import available_tasks, present_selections
+    from lmeb.tasks.registry import select
 
     spec = ",".join(tasks) if isinstance(tasks, (list, tuple)) else tasks
     selections = select(spec, list(types) if types else None)
@@ -73,8 +73,8 @@ def _is_spec(spec_or_obj: Any, options: dict[str, Any]) -> bool:
 def _load(spec_or_obj: Any, role: str, setting: str, cache_dir: Path | None, name: str | None,
           revision: str | None, options: dict[str, Any], pool: Any = None) -> tuple[Any, dict[str, Any], str, bool]:
     """(model, config, name, anonymous) for a spec string (loaded here, or on ``pool``'s workers) or an object."""
-    from lmeb.models import load_model, load_reranker
     from lmeb.models.objects import wrap_model
+    from lmeb.models.registry import load_model, load_reranker
 
     if _is_spec(spec_or_obj, options):
         spec = None if spec_or_obj is None else str(spec_or_obj)
@@ -95,8 +95,9 @@ def _load(spec_or_obj: Any, role: str, setting: str, cache_dir: Path | None, nam
 
 def _ray_pool(model: Any, reranker: Any, setting: str, cache_dir: Path | None, model_options: dict[str, Any],
               reranker_options: dict[str, Any], address: str, **sizing: Any) -> Any:
-    """A ``lmeb.scale.RayPool`` whose workers each load ``model`` (and ``reranker``) from its spec."""
-    from lmeb.scale import ModelSpec, RayPool
+    """A ``lmeb.scale.pool.RayPool`` whose workers each load ``model`` (and ``reranker``) from its spec."""
+    from lmeb.scale.pool import RayPool
+    from lmeb.scale.worker import ModelSpec
 
     if not _is_spec(model, model_options) or (reranker is not None and not _is_spec(reranker, reranker_options)):
         raise LmebError("ray= takes model specs (strings): each Ray worker loads its own replica from the spec")
@@ -152,12 +153,12 @@ def evaluate(
     reranker run on Ray workers, one replica each (``lmeb.scale``; spec strings only), sized by
     ``workers``/``gpus_per_worker``/``cpus_per_worker``; same numbers, same cache.
     With no ``data`` and no ``$LMEB_DATA``, the selected datasets are fetched into ``~/.cache/lmeb/data``
-    first (``lmeb.download.fetch_for_run``; ``source="mteb"``: mteb's copies) unless ``download=False``.
+    first (``lmeb.data.hub.fetch_for_run``; ``source="mteb"``: mteb's copies) unless ``download=False``.
     """
-    from lmeb.data import data_root
-    from lmeb.embeddings import default_cache_dir
-    from lmeb.growth import scoped_name, scopes_of
-    from lmeb.runner import Runner, RunOptions
+    from lmeb.data.reader import data_root
+    from lmeb.embeddings.store import default_cache_dir
+    from lmeb.engine.growth import scoped_name, scopes_of
+    from lmeb.engine.runner import Runner, RunOptions
 
     check_setting(setting)
     scopes = scopes_of(scope, list(distractors or []))
@@ -165,8 +166,8 @@ def evaluate(
         raise LmebError("rerank_top_k must be at least 1")
     say = log or (lambda message: print(message, file=sys.stderr))
     if data is None and not os.environ.get("LMEB_DATA"):
-        from lmeb.data import available_tasks
-        from lmeb.download import fetch_for_run
+        from lmeb.data.hub import fetch_for_run
+        from lmeb.data.reader import available_tasks
 
         data = fetch_for_run(tasks, types, download, say, available_tasks, source, progress)
     root = data_root(data)
@@ -203,7 +204,7 @@ def evaluate(
                 summaries += runner.run(selections)
             datasets = [read_dataset_result(s.path, per_query=True) for s in summaries if s.path is not None]
             if output is None:
-                from lmeb.inspect import keep_rankings
+                from lmeb.inspect.queries import keep_rankings
 
                 keep_rankings(datasets)  # lmeb.Results.inspect reads them after the scratch folder is gone
                 for summary in summaries:

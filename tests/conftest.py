@@ -54,7 +54,7 @@ def minilm_path() -> Path:
 @pytest.fixture(scope="session")
 def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic dataset tree in the official layout (all four layouts, candidates, scenes)."""
-    from lmeb.sample import write_sample
+    from lmeb.data.sample import write_sample
 
     out = tmp_path_factory.mktemp("sample")
     write_sample(out, seed=0)
@@ -74,7 +74,7 @@ def _write_results(root: Path, model: str, setting: str = "wo_inst", *, scores: 
     ``provenance`` the results provenance (a dict, or a function of the task).
     """
     from lmeb import get_tasks
-    from lmeb.results import DatasetResult, SubsetResult, write_dataset_result
+    from lmeb.results.dataset_result import DatasetResult, SubsetResult, write_dataset_result
 
     written = []
     for task in get_tasks(datasets):
@@ -146,8 +146,8 @@ def browser():
 
 def assert_same_scores(path: Path, reference: Path, tolerance: float) -> tuple[Any, Any]:
     """Two results files of one dataset have the same subsets and every metric within ``tolerance``;
-    returns both (``lmeb.results`` values) for further checks."""
-    from lmeb.results import read_dataset_result
+    returns both (``lmeb.results.dataset_result`` values) for further checks."""
+    from lmeb.results.dataset_result import read_dataset_result
 
     got, want = read_dataset_result(path), read_dataset_result(reference)
     assert set(got.subsets) == set(want.subsets) and want.subsets

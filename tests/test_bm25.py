@@ -11,12 +11,12 @@ import pytest
 bm25s = pytest.importorskip("bm25s")
 Stemmer = pytest.importorskip("Stemmer")
 
-from lmeb.data import Corpus, SubsetData, load_task  # noqa: E402
+from lmeb.data.reader import Corpus, SubsetData, load_task  # noqa: E402
+from lmeb.engine.retrieval import search_subset  # noqa: E402
 from lmeb.errors import LmebError  # noqa: E402
-from lmeb.models import load_model  # noqa: E402
 from lmeb.models.bm25 import BM25Searcher  # noqa: E402
-from lmeb.retrieval import search_subset  # noqa: E402
-from lmeb.tasks import get_task  # noqa: E402
+from lmeb.models.registry import load_model  # noqa: E402
+from lmeb.tasks.registry import get_task  # noqa: E402
 
 
 def reference_run(subset: SubsetData) -> dict[str, dict[str, float]]:

@@ -13,7 +13,7 @@ import pytest
 
 from lmeb.cli import COMMANDS, build_parser, describe
 from lmeb.cli import main as cli
-from lmeb.tasks import select
+from lmeb.tasks.registry import select
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -149,7 +149,7 @@ def test_presets_json_lists_every_paper_row_as_a_name_or_alias() -> None:
     assert get_preset("jina-v5-text-small").hub_id == "jinaai/jina-embeddings-v5-text-small-retrieval"
     assert get_preset("kalm_embedding_v1").name == "KaLM_Embedding_V1.5"
     assert find_preset("BAAI/bge-m3", hub_ids=False) is None and find_preset("BAAI/bge-m3").name == "bge-m3"
-    from lmeb.paper import paper_model  # and back: lmeb diff takes a preset's name or hub id for its row
+    from lmeb.report.paper import paper_model  # and back: lmeb diff takes a preset's name or hub id for its row
 
     assert paper_model("KaLM_Embedding_V2.5", "wo_inst").model == "KaLM-Embedding-V2.5"
     assert paper_model("BAAI/bge-m3", "w_inst").model == "bge-m3 (Dense)"
@@ -168,7 +168,7 @@ def test_presets_text_table(capsys: pytest.CaptureFixture[str]) -> None:
 def test_preset_alias_through_run_reaches_the_official_settings(tmp_path: Path) -> None:
     """`--preset 'bge-m3 (Dense)'` resolves (the error is about the missing weights, not the name)."""
     from lmeb.errors import LmebError
-    from lmeb.models import load_model
+    from lmeb.models.registry import load_model
 
     with pytest.raises(LmebError) as info:
         load_model(preset="bge-m3 (Dense)", model_path=str(tmp_path / "nowhere"))

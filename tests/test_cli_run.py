@@ -86,8 +86,8 @@ def test_hub_download_bars_go_off_with_the_progress_bars() -> None:
 def test_summary_tells_memory_reuse_from_disk_hits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A shared corpus reused within a run is not a cache hit: a fresh cache reads 0 from disk."""
     from lmeb.cli.run import print_summary
-    from lmeb.embeddings import EmbedStats
-    from lmeb.runner import DatasetSummary
+    from lmeb.embeddings.store import EmbedStats
+    from lmeb.engine.runner import DatasetSummary
 
     fresh = DatasetSummary("LoCoMo", 5, subsets_run=5, texts=EmbedStats(requested=180, encoded=48, memory=132))
     rerun = DatasetSummary("LoCoMo", 5, subsets_run=5, texts=EmbedStats(requested=180, disk=48, memory=132))
@@ -102,7 +102,7 @@ def test_summary_tells_memory_reuse_from_disk_hits(tmp_path: Path, capsys: pytes
 
 def test_summary_sums_each_models_counts_over_the_datasets(capsys: pytest.CaptureFixture[str]) -> None:
     from lmeb.cli.run import print_summary
-    from lmeb.runner import DatasetSummary
+    from lmeb.engine.runner import DatasetSummary
 
     a = DatasetSummary("LoCoMo", 5, subsets_run=5,
                        model_counts={"model": {"requests": 400, "tokens": 1_200_000, "retries": 3},

@@ -12,9 +12,9 @@ import pytest
 from scipy import stats
 
 from lmeb.cli import main as cli
-from lmeb.compare import bootstrap_means, compare, percentile_ci, sign_flip_test
+from lmeb.compare.paired import bootstrap_means, compare, percentile_ci, sign_flip_test
 from lmeb.errors import LmebError
-from lmeb.results_set import load_results
+from lmeb.results.collection import load_results
 
 
 def test_sign_flip_by_hand() -> None:
@@ -145,7 +145,7 @@ def test_compare_names_missing_sidecars(tmp_path: Path, write_results) -> None:
     """A deleted .per_query.json: the dataset is left out with a warning naming the file; with nothing left to
     compare, the error names it."""
     from lmeb.errors import LmebWarning
-    from lmeb.results import sidecar_path
+    from lmeb.results.dataset_result import sidecar_path
 
     def one(task, name: str) -> dict[str, float]:
         return {f"{task.name}-{name}-q{i}": 0.1 * i for i in range(3)}

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import lmeb.data as data
-from lmeb.data import TaskReader, data_root, load_subset, load_task, present_tasks, read_corpus
+import lmeb.data.reader as data
+from lmeb.data.hub import fetch_files
+from lmeb.data.reader import TaskReader, data_root, load_subset, load_task, present_tasks, read_corpus
+from lmeb.engine.retrieval import candidate_rows
 from lmeb.errors import DataError, LmebError
-from lmeb.retrieval import candidate_rows
-from lmeb.tasks import all_tasks, get_task
+from lmeb.tasks.registry import all_tasks, get_task
 
 
 def test_every_layout_loads(sample_data: Path) -> None:
@@ -101,7 +102,7 @@ def test_no_candidates_rule_means_whole_corpus(sample_data: Path) -> None:
 
 
 def test_candidate_rows_drop_unknown_ids(tmp_path: Path) -> None:
-    from lmeb.data import Corpus, SubsetData
+    from lmeb.data.reader import Corpus, SubsetData
 
     corpus = Corpus(tmp_path / "c", ["d0", "d1", "d2"], ["a", "b", "c"], "")
     sub = SubsetData(get_task("QASPER"), "QASPER", corpus, ["q"], ["x"], {"q": {"d1": 1}}, {"q": ["d2", "zz", "d0"]})
@@ -162,7 +163,7 @@ def test_download_uses_snapshot_download(tmp_path: Path, monkeypatch: pytest.Mon
         return str(kwargs["local_dir"])
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    root = data.download(tmp_path / "lmeb", allow_patterns="*/LoCoMo/*")
+    root = fetch_files(tmp_path / "lmeb", allow_patterns="*/LoCoMo/*")
     assert root == tmp_path / "lmeb" / "eval_data"
     assert calls[0]["repo_id"] == "KaLM-Embedding/LMEB" and calls[0]["repo_type"] == "dataset"
     assert calls[0]["allow_patterns"] == "*/LoCoMo/*"
@@ -173,4 +174,4 @@ def test_download_offline_fails_cleanly(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # never the network in tests
     with pytest.raises(LmebError, match="cannot download KaLM-Embedding/LMEB"):
-        data.download(tmp_path / "empty")
+        fetch_files(tmp_path / "empty")

@@ -27,8 +27,8 @@ def test_every_command_and_snippet_of_docs_data_md(sample_data: Path, tmp_path: 
     import datasets.config
     import huggingface_hub.constants as constants
 
-    from lmeb.mteb_convert import to_mteb
-    from lmeb.tasks import get_task
+    from lmeb.data.mteb_convert import to_mteb
+    from lmeb.tasks.registry import get_task
 
     official = Repo()
     official.commit({f"eval_data/{p.relative_to(sample_data).as_posix()}": p.read_bytes()

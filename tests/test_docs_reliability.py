@@ -18,7 +18,7 @@ from doc_blocks import bodies
 
 from lmeb.cli import build_parser
 from lmeb.cli import main as cli_main
-from lmeb.embeddings import EmbeddingStore, namespace_key
+from lmeb.embeddings.store import EmbeddingStore, namespace_key
 from tests.test_embeddings import HashEncoder
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"

@@ -14,7 +14,7 @@ from hub_server import HubServer, Repo
 
 from lmeb.cli import main as lmeb_main
 from lmeb.errors import LmebError
-from lmeb.tasks import get_task
+from lmeb.tasks.registry import get_task
 
 LOCOMO = "eval_data/Dialogue/LoCoMo"
 CHANGED = f"{LOCOMO}/single_hop/queries.jsonl"
@@ -24,7 +24,7 @@ CHANGED = f"{LOCOMO}/single_hop/queries.jsonl"
 def official_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Repo, str, str]:
     """KaLM-Embedding/LMEB with LoCoMo and Gorilla from the synthetic sample: an old commit, then ``main``
     where one LoCoMo queries file changed."""
-    from lmeb.sample import write_sample
+    from lmeb.data.sample import write_sample
 
     sample = write_sample(tmp_path_factory.mktemp("hub-sample"))
     files = {}
@@ -88,8 +88,8 @@ def test_download_resumes_an_interrupted_file(hub: HubServer, official_repo: tup
     file ends whole and checked; a second run after an interrupted one fetches only what is missing."""
     import huggingface_hub.constants as constants
 
-    from lmeb.download import download
-    from lmeb.tasks import get_task
+    from lmeb.data.hub import download
+    from lmeb.tasks.registry import get_task
 
     repo, _, new = official_repo
     monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 256)  # written to disk 256 bytes at a time
@@ -162,8 +162,8 @@ def test_offline_names_the_command(hub: HubServer, tmp_path: Path, monkeypatch: 
 
 
 def test_a_damaged_file_fails_its_check_and_is_deleted(hub: HubServer, tmp_path: Path) -> None:
-    from lmeb.download import download, verify
-    from lmeb.tasks import get_task
+    from lmeb.data.hub import download, verify
+    from lmeb.tasks.registry import get_task
 
     plan = download([get_task("LoCoMo")], tmp_path / "d")[0]
     target = tmp_path / "d" / CHANGED
@@ -203,8 +203,8 @@ def test_files_in_the_hub_cache_are_copied_not_fetched(hub: HubServer, official_
     """A file another hub client (mteb, datasets) already cached at the commit is copied from the cache."""
     from huggingface_hub import hf_hub_download
 
-    from lmeb.download import download
-    from lmeb.tasks import get_task
+    from lmeb.data.hub import download
+    from lmeb.tasks.registry import get_task
 
     repo, _, new = official_repo
     name = f"{LOCOMO}/corpus.jsonl"
@@ -247,8 +247,8 @@ def test_run_fetches_real_locomo_and_scores_as_the_local_copy(real_data: Path, t
 def test_data_origin_needs_every_file_as_a_download_recorded_it(tmp_path: Path) -> None:
     """Both sources of one dataset in one data root keep their own entries; an edited file, another dataset
     or a file outside the root give no origin."""
-    from lmeb.data_origin import data_origin, write_entry
-    from lmeb.tasks import get_task
+    from lmeb.data.origin import data_origin, write_entry
+    from lmeb.tasks.registry import get_task
 
     corpus = tmp_path / "Dialogue/LoCoMo/corpus.jsonl"
     copy = tmp_path / "LoCoMo/data/corpus.parquet"
@@ -269,7 +269,7 @@ def test_data_origin_needs_every_file_as_a_download_recorded_it(tmp_path: Path) 
 @pytest.mark.parametrize("damage", [b"[" * 100_000, b"\xff\xfe", b"{"])
 def test_a_damaged_download_manifest_gives_no_origin_and_no_traceback(tmp_path: Path, damage: bytes) -> None:
     """A manifest nested 100,000 deep raised RecursionError (the reader caught ValueError only)."""
-    from lmeb.data_origin import MANIFEST, data_origin, read_manifest
+    from lmeb.data.origin import MANIFEST, data_origin, read_manifest
 
     (tmp_path / MANIFEST).write_bytes(damage)
     assert read_manifest(tmp_path) == {"datasets": {}}

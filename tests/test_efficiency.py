@@ -8,13 +8,13 @@ import pytest
 from toy_models import bag_of_words
 
 import lmeb
-from lmeb import efficiency
 from lmeb.cli import main as cli
+from lmeb.engine import efficiency
 from lmeb.errors import LmebError
-from lmeb.leaderboard import write_site
-from lmeb.leaderboard_pareto import front, pareto_data
-from lmeb.render import render
-from lmeb.report import build_table
+from lmeb.leaderboard.pareto import front, pareto_data
+from lmeb.leaderboard.site import write_site
+from lmeb.report.render import render
+from lmeb.report.views import build_table
 
 TASKS = "LoCoMo,Gorilla/gorilla_tensor"
 

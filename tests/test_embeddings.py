@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmeb import embedding_cache, embeddings, vector_table
-from lmeb.embedding_cache import CacheWarning
-from lmeb.embeddings import DiskCache, EmbeddingStore, namespace_key
+from lmeb.embeddings import disk_cache as embedding_cache
+from lmeb.embeddings import store as embeddings
+from lmeb.embeddings import vector_table
+from lmeb.embeddings.disk_cache import CacheWarning
+from lmeb.embeddings.store import DiskCache, EmbeddingStore, namespace_key
 
 
 class HashEncoder:
@@ -147,7 +149,7 @@ def test_encoder_encode_chunk_sets_call_and_flush_size(tmp_path):
 def test_same_corpus_list_again_is_served_without_hashing(monkeypatch):
     """A corpus shared by several subsets comes back as the same list: its vectors are handed out again
     (counted as memory hits) without hashing every text again; a changed list is looked up afresh."""
-    from lmeb import embeddings
+    from lmeb.embeddings import store as embeddings
 
     enc = HashEncoder()
     store = EmbeddingStore(enc)
@@ -168,7 +170,7 @@ def test_encoding_in_chunks_holds_one_copy_of_the_vectors(monkeypatch):
     """Chunks are written into one array as they are encoded: the peak is about one copy, not two."""
     import tracemalloc
 
-    from lmeb import embeddings
+    from lmeb.embeddings import store as embeddings
 
     class Wide(HashEncoder):  # 512 dimensions: the vectors outweigh the per-text bookkeeping
         def encode(self, texts, kind="query", instruction=None):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from lmeb.cli import main as cli_main
+from lmeb.engine.strategy import DenseRetrieval, RerankerRetrieval, SearcherRetrieval, model_type, strategy_for
 from lmeb.errors import LmebError
 from lmeb.models.bm25 import BM25Searcher
-from lmeb.strategy import DenseRetrieval, RerankerRetrieval, SearcherRetrieval, model_type, strategy_for
 
 GORILLA = ("Procedural", "Gorilla", "gorilla_tensor")
 
@@ -58,7 +58,7 @@ def test_one_strategy_per_protocol_and_a_clear_error_otherwise():
 
 
 def test_bm25_is_a_searcher_without_the_data_layer():
-    code = "import sys, lmeb.models.bm25; print('lmeb.data' in sys.modules)"
+    code = "import sys, lmeb.models.bm25; print('lmeb.data.reader' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     searcher = BM25Searcher()

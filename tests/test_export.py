@@ -11,9 +11,9 @@ import pytest
 
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
-from lmeb.export import export_mteb
-from lmeb.results_set import load_results
-from lmeb.tasks import get_task
+from lmeb.report.export import export_mteb
+from lmeb.results.collection import load_results
+from lmeb.tasks.registry import get_task
 
 
 def _mteb_task_result() -> Path | None:

@@ -19,9 +19,9 @@ import pytest
 
 import lmeb
 from lmeb.cli import main as cli_main
-from lmeb.embeddings import EmbeddingStore
+from lmeb.embeddings.store import EmbeddingStore
 from lmeb.errors import LmebError
-from lmeb.models import load_model
+from lmeb.models.registry import load_model
 
 DIM = 4
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmeb import embedding_cache
-from lmeb.cache_inspect import scan_cache
 from lmeb.cli import main as cli_main
-from lmeb.embedding_cache import CacheWarning, DiskCache
-from lmeb.embeddings import EmbeddingStore, namespace_key
+from lmeb.embeddings import disk_cache as embedding_cache
+from lmeb.embeddings.cache_info import scan_cache
+from lmeb.embeddings.disk_cache import CacheWarning, DiskCache
+from lmeb.embeddings.shard_checksum import SUFFIX as SUM_SUFFIX
+from lmeb.embeddings.store import EmbeddingStore, namespace_key
 from lmeb.files import atomic_write_text, clean_stale_temporaries, stale_temporaries
-from lmeb.shard_checksum import SUFFIX as SUM_SUFFIX
 from tests.test_embeddings import HashEncoder
 
 TEXTS = [f"document number {i}" for i in range(12)]
@@ -83,7 +83,7 @@ def test_nan_in_cache_is_blamed_on_the_cache_file_not_the_model(tmp_path):
     cache = DiskCache(tmp_path)
     bad = enc.encode(TEXTS, "document")
     bad[3, 0] = np.nan
-    from lmeb.embeddings import text_digest
+    from lmeb.embeddings.store import text_digest
 
     cache.append(namespace, [text_digest(t) for t in TEXTS], bad, {"kind": "document"})
     with pytest.warns(CacheWarning, match=r"non-finite values .* cache file \(not from the model\)"):
@@ -173,12 +173,12 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_adopted(tmp_path):
     np.save(half, np.ones((2, 8), dtype=np.float32))  # killed before its keys file
     extra = ["an extra text", "another one"]  # killed after both files, before the index update
     orphan = folder / f"{dead}-orphan"
-    from lmeb.embeddings import text_digest
+    from lmeb.embeddings.store import text_digest
 
     np.save(f"{orphan}.npy", enc.encode(extra, "document"))
     np.save(f"{orphan}.keys.npy", np.frombuffer(b"".join(text_digest(t) for t in extra), np.uint8).reshape(2, 16))
-    from lmeb import embedding_cache
-    from lmeb.shard_checksum import write_sum
+    from lmeb.embeddings import disk_cache as embedding_cache
+    from lmeb.embeddings.shard_checksum import write_sum
 
     # the checksum beside the shard was written too (before the index): only then is an orphan trusted
     write_sum(folder, orphan.name, embedding_cache._entry(embedding_cache._load_shard(folder, orphan.name)))
@@ -194,8 +194,8 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_adopted(tmp_path):
 KILLED_WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from lmeb import embedding_cache
-    from lmeb.embeddings import EmbeddingStore
+    from lmeb.embeddings import disk_cache as embedding_cache
+    from lmeb.embeddings.store import EmbeddingStore
     from tests.test_embeddings import HashEncoder
     embedding_cache.FLUSH_ROWS = 1
     class Slow(HashEncoder):
@@ -213,7 +213,7 @@ def test_kill_9_while_writing_leaves_a_cache_that_verifies(tmp_path):
     try:
         deadline = time.monotonic() + 30
         # 5 complete shards: a shard's checksum file is written last, after its vectors and keys
-        # (lmeb.shard_checksum); a shard killed before it is an unfinished write, deleted on scan
+        # (lmeb.embeddings.shard_checksum); a shard killed before it is an unfinished write, deleted on scan
         while time.monotonic() < deadline and len(list(tmp_path.rglob(f"*{SUM_SUFFIX}"))) < 5:
             time.sleep(0.05)
     finally:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from lmeb.cli import main as cli_main
-from lmeb.embeddings import EmbeddingStore, namespace_key
-from lmeb.results import PER_QUERY_SUFFIX
+from lmeb.embeddings.store import EmbeddingStore, namespace_key
+from lmeb.results.dataset_result import PER_QUERY_SUFFIX
 from tests.test_embeddings import HashEncoder
 
 GORILLA = ("Procedural", "Gorilla")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli_main
-from lmeb.results import read_dataset_result
-from lmeb.results_check import result_problems
-from lmeb.validate import validate
+from lmeb.data.validate import validate
+from lmeb.results.consistency import result_problems
+from lmeb.results.dataset_result import read_dataset_result
 
 GORILLA = Path("Procedural/Gorilla")
 SUBSET = "gorilla_tensor"  # the last subset: the run stops there, in one line

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lmeb import data
+from lmeb.data import reader as data
+from lmeb.data.validate import validate
 from lmeb.errors import DataError
-from lmeb.validate import validate
 
 LOCOMO = Path("Dialogue/LoCoMo")
 
@@ -118,7 +118,7 @@ ADAPTERS = ("st", "hf", "cross-encoder")
 
 
 def _load(kind: str, path: Path, **options):
-    from lmeb.models import load_model
+    from lmeb.models.registry import load_model
 
     if kind == "cross-encoder":  # MiniLM is a bi-encoder: these tests are about the arguments, not its head
         options.setdefault("allow_new_head", True)
@@ -153,7 +153,7 @@ def test_max_length_past_the_model_limit(kind, minilm_path):
 
 def test_kalm_uses_the_same_device_check():
     from lmeb.errors import LmebError
-    from lmeb.models import load_reranker
+    from lmeb.models.registry import load_reranker
 
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import lmeb.leaderboard as leaderboard
+import lmeb.leaderboard.site as leaderboard
 from lmeb import files
 from lmeb.cli import main as cli_main
 

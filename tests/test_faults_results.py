@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 import lmeb
-import lmeb.results as results_module
+import lmeb.results.dataset_result as results_module
 from lmeb.cli import main as cli_main
+from lmeb.engine.metrics import column_means, evaluate
 from lmeb.errors import LmebError
-from lmeb.metrics import column_means, evaluate
-from lmeb.results import PER_QUERY_SUFFIX, backup_path, read_dataset_result
-from lmeb.results_check import ROUNDED_TOLERANCE, TOLERANCE, subset_problem
-from lmeb.store import ResultsStore
+from lmeb.results.consistency import ROUNDED_TOLERANCE, TOLERANCE, subset_problem
+from lmeb.results.dataset_result import PER_QUERY_SUFFIX, backup_path, read_dataset_result
+from lmeb.results.store import ResultsStore
 
 GORILLA = ("Procedural", "Gorilla")
 SUBSETS = ["gorilla_huggingface", "gorilla_pytorch", "gorilla_tensor"]  # registry order
@@ -106,7 +106,7 @@ def test_two_runs_on_disjoint_subsets_into_one_output_both_keep_theirs(data, tmp
 def test_a_lone_run_does_not_reread_its_sidecar_after_each_subset(data, tmp_path, clean, monkeypatch):
     """The check for subsets another run wrote meanwhile reads the main file; the per-query sidecar only
     when that file names a subset this run does not have (the test above covers that case)."""
-    import lmeb.store as store_module
+    import lmeb.results.store as store_module
 
     reads: list[bool] = []
     real = store_module.read_dataset_result
@@ -124,7 +124,7 @@ def test_a_lone_run_does_not_reread_its_sidecar_after_each_subset(data, tmp_path
 
 def test_the_lock_serialises_writers_across_processes(tmp_path):
     path = tmp_path / "m" / "wo_inst" / "Gorilla.json"
-    code = ("import sys, time; from lmeb.results import results_lock\n"
+    code = ("import sys, time; from lmeb.results.dataset_result import results_lock\n"
             "with results_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(30)\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
     try:

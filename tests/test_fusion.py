@@ -1,4 +1,4 @@
-"""lmeb.fusion (with fuse_runs) against an independent reference written here from the formulas.
+"""lmeb.engine.fusion (with fuse_runs) against an independent reference written here from the formulas.
 
 ranx (the peers' reference implementation) pulls numba and friends, so it is not a test dependency: the
 reference below is plain Python over dicts, from the definitions (Cormack et al. 2009 for RRF; min-max and
@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from lmeb.engine.fusion import METHODS, check_weights, default_weights, fuse, fuse_runs, normalise
 from lmeb.errors import LmebError
-from lmeb.fusion import METHODS, check_weights, default_weights, fuse, fuse_runs, normalise
 
 
 def _order(scores: dict[str, float]) -> list[tuple[str, float]]:

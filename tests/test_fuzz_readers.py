@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lmeb.data_files import read_candidates, read_corpus, read_qrels, read_queries
-from lmeb.embeddings import EmbeddingStore, namespace_key
+from lmeb.data.lines import read_candidates, read_corpus, read_qrels, read_queries
+from lmeb.embeddings.store import EmbeddingStore, namespace_key
 from lmeb.errors import LmebError
-from lmeb.results import read_dataset_result
-from lmeb.results_check import result_problems
+from lmeb.results.consistency import result_problems
+from lmeb.results.dataset_result import read_dataset_result
 from tests.test_embeddings import HashEncoder
 
 SEED = int(os.environ.get("LMEB_FUZZ_SEED", "19"))  # another seed / a longer budget: a deeper search
@@ -154,7 +154,7 @@ def test_cache_index_reader_never_raises(tmp_path):
     np.save(outside, np.zeros((1, 1), np.float32))
 
     def case(rng: random.Random, i: int) -> None:
-        from lmeb.embedding_cache import DiskCache
+        from lmeb.embeddings.disk_cache import DiskCache
 
         if i % 2:
             (folder / "index.json").write_bytes(mutate_bytes(rng, valid))

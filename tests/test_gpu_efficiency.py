@@ -1,6 +1,6 @@
 """peak_gpu_mb is read on the CUDA device the model runs on (``cuda:1``), not torch's current device.
 
-No GPU here: a stand-in ``torch`` module (only what ``lmeb.efficiency`` calls) records which device each
+No GPU here: a stand-in ``torch`` module (only what ``lmeb.engine.efficiency`` calls) records which device each
 call names."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lmeb import efficiency
+from lmeb.engine import efficiency
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ from toy_models import bag_of_words
 
 import lmeb
 from lmeb.cli import main as cli
-from lmeb.data import load_subset
+from lmeb.data.reader import load_subset
+from lmeb.engine.growth import parse_distractors, scope_rows, scoped_name, scoped_run_key, split_scoped_name
+from lmeb.engine.metrics import K_VALUES, evaluate
 from lmeb.errors import LmebError
-from lmeb.growth import parse_distractors, scope_rows, scoped_name, scoped_run_key, split_scoped_name
-from lmeb.growth_view import growth_table, write_growth_figure
-from lmeb.metrics import K_VALUES, evaluate
-from lmeb.render import render
-from lmeb.results import read_results
-from lmeb.tasks import get_task
+from lmeb.report.growth_view import growth_table, write_growth_figure
+from lmeb.report.render import render
+from lmeb.results.dataset_result import read_results
+from lmeb.tasks.registry import get_task
 
 
 class Hashed:
@@ -123,7 +123,7 @@ def test_growth_view_and_figure_on_the_sample(sample_data: Path, tmp_path: Path)
     png = write_growth_figure(results, tmp_path / "growth.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli(["table", str(tmp_path), "--view", "growth"]) == 0
-    from lmeb.leaderboard import write_site
+    from lmeb.leaderboard.site import write_site
 
     site = write_site(results, tmp_path / "site")
     assert site.out.joinpath("figures", "growth.png").is_file()

@@ -14,9 +14,9 @@ import pytest
 
 import lmeb
 from lmeb.cli import main as cli
+from lmeb.engine.metrics import K_VALUES
+from lmeb.engine.metrics import evaluate as score_run
 from lmeb.errors import LmebError
-from lmeb.metrics import K_VALUES
-from lmeb.metrics import evaluate as score_run
 from tests.test_fusion import _order, reference
 
 
@@ -61,7 +61,7 @@ def read_trec(path: Path) -> dict[str, dict[str, float]]:
 def independent_fusion(results: Path, parts: list[str], task: Any, root: Path, method: str,
                        weights: list[float]) -> dict[str, dict[str, float]]:
     """Per subset, every metric from the parts' TREC files fused by the reference (tests.test_fusion)."""
-    from lmeb.data import TaskReader
+    from lmeb.data.reader import TaskReader
 
     reader = TaskReader(task, root)
     out = {}
@@ -186,7 +186,7 @@ def test_auto_weights_are_cross_validated_recorded_and_marked(sample_data: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """Each fold's queries are fused with its recorded weights (checked against the reference fusion of the
     parts' saved runs); the weights come from the grid; the table marks the row and says why."""
-    from lmeb.hybrid_cv import fold_of, simplex_grid
+    from lmeb.engine.hybrid_cv import fold_of, simplex_grid
 
     out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"log": lambda m: None}
     tasks = "LoCoMo,Proced_mem_bench"
@@ -197,7 +197,7 @@ def test_auto_weights_are_cross_validated_recorded_and_marked(sample_data: Path,
     assert res.name == "hybrid_bm25__toy_minmax_cv" and res[0].provenance["model_config"]["weights"] == "auto"
     grid = simplex_grid(2)
     assert len(grid) == 11 and grid[0] == [0.0, 1.0]
-    from lmeb.data import TaskReader
+    from lmeb.data.reader import TaskReader
 
     for dataset in res:
         task = lmeb.get_task(dataset.task_name)
@@ -222,7 +222,7 @@ def test_auto_weights_are_cross_validated_recorded_and_marked(sample_data: Path,
 
 
 def test_cross_validation_picks_the_best_point_of_the_other_folds() -> None:
-    from lmeb.hybrid_cv import choose
+    from lmeb.engine.hybrid_cv import choose
 
     grid = [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
     values = np.array([[1.0, 1.0, 0.0, 0.0],  # best on folds 0-1's queries

@@ -1,4 +1,4 @@
-"""What a result is (lmeb.identity): rows never mix data sources or task scopes; synthetic results are marked
+"""What a result is (lmeb.results.identity): rows never mix data sources or task scopes; synthetic results are marked
 everywhere and never bold, never exported as real; a missing candidates file is a different task; a results
 file with two entries for one subset is an error; compare names what it leaves out (issue 18, cases 1, 4-6)."""
 
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from lmeb.aggregate import aggregate, as_results, scores_frame
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError, LmebWarning
-from lmeb.identity import LOCAL, NO_CANDIDATES, SYNTHETIC, data_source, source_label, split_by_source
-from lmeb.report import build_table, render
-from lmeb.results import read_dataset_result
-from lmeb.tasks import all_tasks
+from lmeb.report.aggregate import aggregate, as_results, scores_frame
+from lmeb.report.views import build_table, render
+from lmeb.results.dataset_result import read_dataset_result
+from lmeb.results.identity import LOCAL, NO_CANDIDATES, SYNTHETIC, data_source, source_label, split_by_source
+from lmeb.tasks.registry import all_tasks
 
 REAL = ["KnowMeBench", "LoCoMo", "Proced_mem_bench", "Gorilla"]  # the datasets `make run` on real data replaced
 
@@ -101,8 +101,8 @@ def test_export_refuses_synthetic_unless_allowed(mixed: Path, tmp_path: Path, ca
 
 
 def test_compare_names_what_it_leaves_out(mixed: Path, write_results) -> None:
-    from lmeb.compare import compare
-    from lmeb.results import read_results
+    from lmeb.compare.paired import compare
+    from lmeb.results.dataset_result import read_results
 
     # "other": no Gorilla at all, and LoCoMo with other query ids (another version of its queries)
     write_results(mixed, "other", datasets=REAL[:3], scores=_real,
@@ -116,7 +116,7 @@ def test_compare_names_what_it_leaves_out(mixed: Path, write_results) -> None:
     assert set(c.subsets["dataset"]) == {"KnowMeBench", "Proced_mem_bench"}
     from dataclasses import replace
 
-    from lmeb.compare_table import format_comparison
+    from lmeb.compare.table import format_comparison
 
     assert (c.source_a, c.source_b) == (LOCAL, LOCAL) and "data: A local, B local" in format_comparison(c)
     text = format_comparison(replace(c, source_b=SYNTHETIC))
@@ -125,7 +125,7 @@ def test_compare_names_what_it_leaves_out(mixed: Path, write_results) -> None:
 
 
 def test_efficiency_view_and_leaderboard_rows_carry_the_source(mixed: Path) -> None:
-    from lmeb.leaderboard import _run_entries
+    from lmeb.leaderboard.site import _run_entries
 
     table = build_table(mixed, view="efficiency")
     marks = {r.labels[0]: r.marks for r in table.rows}

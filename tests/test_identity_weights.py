@@ -120,7 +120,7 @@ def _as_dead_run(folder: Path) -> None:
 
 
 def test_a_lost_index_never_lets_damaged_shards_back(tmp_path: Path, capsys) -> None:
-    from lmeb.embeddings import EmbeddingStore
+    from lmeb.embeddings.store import EmbeddingStore
     from tests.test_embeddings import HashEncoder
 
     enc = HashEncoder()
@@ -142,7 +142,7 @@ def test_a_lost_index_never_lets_damaged_shards_back(tmp_path: Path, capsys) -> 
 
 
 def test_a_shard_without_checksum_outside_the_index_is_not_trusted(tmp_path: Path, capsys) -> None:
-    from lmeb.embeddings import EmbeddingStore
+    from lmeb.embeddings.store import EmbeddingStore
     from tests.test_embeddings import HashEncoder
 
     EmbeddingStore(HashEncoder(), cache_dir=tmp_path).embed(TEXTS, "document")
@@ -180,7 +180,7 @@ def test_damaged_shards_of_a_real_run_are_recomputed(minilm_path: Path, real_dat
 
 
 def test_cache_info_marks_a_namespace_of_an_old_fingerprint(tmp_path: Path, capsys) -> None:
-    from lmeb.embeddings import EmbeddingStore
+    from lmeb.embeddings.store import EmbeddingStore
     from tests.test_embeddings import HashEncoder
 
     class OldFingerprint(HashEncoder):
@@ -195,9 +195,9 @@ def test_cache_info_marks_a_namespace_of_an_old_fingerprint(tmp_path: Path, caps
 
 
 def test_old_results_are_read_marked_unverified_and_not_resumed(tmp_path: Path, write_results) -> None:
-    from lmeb.report import build_table
-    from lmeb.store import ResultsStore
-    from lmeb.tasks import get_task
+    from lmeb.report.views import build_table
+    from lmeb.results.store import ResultsStore
+    from lmeb.tasks.registry import get_task
 
     old = {"model_config": {"class": "SentenceTransformerEncoder", "fingerprint": "ab" * 32}, "run_key": "old"}
     write_results(tmp_path, "m", datasets=["LoCoMo"], scores=lambda t, i, s: {"ndcg_at_10": 0.5}, provenance=old,

@@ -11,10 +11,10 @@ import pytest
 import lmeb
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
-from lmeb.inspect import Hit, Inspection, ModelView, QueryView
-from lmeb.inspect_render import render
+from lmeb.inspect.queries import Hit, Inspection, ModelView, QueryView
+from lmeb.inspect.render import render
 from lmeb.models.bm25 import BM25Searcher
-from lmeb.rankings import decode, encode, read_rankings
+from lmeb.results.rankings import decode, encode, read_rankings
 
 SUBSET = "LoCoMo/temporal_reasoning"
 
@@ -183,8 +183,8 @@ def test_read_rankings_without_record(tmp_path: Path) -> None:
 
 
 def test_evidence_distance_on_locomo_only(real_runs: Path, real_data: Path) -> None:
-    from lmeb.evidence import QUARTILES, evidence_distance
-    from lmeb.inspect import find_result
+    from lmeb.inspect.evidence import QUARTILES, evidence_distance
+    from lmeb.inspect.queries import find_result
 
     results = lmeb.load_results(real_runs, per_query=True)
     frame = evidence_distance(find_result(results, "bm25", "LoCoMo", None), real_data)
@@ -200,7 +200,7 @@ def test_evidence_distance_on_locomo_only(real_runs: Path, real_data: Path) -> N
 def test_a_full_disk_on_the_rankings_is_one_line(sample_data: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     import errno
 
-    import lmeb.rankings as rankings
+    import lmeb.results.rankings as rankings
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.tasks import MEMORY_TYPES, all_tasks
+from lmeb.tasks.registry import MEMORY_TYPES, all_tasks
 
 GAIN = {"Episodic": 0.04, "Dialogue": 0.02, "Semantic": -0.01, "Procedural": 0.0}  # w_inst - wo_inst per type
 

@@ -17,8 +17,8 @@ import pytest
 
 from lmeb import get_tasks
 from lmeb.errors import LmebError
-from lmeb.leaderboard import build_data, write_site
-from lmeb.results_set import load_results
+from lmeb.leaderboard.site import build_data, write_site
+from lmeb.results.collection import load_results
 
 EVIL = 'evil <img src=x onerror="window.PWNED=1"> & </script>'
 
@@ -163,7 +163,7 @@ def test_atomic_replace(results_dir: Path, tmp_path: Path, monkeypatch: pytest.M
         raise RuntimeError("disk full")
 
     # a crash while building leaves the previous site untouched and no temporary folder behind
-    monkeypatch.setattr("lmeb.leaderboard.render_html", boom)
+    monkeypatch.setattr("lmeb.leaderboard.site.render_html", boom)
     with pytest.raises(RuntimeError):
         write_site([results_dir], out, figures=False)
     assert (out / "data.json").read_bytes() == before

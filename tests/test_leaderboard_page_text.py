@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lmeb.leaderboard import write_site
+from lmeb.leaderboard.site import write_site
 
-ASSETS = Path(__file__).resolve().parents[1] / "lmeb" / "leaderboard_assets"
+ASSETS = Path(__file__).resolve().parents[1] / "lmeb" / "leaderboard" / "assets"
 
 
 def test_conditional_children_are_filtered_before_dom_insertion() -> None:

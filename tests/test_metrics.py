@@ -1,4 +1,4 @@
-"""lmeb.metrics: hand-computed values for tiny rankings, and an independent numpy reference on random runs.
+"""lmeb.engine.metrics: hand-computed values for tiny rankings, and an independent numpy reference on random runs.
 
 Conventions checked (mteb 2.26.24): pytrec_eval families rounded to 5 digits, mrr and R_cap not rounded;
 relevance = qrels score > 0; ties ranked by doc id descending; R_cap leaves out queries with no
@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pytest
 
-from lmeb.metrics import K_VALUES, MAIN_SCORE, evaluate
+from lmeb.engine.metrics import K_VALUES, MAIN_SCORE, evaluate
 
 L2, L3, L4 = 1.0, math.log2(3), 2.0  # log2(rank + 1) for ranks 1, 2, 3
 

@@ -14,11 +14,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lmeb.errors import LmebError  # noqa: E402
-from lmeb.models import load_model, load_reranker  # noqa: E402
 from lmeb.models.base import check_finite, with_instruction  # noqa: E402
 from lmeb.models.hf import HFEncoder, pad_batch, pool  # noqa: E402
 from lmeb.models.loading import weights_fingerprint  # noqa: E402
 from lmeb.models.presets import RIGHT_PADDING, get_preset, presets  # noqa: E402
+from lmeb.models.registry import load_model, load_reranker  # noqa: E402
 from lmeb.models.sentence_transformer import SentenceTransformerEncoder  # noqa: E402
 
 TEXTS = [

@@ -13,11 +13,11 @@ from hub_server import HubServer, Repo
 
 import lmeb
 from lmeb.cli import main as lmeb_main
-from lmeb.data import TaskReader
+from lmeb.data.mteb_format import MtebReader, open_reader
+from lmeb.data.reader import TaskReader
+from lmeb.engine.retrieval import candidate_rows
 from lmeb.errors import LmebError
-from lmeb.mteb_format import MtebReader, open_reader
-from lmeb.retrieval import candidate_rows
-from lmeb.tasks import get_task
+from lmeb.tasks.registry import get_task
 
 # a subset per layout: corpus at the root + root candidates, per scenario, per subset + subset candidates, flat
 SAMPLE_TASKS = "LoCoMo/multi_hop,ReMe/bfcl_qwen3_8b/task_query,MemBench/aggregative,QASPER"
@@ -38,7 +38,7 @@ def bm25_cells(data: Path, tasks: str) -> dict[tuple[str, str], dict[str, float]
 
 def test_sample_round_trip_keeps_every_value_and_score(sample_data: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from lmeb.tasks import select
+    from lmeb.tasks.registry import select
 
     assert lmeb_main(["convert", "--to", "mteb", str(sample_data), str(tmp_path / "m"), "--tasks", SAMPLE_TASKS]) == 0
     written = capsys.readouterr().out.split()
@@ -69,7 +69,7 @@ def test_mteb_loader_reads_the_conversion(sample_data: Path, tmp_path: Path) -> 
     import datasets
     from mteb.abstasks.retrieval_dataset_loaders import RetrievalDatasetLoader
 
-    from lmeb.mteb_convert import to_mteb
+    from lmeb.data.mteb_convert import to_mteb
 
     task = get_task("ReMe")
     folder = to_mteb(task, sample_data, tmp_path / "m")
@@ -90,7 +90,7 @@ def test_mteb_loader_reads_the_conversion(sample_data: Path, tmp_path: Path) -> 
 
 def test_run_reads_a_copy_in_either_spelling(sample_data: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from lmeb.mteb_convert import to_mteb
+    from lmeb.data.mteb_convert import to_mteb
 
     to_mteb(get_task("Proced_mem_bench"), sample_data, tmp_path / "m")
     code = lmeb_main(["run", "--model", "bm25", "--tasks", "ProceduralMemBench/EASY", "--data", str(tmp_path / "m"),
@@ -102,7 +102,7 @@ def test_run_reads_a_copy_in_either_spelling(sample_data: Path, tmp_path: Path,
 
 
 def test_a_broken_card_is_one_line(sample_data: Path, tmp_path: Path) -> None:
-    from lmeb.mteb_convert import to_mteb
+    from lmeb.data.mteb_convert import to_mteb
 
     folder = to_mteb(get_task("Proced_mem_bench"), sample_data, tmp_path / "m")
     card = folder / "README.md"
@@ -121,12 +121,13 @@ def test_download_mteb_copy_and_export_stamps_its_revision(sample_data: Path, tm
     export with that revision, with no assertion; the same data at another revision does not."""
     import huggingface_hub.constants as constants
 
-    import lmeb.official
-    from lmeb.mteb_convert import to_mteb
+    import lmeb.report.official
+    from lmeb.data.mteb_convert import to_mteb
 
-    monkeypatch.setattr(lmeb.official, "published_counts", lambda name: {})  # the sample's counts are not LoCoMo's
-    import lmeb.runner  # the sample's ids say "synthetic", which export refuses; this test is about the origin rule
-    monkeypatch.setattr(lmeb.runner, "is_synthetic", lambda root, subset=None: False)
+    monkeypatch.setattr(lmeb.report.official, "published_counts", lambda name: {})  # sample counts aren't LoCoMo's
+    # the sample's ids say "synthetic", which export refuses; this test is about the origin rule
+    import lmeb.engine.runner
+    monkeypatch.setattr(lmeb.engine.runner, "is_synthetic", lambda root, subset=None: False)
     task = get_task("LoCoMo")
     folder = to_mteb(task, sample_data, tmp_path / "m")
     files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -172,9 +173,9 @@ def test_real_data_scores_identically_from_its_mteb_conversion(real_data: Path, 
     mteb-format conversion read by lmeb, and mteb's loader reads the conversion with the same counts."""
     from mteb.abstasks.retrieval_dataset_loaders import RetrievalDatasetLoader
 
-    from lmeb.data import present_tasks
-    from lmeb.mteb_convert import convert
-    from lmeb.tasks import all_tasks
+    from lmeb.data.mteb_convert import convert
+    from lmeb.data.reader import present_tasks
+    from lmeb.tasks.registry import all_tasks
 
     tasks = present_tasks(real_data, all_tasks())
     assert {"KnowMeBench", "LoCoMo", "Proced_mem_bench", "Gorilla"} <= {t.name for t in tasks}
@@ -199,7 +200,7 @@ def test_real_data_scores_identically_from_its_mteb_conversion(real_data: Path, 
 @pytest.mark.slow
 def test_minilm_scores_identically_from_the_mteb_conversion(real_data: Path, tmp_path: Path,
                                                            minilm_path: Path) -> None:
-    from lmeb.mteb_convert import to_mteb
+    from lmeb.data.mteb_convert import to_mteb
 
     to_mteb(get_task("Proced_mem_bench"), real_data, tmp_path / "m")
     cells, encoded = {}, []  # one embedding cache: the second run encodes only texts the conversion changed
@@ -218,7 +219,7 @@ def test_run_reads_mteb_copies_from_a_hub_cache(sample_data: Path, tmp_path: Pat
     import huggingface_hub.constants as constants
     from huggingface_hub import snapshot_download
 
-    from lmeb.mteb_convert import to_mteb
+    from lmeb.data.mteb_convert import to_mteb
 
     task = get_task("Proced_mem_bench")
     folder = to_mteb(task, sample_data, tmp_path / "m")
@@ -245,7 +246,7 @@ def test_registry_names_and_revisions_are_mteb_s() -> None:
     and subset names for every LMEB task."""
     import mteb.tasks.retrieval.eng.lmeb_retrieval as lmeb_tasks
 
-    from lmeb.tasks import all_tasks
+    from lmeb.tasks.registry import all_tasks
 
     classes = {c.metadata.name: c.metadata for c in vars(lmeb_tasks).values()
                if isinstance(c, type) and hasattr(c, "metadata") and hasattr(c.metadata, "dataset")}

@@ -67,8 +67,8 @@ def test_mteb_model_scores_equal_sentence_transformers(mteb: ModuleType, offline
 @pytest.mark.slow
 def test_task_encoders_key_the_cache_by_task(mteb: ModuleType, offline_hub: Path) -> None:
     """Each LMEB subset gets the encoder of its mteb task: real TaskMetadata, the mteb subset name."""
-    from lmeb.models import load_model
-    from lmeb.tasks import get_task
+    from lmeb.models.registry import load_model
+    from lmeb.tasks.registry import get_task
 
     encoder = load_model(f"mteb:{MODEL}", device="cpu")
     with pytest.raises(LmebError, match="call for_task"):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from lmeb.errors import LmebError
-from lmeb.official import DIFFERS, OFFICIAL, UNVERIFIED, check_data, published_counts, require_official
-from lmeb.results import DatasetResult, SubsetResult
-from lmeb.tasks import get_task
+from lmeb.report.official import DIFFERS, OFFICIAL, UNVERIFIED, check_data, published_counts, require_official
+from lmeb.results.dataset_result import DatasetResult, SubsetResult
+from lmeb.tasks.registry import get_task
 
 
 def _result(name: str, counts: dict[str, tuple[int, int]]) -> DatasetResult:

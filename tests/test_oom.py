@@ -225,7 +225,7 @@ def test_mteb_model_backoff_repeats_the_call_with_smaller_batches() -> None:
 
     mteb = pytest.importorskip("mteb")
     from lmeb.models.mteb_model import MtebTaskEncoder
-    from lmeb.tasks import get_task
+    from lmeb.tasks.registry import get_task
 
     task = get_task("Gorilla")
     metadata = mteb.get_task(task.mteb_name).metadata

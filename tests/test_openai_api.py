@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.embeddings import EmbeddingStore
+from lmeb.embeddings.store import EmbeddingStore
 from lmeb.errors import LmebError
-from lmeb.models import load_model
 from lmeb.models.api_probe import PROBE_TEXT
 from lmeb.models.openai_api import OpenAIEncoder, batches, estimate_tokens
+from lmeb.models.registry import load_model
 from tests.conftest import assert_same_scores
 
 pytest.importorskip("openai")

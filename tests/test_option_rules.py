@@ -68,7 +68,7 @@ def test_table_help_describes_every_view(capsys) -> None:
     import importlib
 
     from lmeb.cli import describe
-    from lmeb.report import VIEWS
+    from lmeb.report.views import VIEWS
 
     description = describe(importlib.import_module("lmeb.cli.table").__doc__).split("\n\n")[0]
     for view in VIEWS:

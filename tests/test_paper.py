@@ -10,10 +10,10 @@ import pytest
 
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
-from lmeb.paper import PAPER_FILE, PaperDiff, check_published_means, paper_diff, paper_model, paper_rows
-from lmeb.report import registry_counts, table
-from lmeb.results_set import load_results
-from lmeb.tasks import MEMORY_TYPES
+from lmeb.report.paper import PAPER_FILE, PaperDiff, check_published_means, paper_diff, paper_model, paper_rows
+from lmeb.report.views import registry_counts, table
+from lmeb.results.collection import load_results
+from lmeb.tasks.registry import MEMORY_TYPES
 
 
 def test_registry_dataset_counts_are_the_papers() -> None:
@@ -112,11 +112,12 @@ def test_diff_lists_incomplete_run_cells_without_a_mean(tmp_path: Path, capsys: 
 
 @pytest.mark.slow  # a fresh interpreter; tests/test_api.py's test_import_lmeb_is_light runs in the fast loop
 def test_published_rows_do_not_depend_on_the_presentation_layer() -> None:
-    """lmeb.paper and lmeb.aggregate import neither lmeb.report nor the renderers (no import cycle)."""
+    """report.paper and report.aggregate import neither report.views nor the renderers (no import cycle)."""
     import subprocess
     import sys
 
-    code = ("import sys, lmeb.paper, lmeb.aggregate; "
-            "print(sorted(m for m in sys.modules if m in ('lmeb.report', 'lmeb.render', 'lmeb.table_value')))")
+    code = ("import sys, lmeb.report.paper, lmeb.report.aggregate; "
+            "print(sorted(m for m in sys.modules"
+            " if m in ('lmeb.report.views', 'lmeb.report.render', 'lmeb.report.table')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

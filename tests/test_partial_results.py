@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.tasks import get_task
+from lmeb.tasks.registry import get_task
 
 
 def _flat(task, i, name):  # the same score for every subset of a dataset: dataset score = subset score

@@ -24,14 +24,15 @@ import pytest
 
 from lmeb.cli import main as cli_main
 from lmeb.digest import DIGEST_SIZE
+from lmeb.engine.runner import Runner, RunOptions
 from lmeb.errors import LmebError
-from lmeb.models import load_model
 from lmeb.models.kalm import KalmReranker
-from lmeb.results import read_dataset_result
-from lmeb.runner import Runner, RunOptions
-from lmeb.scale import ModelSpec, RayPool
+from lmeb.models.registry import load_model
+from lmeb.results.dataset_result import read_dataset_result
 from lmeb.scale.cluster import LOOPBACK_SWITCH, WORKER_NICENESS
-from lmeb.tasks import get_task
+from lmeb.scale.pool import RayPool
+from lmeb.scale.worker import ModelSpec
+from lmeb.tasks.registry import get_task
 
 os.environ.setdefault(LOOPBACK_SWITCH, "0")  # before ray is imported (by the ``ray`` fixture, or lmeb.scale)
 

@@ -16,9 +16,9 @@ import pytest
 from lmeb import get_tasks
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
-from lmeb.report import aggregate, best_marks, render, resolve_model, scores_frame, table
-from lmeb.results import DatasetResult
-from lmeb.tasks import MEMORY_TYPES
+from lmeb.report.views import aggregate, best_marks, render, resolve_model, scores_frame, table
+from lmeb.results.dataset_result import DatasetResult
+from lmeb.tasks.registry import MEMORY_TYPES
 
 BASE = {"org/alpha": 0.30, "beta": 0.20}
 
@@ -246,7 +246,7 @@ def test_errors_are_one_line(results_dir: Path, tmp_path: Path, write) -> None:
 
 
 def scores_frame_results(root: Path) -> list[DatasetResult]:
-    from lmeb.results_set import load_results
+    from lmeb.results.collection import load_results
 
     return load_results([root])
 

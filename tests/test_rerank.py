@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmeb.data import load_subset
+from lmeb.data.reader import load_subset
+from lmeb.engine.metrics import evaluate
+from lmeb.engine.rerank import rerank, rerank_candidates
+from lmeb.engine.retrieval import ranking, search_subset
 from lmeb.errors import LmebError
-from lmeb.metrics import evaluate
-from lmeb.rerank import rerank, rerank_candidates
-from lmeb.retrieval import ranking, search_subset
-from lmeb.settings import setting_instruction
-from lmeb.tasks import get_task
+from lmeb.tasks.registry import get_task
+from lmeb.tasks.settings import setting_instruction
 
 
 class WordOverlap:
@@ -111,8 +111,8 @@ def tiny_kalm(shared_dir: Path, one_thread) -> Path:
 
 
 def test_kalm_over_bm25_on_a_real_subset(real_data: Path, tiny_kalm: Path) -> None:
-    from lmeb.models import load_model
     from lmeb.models.kalm import KalmReranker
+    from lmeb.models.registry import load_model
 
     task = get_task("Proced_mem_bench")
     real = load_subset(task, real_data, "hard")

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from lmeb.errors import LmebError
-from lmeb.results import PER_QUERY_SUFFIX, DatasetResult, SubsetResult, read_dataset_result, write_dataset_result
+from lmeb.results.dataset_result import (
+    PER_QUERY_SUFFIX,
+    DatasetResult,
+    SubsetResult,
+    read_dataset_result,
+    write_dataset_result,
+)
 
 
 def _result(value: float) -> DatasetResult:

@@ -1,4 +1,4 @@
-"""lmeb.retrieval: candidate restriction, the tie rule, exact search vs full-rank-then-filter, TREC files."""
+"""lmeb.engine.retrieval: candidate restriction, the tie rule, exact search vs full-rank-then-filter, TREC files."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmeb.data import Corpus, SubsetData, load_task
+from lmeb.data.reader import Corpus, SubsetData, load_task
+from lmeb.engine.metrics import evaluate
+from lmeb.engine.retrieval import candidate_rows, dense_search, ranking, search_scores, top_k, write_trec
 from lmeb.errors import LmebError
-from lmeb.metrics import evaluate
-from lmeb.retrieval import candidate_rows, dense_search, ranking, search_scores, top_k, write_trec
-from lmeb.tasks import get_task
+from lmeb.tasks.registry import get_task
 
 
 def _subset(query_ids, doc_ids, scenes, qrels=None) -> SubsetData:
@@ -155,7 +155,7 @@ def test_dense_search_cosine_scores_on_locomo(locomo):
 
 @pytest.mark.parametrize("k", [3, 1000])
 def test_whole_corpus_search_in_chunks_is_exact(monkeypatch, k):
-    import lmeb.retrieval as retrieval
+    import lmeb.engine.retrieval as retrieval
 
     monkeypatch.setattr(retrieval, "_DOC_CHUNK", 7)  # merge running top-k across many small chunks
     monkeypatch.setattr(retrieval, "_MAX_BLOCK", 2000)  # all 9 queries in one matmul (BLAS rounding depends on shape)
@@ -213,7 +213,7 @@ def test_scores_computed_one_bounded_block_at_a_time(monkeypatch, scenes):
     documents matrix: at most ``_MAX_BLOCK`` similarity cells exist at once (traced numpy allocations)."""
     import tracemalloc
 
-    import lmeb.retrieval as retrieval
+    import lmeb.engine.retrieval as retrieval
 
     monkeypatch.setattr(retrieval, "_MAX_BLOCK", 1 << 14)  # 64 KiB of float32 per block
     rng = np.random.default_rng(0)

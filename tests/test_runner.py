@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import lmeb.models
-import lmeb.runner
+import lmeb.engine.runner
+import lmeb.models.registry
 from lmeb import __version__
 from lmeb.cli import main as cli_main
-from lmeb.data import load_task
-from lmeb.tasks import get_task
+from lmeb.data.reader import load_task
+from lmeb.tasks.registry import get_task
 
 PROVENANCE = ("harness", "harness_version", "run_key", "model_config", "setting", "data_fingerprint", "k_values",
               "tie_rule", "texts", "model_name")
@@ -136,7 +136,7 @@ def test_bm25_killed_run_leaves_valid_file_and_resumes(tmp_path, sample_data, mo
     args = ["run", "--model", "bm25", "--tasks", "LoCoMo", "--data", sample_data, "--no-progress", "--no-cache"]
     assert run_cli(*args, "--output", full) == 0
 
-    real_evaluate = lmeb.runner.evaluate
+    real_evaluate = lmeb.engine.runner.evaluate
     calls = []
 
     def dies_on_third(*a, **k):
@@ -145,9 +145,9 @@ def test_bm25_killed_run_leaves_valid_file_and_resumes(tmp_path, sample_data, mo
             raise KeyboardInterrupt
         return real_evaluate(*a, **k)
 
-    monkeypatch.setattr(lmeb.runner, "evaluate", dies_on_third)
+    monkeypatch.setattr(lmeb.engine.runner, "evaluate", dies_on_third)
     assert run_cli(*args, "--output", out) == 130
-    monkeypatch.setattr(lmeb.runner, "evaluate", real_evaluate)
+    monkeypatch.setattr(lmeb.engine.runner, "evaluate", real_evaluate)
     path = out / "bm25" / "wo_inst" / "LoCoMo.json"
     assert len(scores(path)) == 2  # the two finished subsets, in a complete file
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
@@ -167,7 +167,7 @@ def test_w_inst_changes_query_texts_only(tmp_path, sample_data, monkeypatch):
         encoders.append(RecordingEncoder())
         return encoders[-1]
 
-    monkeypatch.setattr(lmeb.models, "load_model", fake_load_model)
+    monkeypatch.setattr(lmeb.models.registry, "load_model", fake_load_model)
     base = ["run", "--model", "fake", "--tasks", "Gorilla/gorilla_tensor", "--data", sample_data,
             "--output", tmp_path / "out", "--no-cache", "--no-progress"]
     assert run_cli(*base) == 0
@@ -249,7 +249,7 @@ def test_reranker_second_stage_and_as_model(tmp_path, sample_data, monkeypatch):
         rerankers.append(OverlapReranker())
         return rerankers[-1]
 
-    monkeypatch.setattr(lmeb.models, "load_reranker", fake_reranker)
+    monkeypatch.setattr(lmeb.models.registry, "load_reranker", fake_reranker)
     out = tmp_path / "out"
     common = ["--tasks", "LoCoMo/single_hop", "--data", sample_data, "--output", out, "--no-progress", "--no-cache"]
     assert run_cli("run", "--model", "bm25", "--reranker", "cross-encoder:/x/overlap", "--rerank-top-k", "3",
@@ -259,7 +259,7 @@ def test_reranker_second_stage_and_as_model(tmp_path, sample_data, monkeypatch):
     assert "rerank" in meta["subsets"]["single_hop"]["seconds"]
     assert 0 < rerankers[0].pairs <= 3 * meta["subsets"]["single_hop"]["queries"]
 
-    monkeypatch.setattr(lmeb.models, "load_model", lambda spec, **options: OverlapReranker())
+    monkeypatch.setattr(lmeb.models.registry, "load_model", lambda spec, **options: OverlapReranker())
     assert run_cli("run", "--model", "cross-encoder:/x/overlap", "--name", "ce", *common) == 0
     meta = json.loads((out / "ce" / "wo_inst" / "LoCoMo.json").read_text())["lmeb"]
     assert meta["model_kind"] == "reranker" and meta["texts"]["encoded"] == 0
@@ -286,9 +286,9 @@ def test_queries_without_candidates_are_a_counted_warning(tmp_path, sample_data,
 @pytest.mark.slow
 def test_bm25_on_every_real_dataset_present(tmp_path, real_data):
     """CI covers every dataset in ../shared with BM25 (MiniLM runs one real subset above, for time)."""
-    from lmeb.data import present_tasks
-    from lmeb.report import table
-    from lmeb.tasks import get_tasks
+    from lmeb.data.reader import present_tasks
+    from lmeb.report.views import table
+    from lmeb.tasks.registry import get_tasks
 
     out = tmp_path / "out"
     assert run_cli("run", "--model", "bm25", "--all", "--data", real_data, "--output", out,

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.data import is_synthetic, load_subset, load_task
+from lmeb.data.reader import is_synthetic, load_subset, load_task
+from lmeb.data.sample import GRADED, write_sample
+from lmeb.data.sample_text import PEOPLE, TOOLS
 from lmeb.errors import LmebError
-from lmeb.sample import GRADED, write_sample
-from lmeb.sample_text import PEOPLE, TOOLS
-from lmeb.tasks import all_tasks, get_task
+from lmeb.tasks.registry import all_tasks, get_task
 
 ENTITIES = set(PEOPLE) | set(TOOLS)
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from lmeb.cli import main as cli_main
-from lmeb.embeddings import EmbeddingStore, namespace_key
+from lmeb.embeddings.store import EmbeddingStore, namespace_key
 from lmeb.errors import LmebError
-from lmeb.models import load_model
+from lmeb.models.registry import load_model
 from lmeb.safety import csv_cell, redact_url, safe_name
 from tests.test_embeddings import HashEncoder
 

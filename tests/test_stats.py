@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.stats import compare_stats, dataset_stats, published_stats
-from lmeb.tasks import get_task
+from lmeb.data.stats import compare_stats, dataset_stats, published_stats
+from lmeb.tasks.registry import get_task
 
 
 def _jsonl(path: Path, rows: list[dict]) -> None:

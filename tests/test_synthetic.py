@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.report import SYNTHETIC_MARK, SYNTHETIC_NOTE
+from lmeb.report.views import SYNTHETIC_MARK, SYNTHETIC_NOTE
 
 
 def _run_bm25(data: Path, out: Path, tasks: str) -> dict:

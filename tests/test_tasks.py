@@ -10,7 +10,7 @@ import pytest
 
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
-from lmeb.tasks import TASKS_DIR, all_tasks, get_task, get_tasks, load_task_file, select
+from lmeb.tasks.registry import TASKS_DIR, all_tasks, get_task, get_tasks, load_task_file, select
 
 TOTALS = {"Episodic": (2, 69), "Dialogue": (6, 42), "Semantic": (8, 15), "Procedural": (6, 67)}
 

@@ -1,14 +1,14 @@
-"""lmeb.topk: the streaming whole-corpus top-k equals a full sort under the tie rule, threads or not."""
+"""lmeb.engine.topk: the streaming whole-corpus top-k equals a full sort under the tie rule, threads or not."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import lmeb.topk as topk
+import lmeb.engine.topk as topk
+from lmeb.engine.retrieval import DocIndex, _normalize, top_k
+from lmeb.engine.topk import key_scores, score_keys, stream_top_k
 from lmeb.errors import LmebError
-from lmeb.retrieval import DocIndex, _normalize, top_k
-from lmeb.topk import key_scores, score_keys, stream_top_k
 
 
 @pytest.mark.parametrize("threaded", [False, True])

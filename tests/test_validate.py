@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.validate import ERRORS, WARNINGS, Problem, Report, validate
+from lmeb.data.validate import ERRORS, WARNINGS, Problem, Report, validate
 
 DATASETS = ("Procedural/Proced_mem_bench", "Dialogue/LoCoMo", "Semantic/QASPER")
 PROCED = Path("Procedural/Proced_mem_bench")

@@ -70,7 +70,7 @@ def test_wheel_ships_every_runtime_file(wheel_env: tuple[Path, Path, dict[str, s
 def test_installed_wheel_runs_outside_the_repository(wheel_env: tuple[Path, Path, dict[str, str]],
                                                       tmp_path: Path) -> None:
     _, python, env = wheel_env
-    where = _run([str(python), "-c", "import lmeb, lmeb.tasks as t; print(lmeb.__file__); print(t.TASKS_DIR)"],
+    where = _run([str(python), "-c", "import lmeb, lmeb.tasks.registry as t; print(lmeb.__file__); print(t.TASKS_DIR)"],
                  tmp_path, env).split()
     venv_dir = python.parent.parent
     assert Path(where[0]).is_relative_to(venv_dir), where  # the wheel's lmeb, not the checkout's
@@ -82,10 +82,11 @@ def test_installed_wheel_runs_outside_the_repository(wheel_env: tuple[Path, Path
     assert sum(len(d["subsets"]) for d in datasets) == 193
 
     # the other files read at run time: paper tables, presets, published statistics, leaderboard assets
-    _run([str(python), "-c", "from lmeb.paper import paper_rows; from lmeb.models.presets import presets;"
-          "from lmeb.stats import published_stats; from lmeb.tasks import get_task; from lmeb import leaderboard;"
+    _run([str(python), "-c", "from lmeb.report.paper import paper_rows; from lmeb.models.presets import presets;"
+          "from lmeb.data.stats import published_stats; from lmeb.tasks.registry import get_task;"
+          "from lmeb.leaderboard import site;"
           "assert paper_rows('w_inst') and presets() and published_stats(get_task('LoCoMo'));"
-          "assert leaderboard.render_html({'title': 't'})"], tmp_path, env)
+          "assert site.render_html({'title': 't'})"], tmp_path, env)
 
     _run([lmeb, "sample", str(tmp_path / "data"), "--seed", "0"], tmp_path, env)
     _run([lmeb, "run", "--model", "bm25", "--all", "--data", str(tmp_path / "data"),
@@ -99,7 +100,7 @@ def test_installed_wheel_runs_outside_the_repository(wheel_env: tuple[Path, Path
 
 def test_tasks_dir_override_and_checkout_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``$LMEB_TASKS_DIR`` wins; without it a checkout (no ``lmeb/registry``) reads the top-level ``tasks/``."""
-    from lmeb.tasks import all_tasks, tasks_dir
+    from lmeb.tasks.registry import all_tasks, tasks_dir
 
     monkeypatch.delenv("LMEB_TASKS_DIR", raising=False)
     assert tasks_dir() == REPO / "tasks"

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lmeb.compare import compare
-from lmeb.compare_table import COMPARE_FORMATS, format_comparison
-from lmeb.results import SETTINGS, read_results
+from lmeb.compare.paired import compare
+from lmeb.compare.table import COMPARE_FORMATS, format_comparison
+from lmeb.results.dataset_result import SETTINGS, read_results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

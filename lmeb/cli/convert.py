@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.data import available_tasks, data_root
-    from lmeb.mteb_convert import convert
+    from lmeb.data.mteb_convert import convert
+    from lmeb.data.reader import available_tasks, data_root
 
     root = data_root(args.data)
     chosen = selection(args)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lmeb.paper import PaperDiff, paper_diff
-from lmeb.report import as_results
-from lmeb.results import SETTINGS
+from lmeb.report.paper import PaperDiff, paper_diff
+from lmeb.report.views import as_results
+from lmeb.results.dataset_result import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def format_diff(diff: PaperDiff, fmt: str = "text") -> str:
     if fmt == "json":
         return frame.to_json(orient="records", indent=2, double_precision=6) + "\n"
     lines = [f"{diff.model} ({diff.setting}) - paper {diff.paper_model}, percentage points"]
-    if "synthetic" in diff.data_source:  # lmeb.identity: the deltas say nothing about the model
+    if "synthetic" in diff.data_source:  # lmeb.results.identity: the deltas say nothing about the model
         lines[0] = f"§ {lines[0]}; synthetic data (lmeb sample), not LMEB: the deltas say nothing about the model"
     if "candidates missing" in diff.data_source:
         lines.append("‡ candidates missing: a dataset ran without its candidates file (not the published task)")

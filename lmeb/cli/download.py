@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.download import data_folder, default_destination, download, human_size
+    from lmeb.data.hub import data_folder, default_destination, download, human_size
 
     if not (args.tasks or args.type or args.all):
         raise LmebError("choose what to fetch: --tasks A,B, --type TYPE or --all")

@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lmeb.export import export_mteb, incomplete_datasets
-from lmeb.official import DIFFERS, UNVERIFIED, check_data
-from lmeb.results import SETTINGS, read_results
+from lmeb.report.export import export_mteb, incomplete_datasets
+from lmeb.report.official import DIFFERS, UNVERIFIED, check_data
+from lmeb.results.dataset_result import SETTINGS, read_results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

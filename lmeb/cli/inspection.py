@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from lmeb.errors import LmebError
-from lmeb.settings import SETTINGS
+from lmeb.tasks.settings import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,16 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from lmeb.files import atomic_write_text
-    from lmeb.inspect import inspect_subset
-    from lmeb.inspect_render import render
-    from lmeb.results import read_results
+    from lmeb.inspect.queries import inspect_subset
+    from lmeb.inspect.render import render
+    from lmeb.results.dataset_result import read_results
 
     if args.query and args.versus:
         raise LmebError("--versus picks its own queries: give --worst N (how many), not --query")
     results = read_results(args.results, per_query=True)
     if args.evidence_distance:
-        from lmeb.evidence import evidence_distance
-        from lmeb.inspect import find_result
+        from lmeb.inspect.evidence import evidence_distance
+        from lmeb.inspect.queries import find_result
 
         frame = evidence_distance(find_result(results, args.model, args.tasks.split("/")[0], args.setting), args.data)
         sys.stdout.write(frame.to_string(index=False, float_format=lambda v: f"{v:.2f}") + "\n")

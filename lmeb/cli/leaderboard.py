@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from lmeb.leaderboard import DEFAULT_TITLE, PAPER_CHOICES
+from lmeb.leaderboard.site import DEFAULT_TITLE, PAPER_CHOICES
 from lmeb.wording import counted
 
 
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.leaderboard import write_site
+    from lmeb.leaderboard.site import write_site
 
     start = time.perf_counter()
     dirs = args.results or ([Path("results")] if Path("results").is_dir() or not args.with_paper else [])

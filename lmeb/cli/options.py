@@ -3,9 +3,9 @@
 * Selection (``tasks``, ``validate``, ``stats``, ``run``): ``--tasks A,B/subset``, ``--type T`` and
   ``--all``. ``--tasks`` and ``--type`` are repeatable and take the comma form too
   (``--type Dialogue --type Semantic`` = ``--type Dialogue,Semantic``; ``--tasks`` occurrences are kept
-  as given, ``lmeb.tasks.select`` splits them, so ``--tasks ,,`` is its error, not "everything");
+  as given, ``lmeb.tasks.registry.select`` splits them, so ``--tasks ,,`` is its error, not "everything");
   ``--all`` means "all datasets" (the default wherever a selection is optional). ``selection(args)``
-  turns them into ``lmeb.tasks.Selection`` values.
+  turns them into ``lmeb.tasks.registry.Selection`` values.
 * Progress bars: ``--progress/--no-progress``; by default on only when stderr is a terminal, so a log
   file or a CI log gets no redraws (``progress_enabled(args)``).
 """
@@ -45,8 +45,8 @@ def add_selection(parser: argparse.ArgumentParser, *, extra_tasks_flags: Sequenc
 
 
 def selection(args: argparse.Namespace) -> list:
-    """The ``lmeb.tasks.Selection`` list the selection options name (registry order)."""
-    from lmeb.tasks import select
+    """The ``lmeb.tasks.registry.Selection`` list the selection options name (registry order)."""
+    from lmeb.tasks.registry import select
 
     return select(args.tasks or None, args.type or None)
 

@@ -31,7 +31,7 @@ from lmeb.cli.options import add_progress, add_selection, progress_enabled, quie
 from lmeb.errors import LmebError
 from lmeb.models.hf import POOLINGS
 from lmeb.models.loading import PRECISIONS
-from lmeb.settings import SETTINGS
+from lmeb.tasks.settings import SETTINGS
 from lmeb.wording import counted
 
 
@@ -158,8 +158,8 @@ def _check_args(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     """``lmeb.evaluate`` with the command line's options, then the summary table."""
     from lmeb.api import DEFAULT_CACHE, evaluate
-    from lmeb.growth import parse_distractors, scoped_name, scopes_of
-    from lmeb.models import is_bm25_spec
+    from lmeb.engine.growth import parse_distractors, scoped_name, scopes_of
+    from lmeb.models.registry import is_bm25_spec
 
     _check_args(args)
     options = _model_options(args)
@@ -207,8 +207,8 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     Under the table, a line per model that keeps counters (``stats``: an API's requests, tokens and retries,
     a reranker's pairs...), summed over the subsets run now: what the run cost.
     """
-    from lmeb.efficiency import add_counts
-    from lmeb.report import PAPER_METRICS, SUMMARY_LEGEND, summary_cells
+    from lmeb.engine.efficiency import add_counts
+    from lmeb.report.views import PAPER_METRICS, SUMMARY_LEGEND, summary_cells
 
     file = file or sys.stdout
     head = ("dataset", "subsets", "ndcg@10", "Rcap@10", "encoded", "reused", "disk", "seconds")

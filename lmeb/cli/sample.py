@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.sample import write_sample
+    from lmeb.data.sample import write_sample
 
     out = write_sample(args.out, seed=args.seed, size=args.size)
     print(f"wrote a synthetic LMEB sample to {out} (see {out / 'SYNTHETIC.md'}); use it with --data {out}")

@@ -28,8 +28,8 @@ def _fmt(value: Any) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.data import data_root, present_selections
-    from lmeb.stats import compare_stats, compute, text_count
+    from lmeb.data.reader import data_root, present_selections
+    from lmeb.data.stats import compare_stats, compute, text_count
 
     root = data_root(args.data)
     selections = selection(args)

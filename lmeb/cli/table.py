@@ -18,9 +18,9 @@ import argparse
 import sys
 
 from lmeb.errors import LmebError
-from lmeb.render import FORMATS, render
-from lmeb.report import VIEWS, build_table
-from lmeb.results import SETTINGS
+from lmeb.report.render import FORMATS, render
+from lmeb.report.views import VIEWS, build_table
+from lmeb.results.dataset_result import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

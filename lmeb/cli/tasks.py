@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 
 from lmeb.cli.options import add_selection, selection
-from lmeb.tasks import MEMORY_TYPES, Task
+from lmeb.tasks.registry import MEMORY_TYPES, Task
 from lmeb.wording import counted
 
 

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from lmeb.validate import format_report, validate
+    from lmeb.data.validate import format_report, validate
 
     start = time.perf_counter()
     report = validate(args.data, args.tasks, args.type, args.allow_missing_candidates)

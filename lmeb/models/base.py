@@ -1,5 +1,5 @@
 """The three model protocols: an encoder embeds texts, a searcher ranks a corpus for queries, a reranker
-scores pairs. The engine picks one retrieval strategy per protocol (``lmeb.strategy``)."""
+scores pairs. The engine picks one retrieval strategy per protocol (``lmeb.engine.strategy``)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Searcher(Protocol):
     """Ranks a corpus for each query itself (BM25): corpus and queries in, rankings out.
 
     ``candidates[i]`` restricts query ``i`` to those corpus rows (None = the whole corpus); every ranking
-    follows the tie rule (score desc, doc id desc; ``lmeb.retrieval.search_scores`` does it).
+    follows the tie rule (score desc, doc id desc; ``lmeb.engine.retrieval.search_scores`` does it).
     """
 
     name: str

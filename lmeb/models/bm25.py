@@ -16,7 +16,7 @@ Reproduced from mteb's ``BM25Search`` for English tasks (all of LMEB):
 
 BM25 is a ``Searcher``: plain corpus and query texts in, rankings out (no data-layer types). A query
 with candidates gets the scores of those rows only, equal to the rows of its full-corpus score vector
-(``BM25Searcher.scores``), ranked by ``lmeb.retrieval.search_scores`` (the shared candidate logic and tie
+(``BM25Searcher.scores``), ranked by ``lmeb.engine.retrieval.search_scores`` (the shared candidate logic and tie
 rule). Difference from mteb: mteb keeps the global top 1000 before
 filtering to candidates; lmeb, like the official harness, keeps every candidate.
 """
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from lmeb.digest import texts_digest
+from lmeb.engine.retrieval import Ranking, Rows, search_scores
 from lmeb.errors import LmebError
 from lmeb.models.bm25_index import build_index
-from lmeb.retrieval import Ranking, Rows, search_scores
 
 METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
 ADAPTER_VERSION = 1

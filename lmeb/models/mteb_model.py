@@ -77,7 +77,7 @@ class MtebEncoder:
         return self._metadata[mteb_task]
 
     def for_task(self, task: Any, subset: str) -> MtebTaskEncoder:
-        """The encoder for one LMEB subset (``task`` is an ``lmeb.tasks.Task``)."""
+        """The encoder for one LMEB subset (``task`` is an ``lmeb.tasks.registry.Task``)."""
         return MtebTaskEncoder(self, self.task_metadata(task.mteb_name), task.subset(subset).mteb_name)
 
     def encode(self, texts: list[str], kind: Kind = "query", instruction: str | None = None) -> np.ndarray:

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lmeb.engine.strategy import model_type
 from lmeb.errors import LmebError
 from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
-from lmeb.strategy import model_type
 
 
 @dataclass
@@ -77,7 +77,7 @@ class STInstanceEncoder(CallableEncoder):
         def encode(texts: list[str]) -> np.ndarray:
             from lmeb.models.sentence_transformer import st_token_count
 
-            self.stats["tokens"] += st_token_count(model, texts)  # recorded per subset (lmeb.efficiency)
+            self.stats["tokens"] += st_token_count(model, texts)  # recorded per subset (lmeb.engine.efficiency)
             return model.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
 
         super().__init__(encode, name)
@@ -164,7 +164,7 @@ def wrap_model(obj: Any, name: str | None = None, revision: str | None = None, r
     if role == "reranker" and model_type(model) != "reranker":
         raise LmebError(f"{type(obj).__name__} is not a reranker: it has no method score(pairs, instruction)")
     if own_config:  # lmeb's own adapters and objects describing themselves: used as they are
-        from lmeb.protocol_checks import check_config
+        from lmeb.models.checks import check_config
 
         return Wrapped(obj, check_config(obj.config(), type(obj).__name__), label, anonymous=False)
     model.identity = {"class": _class_name(obj), "name": name, "revision": revision}

@@ -7,7 +7,7 @@ to one text; the other batches keep their size. The halves are run in order and 
 the caller gets one result per input in the same order as without the error. One text that still does
 not fit is one ``LmebError`` line naming the model and the text's length. Each split adds one to the
 adapter's ``stats["oom_backoffs"]`` (created at the first split), so the run's provenance records it
-(``model_counts.model.oom_backoffs``, ``lmeb.efficiency``).
+(``model_counts.model.oom_backoffs``, ``lmeb.engine.efficiency``).
 
 A model that batches inside one library call lmeb cannot split (an mteb model's ``encode`` over a
 DataLoader) retries the whole call with half the batch size instead (``retry_with_smaller_batches``).

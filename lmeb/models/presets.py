@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
-from lmeb.settings import SETTINGS
+from lmeb.tasks.settings import SETTINGS
 
 SPEC_FILE = Path(__file__).resolve().parent.parent / "spec" / "paper_model_configs.json"
 

@@ -110,7 +110,7 @@ class SentenceTransformerEncoder:
         self.similarity: Literal["cosine", "dot"] = similarity
         self._identity = source_identity(self.source)
         self.name = name or self._identity["model"]
-        self.stats = {"tokens": 0}  # tokens encoded (attention mask), recorded per subset (lmeb.efficiency)
+        self.stats = {"tokens": 0}  # tokens encoded (attention mask), recorded per subset (lmeb.engine.efficiency)
 
     def count_tokens(self, inputs: list[str]) -> int:
         """Tokens the model sees for ``inputs`` (truncated to ``max_seq_length``): its attention-mask sum."""

@@ -6,7 +6,6 @@
 Ray is an optional dependency (``pip install 'lmeb[ray]'``); it is imported only when a pool starts.
 """
 
-from lmeb.scale.pool import RayEncoder, RayPool, RayReranker
-from lmeb.scale.worker import ModelSpec
+from lmeb.lazy import submodules
 
-__all__ = ["ModelSpec", "RayEncoder", "RayPool", "RayReranker"]
+__getattr__ = submodules(__name__)

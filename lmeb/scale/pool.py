@@ -41,7 +41,7 @@ CALL_SHARDS = 8  # encode_chunk = workers x SHARD_TEXTS x CALL_SHARDS texts per 
 
 
 def is_bm25(spec: ModelSpec | None) -> bool:
-    from lmeb.models import is_bm25_spec
+    from lmeb.models.registry import is_bm25_spec
 
     return (spec is not None and spec.role == "model" and spec.options.get("preset") is None
             and is_bm25_spec(spec.spec or ""))

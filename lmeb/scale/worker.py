@@ -27,7 +27,7 @@ class ModelSpec:
     role: str = "model"
 
     def load(self) -> Any:
-        from lmeb.models import load_model, load_reranker
+        from lmeb.models.registry import load_model, load_reranker
 
         if self.role == "reranker":
             return load_reranker(self.spec, **self.options)  # type: ignore[arg-type]
@@ -81,7 +81,7 @@ class ModelWorker:
                ) -> tuple[tuple[Any, dict[str, int]], float]:
         """The model's vectors for one shard plus the change of its counters (tokens, oom_backoffs), and the
         seconds it took."""
-        from lmeb.embeddings import encode_texts
+        from lmeb.embeddings.store import encode_texts
 
         model = self._model("model")
         start = time.perf_counter()
