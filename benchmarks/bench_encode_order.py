@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from lmeb.data.reader import read_corpus  # noqa: E402
+from lmeb.data.lines import read_corpus  # noqa: E402
 from lmeb.embeddings.store import ENCODE_CHUNK, EmbeddingStore, encode_texts  # noqa: E402
 
 

@@ -53,7 +53,7 @@ def default_model() -> str:
 
 def corpus_texts(data: Path, dataset: str, n: int) -> list[str]:
     """The first ``n`` documents of ``dataset`` (a folder under ``data``, or a dataset name found in it)."""
-    from lmeb.data.reader import read_corpus
+    from lmeb.data.lines import read_corpus
 
     folder = data / dataset
     if not folder.is_dir():

@@ -424,7 +424,7 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
         index = model.index(corpus.texts).scores
         out["index_bytes"] = int(index["data"].nbytes + index["indices"].nbytes + index["indptr"].nbytes)
     if model_name != "bm25":
-        from lmeb.embeddings.store import DiskCache
+        from lmeb.embeddings.disk_cache import DiskCache
 
         disk = DiskCache(cache)
         chunks = [c for ns in sorted(p.name for p in disk.root.iterdir() if p.is_dir())

@@ -73,8 +73,8 @@ def _write_results(root: Path, model: str, setting: str = "wo_inst", *, scores: 
     ``subsets(task)`` the subsets to write (default all); ``per_query(task, subset)`` {query id: ndcg_at_10};
     ``provenance`` the results provenance (a dict, or a function of the task).
     """
-    from lmeb import get_tasks
     from lmeb.results.dataset_result import DatasetResult, SubsetResult, write_dataset_result
+    from lmeb.tasks.registry import get_tasks
 
     written = []
     for task in get_tasks(datasets):

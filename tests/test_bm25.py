@@ -11,7 +11,8 @@ import pytest
 bm25s = pytest.importorskip("bm25s")
 Stemmer = pytest.importorskip("Stemmer")
 
-from lmeb.data.reader import Corpus, SubsetData, load_task  # noqa: E402
+from lmeb.data.lines import Corpus  # noqa: E402
+from lmeb.data.reader import SubsetData, load_task  # noqa: E402
 from lmeb.engine.retrieval import search_subset  # noqa: E402
 from lmeb.errors import LmebError  # noqa: E402
 from lmeb.models.bm25 import BM25Searcher  # noqa: E402

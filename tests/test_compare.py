@@ -12,7 +12,8 @@ import pytest
 from scipy import stats
 
 from lmeb.cli import main as cli
-from lmeb.compare.paired import bootstrap_means, compare, percentile_ci, sign_flip_test
+from lmeb.compare.paired import compare
+from lmeb.compare.resampling import bootstrap_means, percentile_ci, sign_flip_test
 from lmeb.errors import LmebError
 from lmeb.results.collection import load_results
 

@@ -10,7 +10,8 @@ import pytest
 
 import lmeb.data.reader as data
 from lmeb.data.hub import fetch_files
-from lmeb.data.reader import TaskReader, data_root, load_subset, load_task, present_tasks, read_corpus
+from lmeb.data.lines import read_corpus
+from lmeb.data.reader import TaskReader, data_root, load_subset, load_task, present_tasks
 from lmeb.engine.retrieval import candidate_rows
 from lmeb.errors import DataError, LmebError
 from lmeb.tasks.registry import all_tasks, get_task
@@ -102,7 +103,8 @@ def test_no_candidates_rule_means_whole_corpus(sample_data: Path) -> None:
 
 
 def test_candidate_rows_drop_unknown_ids(tmp_path: Path) -> None:
-    from lmeb.data.reader import Corpus, SubsetData
+    from lmeb.data.lines import Corpus
+    from lmeb.data.reader import SubsetData
 
     corpus = Corpus(tmp_path / "c", ["d0", "d1", "d2"], ["a", "b", "c"], "")
     sub = SubsetData(get_task("QASPER"), "QASPER", corpus, ["q"], ["x"], {"q": {"d1": 1}}, {"q": ["d2", "zz", "d0"]})

@@ -11,8 +11,8 @@ import pytest
 from lmeb.embeddings import disk_cache as embedding_cache
 from lmeb.embeddings import store as embeddings
 from lmeb.embeddings import vector_table
-from lmeb.embeddings.disk_cache import CacheWarning
-from lmeb.embeddings.store import DiskCache, EmbeddingStore, namespace_key
+from lmeb.embeddings.disk_cache import CacheWarning, DiskCache
+from lmeb.embeddings.store import EmbeddingStore, namespace_key
 
 
 class HashEncoder:

@@ -83,7 +83,7 @@ def test_nan_in_cache_is_blamed_on_the_cache_file_not_the_model(tmp_path):
     cache = DiskCache(tmp_path)
     bad = enc.encode(TEXTS, "document")
     bad[3, 0] = np.nan
-    from lmeb.embeddings.store import text_digest
+    from lmeb.digest import text_digest
 
     cache.append(namespace, [text_digest(t) for t in TEXTS], bad, {"kind": "document"})
     with pytest.warns(CacheWarning, match=r"non-finite values .* cache file \(not from the model\)"):
@@ -173,7 +173,7 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_adopted(tmp_path):
     np.save(half, np.ones((2, 8), dtype=np.float32))  # killed before its keys file
     extra = ["an extra text", "another one"]  # killed after both files, before the index update
     orphan = folder / f"{dead}-orphan"
-    from lmeb.embeddings.store import text_digest
+    from lmeb.digest import text_digest
 
     np.save(f"{orphan}.npy", enc.encode(extra, "document"))
     np.save(f"{orphan}.keys.npy", np.frombuffer(b"".join(text_digest(t) for t in extra), np.uint8).reshape(2, 16))

@@ -14,7 +14,8 @@ import pytest
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError, LmebWarning
 from lmeb.report.aggregate import aggregate, as_results, scores_frame
-from lmeb.report.views import build_table, render
+from lmeb.report.render import render
+from lmeb.report.views import build_table
 from lmeb.results.dataset_result import read_dataset_result
 from lmeb.results.identity import LOCAL, NO_CANDIDATES, SYNTHETIC, data_source, source_label, split_by_source
 from lmeb.tasks.registry import all_tasks

@@ -16,10 +16,10 @@ from lmeb.models.kalm import (  # noqa: E402
     DEFAULT_INSTRUCTION,
     DEFAULT_SYSTEM_INSTRUCTION,
     KalmReranker,
-    PassageCache,
     decoder_prompt,
     mep_pool,
 )
+from lmeb.models.kalm_cache import PassageCache  # noqa: E402
 
 RUNS = ("chunk4", "chunk1", "chunkNone", "chunk4_trunc")
 

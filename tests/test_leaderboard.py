@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from lmeb import get_tasks
 from lmeb.errors import LmebError
 from lmeb.leaderboard.site import build_data, write_site
 from lmeb.results.collection import load_results
+from lmeb.tasks.registry import get_tasks
 
 EVIL = 'evil <img src=x onerror="window.PWNED=1"> & </script>'
 

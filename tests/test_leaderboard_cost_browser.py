@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import lmeb
-from lmeb import get_tasks
 from lmeb.engine import efficiency
 from lmeb.leaderboard.site import write_site
 from lmeb.results.dataset_result import read_dataset_result
+from lmeb.tasks.registry import get_tasks
 
 # model -> (model seconds per text, parameters, nDCG@10); texts per dataset differ so the sums are checked
 KNOWN = {"cheap-embed": (0.002, 22_000_000, 0.50), "big-embed": (0.020, 335_000_000, 0.70)}

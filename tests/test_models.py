@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 
 from lmeb.errors import LmebError  # noqa: E402
 from lmeb.models.base import check_finite, with_instruction  # noqa: E402
+from lmeb.models.fingerprint import weights_fingerprint  # noqa: E402
 from lmeb.models.hf import HFEncoder, pad_batch, pool  # noqa: E402
-from lmeb.models.loading import weights_fingerprint  # noqa: E402
 from lmeb.models.presets import RIGHT_PADDING, get_preset, presets  # noqa: E402
 from lmeb.models.registry import load_model, load_reranker  # noqa: E402
 from lmeb.models.sentence_transformer import SentenceTransformerEncoder  # noqa: E402

@@ -10,8 +10,9 @@ import pytest
 
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
+from lmeb.report.aggregate import registry_counts
 from lmeb.report.paper import PAPER_FILE, PaperDiff, check_published_means, paper_diff, paper_model, paper_rows
-from lmeb.report.views import registry_counts, table
+from lmeb.report.views import table
 from lmeb.results.collection import load_results
 from lmeb.tasks.registry import MEMORY_TYPES
 

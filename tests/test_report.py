@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from lmeb import get_tasks
 from lmeb.cli import main as cli
 from lmeb.errors import LmebError
-from lmeb.report.views import aggregate, best_marks, render, resolve_model, scores_frame, table
+from lmeb.report.aggregate import aggregate, resolve_model, scores_frame
+from lmeb.report.render import best_marks, render
+from lmeb.report.views import table
 from lmeb.results.dataset_result import DatasetResult
-from lmeb.tasks.registry import MEMORY_TYPES
+from lmeb.tasks.registry import MEMORY_TYPES, get_tasks
 
 BASE = {"org/alpha": 0.30, "beta": 0.20}
 

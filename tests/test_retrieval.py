@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmeb.data.reader import Corpus, SubsetData, load_task
+from lmeb.data.lines import Corpus
+from lmeb.data.reader import SubsetData, load_task
 from lmeb.engine.metrics import evaluate
 from lmeb.engine.retrieval import candidate_rows, dense_search, ranking, search_scores, top_k, write_trec
 from lmeb.errors import LmebError

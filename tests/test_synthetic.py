@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from lmeb.cli import main as cli
-from lmeb.report.views import SYNTHETIC_MARK, SYNTHETIC_NOTE
+from lmeb.report.views import SYNTHETIC_NOTE
+from lmeb.results.identity import SYNTHETIC_MARK
 
 
 def _run_bm25(data: Path, out: Path, tasks: str) -> dict:

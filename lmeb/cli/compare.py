@@ -18,7 +18,8 @@ import sys
 
 from lmeb.compare.paired import compare
 from lmeb.compare.table import COMPARE_FORMATS, format_comparison
-from lmeb.results.dataset_result import SETTINGS, read_results
+from lmeb.results.dataset_result import read_results
+from lmeb.tasks.settings import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lmeb.report.aggregate import as_results
 from lmeb.report.paper import PaperDiff, paper_diff
-from lmeb.report.views import as_results
-from lmeb.results.dataset_result import SETTINGS
+from lmeb.tasks.settings import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

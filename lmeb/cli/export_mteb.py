@@ -17,7 +17,8 @@ import sys
 
 from lmeb.report.export import export_mteb, incomplete_datasets
 from lmeb.report.official import DIFFERS, UNVERIFIED, check_data
-from lmeb.results.dataset_result import SETTINGS, read_results
+from lmeb.results.dataset_result import read_results
+from lmeb.tasks.settings import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

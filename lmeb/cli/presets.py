@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from lmeb.models.presets import SETTINGS, Preset, presets
+from lmeb.models.presets import Preset, presets
+from lmeb.tasks.settings import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -208,7 +208,8 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     a reranker's pairs...), summed over the subsets run now: what the run cost.
     """
     from lmeb.engine.efficiency import add_counts
-    from lmeb.report.views import PAPER_METRICS, SUMMARY_LEGEND, summary_cells
+    from lmeb.report.aggregate import PAPER_METRICS
+    from lmeb.report.views import SUMMARY_LEGEND, summary_cells
 
     file = file or sys.stdout
     head = ("dataset", "subsets", "ndcg@10", "Rcap@10", "encoded", "reused", "disk", "seconds")

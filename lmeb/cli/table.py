@@ -20,7 +20,7 @@ import sys
 from lmeb.errors import LmebError
 from lmeb.report.render import FORMATS, render
 from lmeb.report.views import VIEWS, build_table
-from lmeb.results.dataset_result import SETTINGS
+from lmeb.tasks.settings import SETTINGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

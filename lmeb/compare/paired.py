@@ -37,20 +37,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmeb.compare.resampling import (  # noqa: F401  (sign_flip_test re-exported)
+from lmeb.compare.resampling import (
     bootstrap_means,
     exact_p,
     is_exact,
     mc_p,
     null_samples,
     percentile_ci,
-    sign_flip_test,
 )
 from lmeb.errors import LmebError, LmebWarning
 from lmeb.report.aggregate import MEAN_DATASET, MEAN_TYPE, registry_counts, resolve_model
-from lmeb.results.dataset_result import SETTINGS, DatasetResult, sidecar_path
+from lmeb.results.dataset_result import DatasetResult, sidecar_path
 from lmeb.results.identity import source_label, split_by_source
 from lmeb.tasks.registry import MEMORY_TYPES, all_tasks, get_task
+from lmeb.tasks.settings import SETTINGS
 
 _REBUILD = "(rerun lmeb run for them: it rebuilds them)"  # what to do about missing per-query sidecars
 TIE = 5e-5  # |delta| below half a unit of the tables' last digit (0.01 percentage points) is a tie

@@ -29,12 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmeb.data.origin import MANIFEST, data_origin, read_manifest, write_entry
+from lmeb.data.origin import write_entry
 from lmeb.errors import LmebError
 from lmeb.tasks.registry import Task
-
-__all__ = ["MANIFEST", "OFFICIAL_REPO", "OFFICIAL_REVISION", "SOURCES", "Plan", "data_origin", "download",
-           "fetch_for_run", "read_manifest", "resolve", "snapshot", "verify"]
 
 OFFICIAL_REPO = "KaLM-Embedding/LMEB"
 # The official repository's revision lmeb fetches by default. No commit of it could be checked where lmeb

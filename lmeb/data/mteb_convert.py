@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from lmeb.data.lines import read_candidates, read_corpus, read_qrels, read_queries
+from lmeb.data.lines import JsonlReader, read_candidates, read_corpus, read_qrels, read_queries
 from lmeb.data.mteb_format import CARD, KINDS, SPLIT, MtebReader
-from lmeb.data.reader import JsonlReader, mteb_copy, subset_paths
+from lmeb.data.reader import mteb_copy, subset_paths
 from lmeb.errors import LmebError
 from lmeb.files import atomic_path, atomic_write_text
 from lmeb.tasks.registry import Task

@@ -19,24 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmeb.data.lines import (
-    ERROR_KINDS,
     Corpus,
     ErrorHandler,
-    JsonlReader,
-    data_error,
     read_candidates,
     read_corpus,
-    read_jsonl,
     read_qrels,
     read_queries,
 )
 from lmeb.errors import LmebError
 from lmeb.tasks.registry import Task
-
-__all__ = ["CANDIDATES", "CORPUS", "ERROR_KINDS", "QRELS", "QUERIES", "Corpus", "ErrorHandler", "JsonlReader",
-           "SubsetData", "TaskReader", "available_tasks", "data_error", "data_root", "find_data_root",
-           "load_subset", "load_task", "mteb_copy", "present_tasks", "read_candidates", "read_corpus", "read_jsonl",
-           "read_qrels", "read_queries", "subset_paths"]
 
 CORPUS, QUERIES, QRELS, CANDIDATES = "corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"
 SYNTHETIC_MARKER = "SYNTHETIC.md"  # at the root of a tree written by lmeb.data.sample

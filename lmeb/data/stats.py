@@ -24,7 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lmeb.data.reader import read_candidates, read_jsonl, read_qrels, read_queries, subset_paths
+from lmeb.data.lines import read_candidates, read_jsonl, read_qrels, read_queries
+from lmeb.data.reader import subset_paths
 from lmeb.digest import text_digest
 from lmeb.tasks.registry import Selection, Task
 

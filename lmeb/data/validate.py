@@ -17,16 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lmeb.data.reader import (
-    ERROR_KINDS,
-    TaskReader,
-    data_root,
-    present_selections,
-    read_candidates,
-    read_qrels,
-    read_queries,
-    subset_paths,
-)
+from lmeb.data.lines import ERROR_KINDS, read_candidates, read_qrels, read_queries
+from lmeb.data.reader import TaskReader, data_root, present_selections, subset_paths
 from lmeb.errors import DataError
 from lmeb.tasks.registry import Selection, Task, select
 from lmeb.wording import counted

@@ -34,12 +34,9 @@ import numpy as np
 from lmeb.digest import json_digest, text_digest
 from lmeb.embeddings import disk_cache as embedding_cache
 from lmeb.embeddings import vector_table
-from lmeb.embeddings.disk_cache import DIGEST_SIZE, DiskCache
+from lmeb.embeddings.disk_cache import DiskCache
 from lmeb.embeddings.vector_table import VectorTable
 from lmeb.errors import LmebError
-
-__all__ = ["DIGEST_SIZE", "ENCODE_CHUNK", "DiskCache", "EmbedStats", "EmbeddingStore", "VectorTable",
-           "default_cache_dir", "encode_texts", "length_order", "namespace_key", "text_digest"]
 
 ENCODE_CHUNK = 1024  # texts per encoder call (progress granularity) unless the encoder sets encode_chunk
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from lmeb.errors import LmebError
 from lmeb.json_read import read_json_or
-from lmeb.models.fingerprint import SCHEME
-from lmeb.models.fingerprint import weights_fingerprint as weights_fingerprint  # re-exported: its old home
+from lmeb.models.fingerprint import SCHEME, weights_fingerprint
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 _PRECISION_ALIASES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16"}

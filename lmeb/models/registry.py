@@ -28,18 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
-from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Encoder, Reranker, check_finite, with_instruction
-
-__all__ = [
-    "DEFAULT_INSTRUCTION_TEMPLATE",
-    "KALM_RERANKERS",
-    "Encoder",
-    "Reranker",
-    "check_finite",
-    "load_model",
-    "load_reranker",
-    "with_instruction",
-]
 
 KALM_RERANKERS = tuple(f"KaLM-Embedding/KaLM-Reranker-V1-{size}" for size in ("Nano", "Small", "Large"))
 BM25_SPECS = ("bm25", "bm25s", "mteb/baseline-bm25s")

@@ -14,8 +14,9 @@ from lmeb.engine.efficiency import combine
 from lmeb.errors import LmebError
 from lmeb.report.aggregate import by_run
 from lmeb.report.table import Cell, Column, Table
-from lmeb.results.dataset_result import SETTINGS, DatasetResult
+from lmeb.results.dataset_result import DatasetResult
 from lmeb.results.identity import source_marks
+from lmeb.tasks.settings import SETTINGS
 
 EFFICIENCY_VIEWS = ("efficiency", "efficiency-datasets")
 COLUMNS: tuple[tuple[Column, str, str, float], ...] = (  # (column, block key, format, scale)

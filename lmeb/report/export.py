@@ -32,10 +32,12 @@ from typing import Any
 from lmeb.errors import LmebError
 from lmeb.files import atomic_write_json, writable_folder
 from lmeb.report.aggregate import dataset_status, listed
-from lmeb.report.official import OFFICIAL, SYNTHETIC, DataCheck, check_data, require_official
-from lmeb.results.dataset_result import DatasetResult, check_setting
+from lmeb.report.official import OFFICIAL, DataCheck, check_data, require_official
+from lmeb.results.dataset_result import DatasetResult
+from lmeb.results.identity import SYNTHETIC
 from lmeb.safety import safe_name
 from lmeb.tasks.registry import get_task
+from lmeb.tasks.settings import check_setting
 
 MTEB_VERSION = "2.26.24"
 NO_REVISION = "no_revision_available"  # mteb's folder name for a model without a revision

@@ -33,9 +33,9 @@ from lmeb.report.aggregate import (
     resolve_model,
     scores_frame,
 )
-from lmeb.results.dataset_result import SETTINGS, check_setting
 from lmeb.results.identity import source_label
 from lmeb.tasks.registry import MEMORY_TYPES, all_tasks
+from lmeb.tasks.settings import SETTINGS, check_setting
 
 PAPER_FILE = Path(__file__).resolve().parents[1] / "spec" / "paper_table2_table3.json"
 LEVELS = {"mean_dataset": MEAN_DATASET, "mean_type": MEAN_TYPE}

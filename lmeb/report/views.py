@@ -32,17 +32,15 @@ from lmeb.report.aggregate import (
     check_metric,
     dataset_scores,
     ignores_instructions,
-    registry_counts,  # noqa: F401  (re-exported: lmeb.report.views.registry_counts)
-    resolve_model,  # noqa: F401
     scores_frame,
     task_of,
 )
 from lmeb.report.efficiency_views import EFFICIENCY_VIEWS, efficiency_table
-from lmeb.report.render import FORMATS, best_marks, render  # noqa: F401  (re-exported)
 from lmeb.report.table import Cell, Column, Table
-from lmeb.results.dataset_result import SETTINGS, DatasetResult, check_setting
+from lmeb.results.dataset_result import DatasetResult
 from lmeb.results.identity import SCOPE_MARK, SCOPE_NOTE, SYNTHETIC_MARK, UNVERIFIED_MARK, UNVERIFIED_NOTE, source_marks
 from lmeb.tasks.registry import MEMORY_TYPES, Task, all_tasks, get_task
+from lmeb.tasks.settings import SETTINGS, check_setting
 
 VIEWS = ("paper", "datasets", "subsets", "instructions", *EFFICIENCY_VIEWS, "growth")
 ROW_LEVELS = ("model", "setting", "source")  # index of every table

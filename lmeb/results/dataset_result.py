@@ -36,7 +36,7 @@ from lmeb.json_read import parse_json, read_json
 from lmeb.results.shapes import check_result_shapes, check_sidecar_shapes
 from lmeb.safety import safe_name
 from lmeb.tasks.settings import SETTINGS
-from lmeb.tasks.settings import check_setting as check_setting  # re-exported: callers check settings through here too
+from lmeb.tasks.settings import check_setting
 
 PER_QUERY_SUFFIX = ".per_query.json"
 LOCK_TIMEOUT = 600.0  # seconds a writer waits for another run writing the same results file
