@@ -184,6 +184,11 @@ def test_missing_candidates_is_warned_recorded_and_marked(locomo_without_candida
     table = capsys.readouterr().out
     assert next(line for line in table.splitlines() if line.startswith("nocands")).split()[1] == "wo_inst‡"
     assert "‡ candidates missing" in table
+    from lmeb.leaderboard.site import _run_entries  # the page's badge for the same mark
+
+    rows = {r["model"]: r for r in _run_entries(as_results(out))}
+    assert rows["nocands"]["scope"].startswith("candidates missing: some dataset ran without its candidates file")
+    assert "scope" not in rows["published"]
     # validate: an error for a dataset whose rule requires candidates, accepted on request
     assert cli(["validate", "--data", str(locomo_without_candidates), "--tasks", "LoCoMo"]) == 1
     assert "--allow-missing-candidates" in capsys.readouterr().out

@@ -205,6 +205,11 @@ def test_old_results_are_read_marked_unverified_and_not_resumed(tmp_path: Path, 
     table = build_table(tmp_path, view="datasets")
     assert [r.marks for r in table.rows] == ["°"]
     assert any(note.startswith("° unverified weights") for note in table.footnotes)
+    from lmeb.leaderboard.site import _run_entries
+    from lmeb.report.aggregate import as_results
+
+    (row,) = _run_entries(as_results(tmp_path))
+    assert row["unverified"].startswith("unverified weights: written with lmeb's older weights fingerprint")
     warned: list[str] = []
     kept = ResultsStore(tmp_path, "m", "wo_inst", log=warned.append).previous(get_task("LoCoMo"), "new", False, [])
     assert kept == {} and "older weights fingerprint (unverified" in warned[0]

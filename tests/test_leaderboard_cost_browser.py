@@ -39,7 +39,8 @@ def cost_site(sample_data: Path, tmp_path_factory: pytest.TempPathFactory, write
         write_results(root, model, scores=lambda t, i, n, q=ndcg: {"ndcg_at_10": q, "R_cap_at_10": q + 0.1},
                       provenance=lambda t, s=per_text, p=params: {"efficiency": efficiency.block(
                           _texts(t), None, s * _texts(t), "cpu", p, rss_mb=500.0 + t.paper_position)})
-    write_results(root, OLD, scores=lambda t, i, n: {"ndcg_at_10": 0.6, "R_cap_at_10": 0.7})
+    write_results(root, OLD, scores=lambda t, i, n: {"ndcg_at_10": 0.6, "R_cap_at_10": 0.7},
+                  provenance={"model_config": {"fingerprint": "ab" * 32}})  # the older weights fingerprint
     out = tmp_path_factory.mktemp("cost-site") / "site"
     write_site([root], out, with_paper="wo_inst", figures=False)
     return out, root
@@ -175,6 +176,13 @@ def test_cost_pareto_and_marks_in_headless_chromium(browser, cost_site: tuple[Pa
     assert sorted(badges) == [("bm25", "w_inst"), ("bm25", "wo_inst")]
     assert all(b.text == "synthetic" and "synthetic data (lmeb sample" in b.get_attribute("title")
                for b in badges.values())
+
+    # the unverified-weights badge on the run written with the older fingerprint only, the note as its tooltip
+    unverified = d.find_elements("css selector", "#board tbody .badge.unverified")
+    assert [b.find_element("xpath", "ancestor::tr").get_attribute("data-model") for b in unverified] == [OLD]
+    assert unverified[0].text == "unverified weights" and "older weights fingerprint" in unverified[0].get_attribute(
+        "title")
+    assert not d.find_elements("css selector", "#board tbody .badge.scope")
 
     # † on BM25 w/ inst. only (it ignores instructions), the reason as the setting cell's tooltip
     settings = {(r.get_attribute("data-model"), r.get_attribute("data-setting")): r.find_element(

@@ -48,7 +48,14 @@ from lmeb.report.efficiency_views import run_efficiency
 from lmeb.report.growth_view import growth_figures
 from lmeb.report.table import Table
 from lmeb.results.dataset_result import DatasetResult
-from lmeb.results.identity import source_label
+from lmeb.results.identity import (
+    SCOPE_MARK,
+    SCOPE_NOTE,
+    UNVERIFIED_MARK,
+    UNVERIFIED_NOTE,
+    source_label,
+    source_marks,
+)
 from lmeb.tasks.registry import MEMORY_TYPES, all_tasks, get_task
 
 GROUPS = (*((t, t) for t in MEMORY_TYPES), ("mean_dataset", "Mean (Dataset)"), ("mean_type", "Mean (Type)"))
@@ -179,6 +186,11 @@ def _run_entries(results: Sequence[DatasetResult]) -> list[dict]:
         if synthetic_data(runs[key]):  # a badge on the row: a synthetic run never passes for a real one
             rows[key]["synthetic"] = report.SYNTHETIC_NOTE.lstrip(report.SYNTHETIC_MARK + " ")
         rows[key]["data_source"] = sorted({source_label(r) for r in runs[key]})  # lmeb.results.identity
+        marks = source_marks(runs[key])  # badges: the identity marks of lmeb table, spelled out on the page
+        if SCOPE_MARK in marks:
+            rows[key]["scope"] = SCOPE_NOTE.removeprefix(SCOPE_MARK + " ")
+        if UNVERIFIED_MARK in marks:
+            rows[key]["unverified"] = UNVERIFIED_NOTE.removeprefix(UNVERIFIED_MARK + " ")
         rows[key]["_prov"] = per_dataset
     present = set(available_metrics(results))
     for metric, _ in METRICS:

@@ -141,7 +141,10 @@
       el("td", {}, el("button", { class: "link model", text: r.model, onclick: () => showModel(r.id) }),
         r.published ? el("span", { class: "badge", text: "published", title: r.source }) : null,
         !r.published && r.has_incomplete ? el("span", { class: "badge warn", text: "incomplete", title: r.missing || null }) : null,
-        r.synthetic ? el("span", { class: "badge synthetic", text: "synthetic", title: r.synthetic }) : null),
+        r.synthetic ? el("span", { class: "badge synthetic", text: "synthetic", title: r.synthetic }) : null,
+        r.scope ? el("span", { class: "badge identity scope", text: "candidates missing", title: r.scope }) : null,
+        r.unverified ? el("span", { class: "badge identity unverified", text: "unverified weights",
+                                    title: r.unverified }) : null),
       el("td", { text: settingLabel(r.setting) + (r.note ? " †" : ""), title: r.note || null }),
       cols.map(c => {
         const v = c.value(r), t = tier(c, r), note = c.note(r);
