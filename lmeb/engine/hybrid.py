@@ -220,9 +220,15 @@ class HybridRetrieval(Strategy):
         return {**block, "fusion_seconds": round(fusion_seconds, 4), "parts": parts}
 
 
-def load_hybrid(spec: str, *, fusion: str = "rrf", fusion_weights: str | Sequence[float] | None = None,
-                rrf_k: int | None = None, fusion_depth: int | None = None, **options: Any) -> Hybrid:
-    """``hybrid:bm25+PATH`` (the text after ``hybrid:``) as a ``Hybrid``; ``options`` go to each non-BM25 part."""
+def load_hybrid(spec: str, options: dict[str, Any]) -> Hybrid:
+    """The ``hybrid:`` prefix's loader (``lmeb.models.registry`` names it ``lmeb.engine.hybrid:load_hybrid``):
+    ``hybrid:bm25+PATH`` (the text after ``hybrid:``) with the fusion options and the model options."""
+    return hybrid_from_spec(spec, **{k: v for k, v in options.items() if v is not None})
+
+
+def hybrid_from_spec(spec: str, *, fusion: str = "rrf", fusion_weights: str | Sequence[float] | None = None,
+                     rrf_k: int | None = None, fusion_depth: int | None = None, **options: Any) -> Hybrid:
+    """``bm25+PATH`` as a ``Hybrid``; ``options`` (with ``setting``/``cache_root``) go to each non-BM25 part."""
     parts = [p.strip() for p in spec.split("+")]
     if len(parts) < 2 or not all(parts):
         raise LmebError(f"hybrid:{spec}: give two or more parts joined by '+', e.g. hybrid:bm25+PATH")
