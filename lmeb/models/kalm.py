@@ -188,8 +188,9 @@ class KalmReranker:
         self.stats["encoder_batches"] += 1
         return [pooled[row, :math.ceil(len(seq) / r)].to("cpu", copy=True) for row, seq in enumerate(batch)]
 
-    def _decode(self, states: list[torch.Tensor], prompts: list[list[int]]) -> np.ndarray:
-        """P(yes) for each (pooled passage, tokenized prompt); pads both to the batch maximum."""
+    def _decoder_inputs(self, states: list[torch.Tensor], prompts: list[list[int]]) -> dict[str, Any]:
+        """The decoder's keyword inputs for (pooled passage, tokenized prompt) rows, both right-padded to the
+        batch maximum (prompts to a multiple of 8), on the device."""
         import torch
         from transformers.modeling_outputs import BaseModelOutput
 
@@ -208,11 +209,17 @@ class KalmReranker:
             dec_mask[row, :len(p)] = 1
         enc, enc_mask = enc.to(self.device, self.dtype), enc_mask.to(self.device)
         dec, dec_mask = dec.to(self.device), dec_mask.to(self.device)
-        last = dec_mask.sum(dim=1) - 1
-        rows = torch.arange(n, device=self.device)
-        kwargs = {"encoder_outputs": BaseModelOutput(last_hidden_state=enc), "attention_mask": enc_mask,
-                  "decoder_input_ids": dec, "decoder_attention_mask": dec_mask, "use_cache": False,
-                  "return_dict": True}
+        return {"encoder_outputs": BaseModelOutput(last_hidden_state=enc), "attention_mask": enc_mask,
+                "decoder_input_ids": dec, "decoder_attention_mask": dec_mask, "use_cache": False,
+                "return_dict": True}
+
+    def _decode(self, states: list[torch.Tensor], prompts: list[list[int]]) -> np.ndarray:
+        """P(yes) for each (pooled passage, tokenized prompt), read at each prompt's last real token."""
+        import torch
+
+        kwargs = self._decoder_inputs(states, prompts)
+        last = kwargs["decoder_attention_mask"].sum(dim=1) - 1
+        rows = torch.arange(len(states), device=self.device)
         core, head = getattr(self.model, "model", None), getattr(self.model, "lm_head", None)
         if self.fast_head and core is not None and head is not None:
             # logits at the last real position only: a (batch, vocab) matrix instead of (batch, seq, vocab)
