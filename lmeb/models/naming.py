@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lmeb.models.base import protocol_of
 from lmeb.models.registry import split_spec
 
 RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+my-reranker (folder- and shell-safe)
@@ -16,7 +17,7 @@ RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+m
 
 def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
     """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
-    if getattr(model, "model_type", None) == "hybrid":
+    if protocol_of(model) == "hybrid":
         return str(model.name)  # lmeb.engine.hybrid: a folder-safe name from its parts and fusion
     named_preset = getattr(model, "preset", None)
     if isinstance(named_preset, str) and named_preset:
