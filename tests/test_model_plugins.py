@@ -140,3 +140,10 @@ def test_lmeb_run_with_a_plugin_prefix(tmp_path: Path, sample_data: Path) -> Non
                                env=env, timeout=60).stdout
     model_help = help_text.split("  --model MODEL")[1].split("  --name")[0]
     assert "hybrid, broken, notamodel, toy" in " ".join(model_help.split())  # built-ins, then the plugins
+
+
+def test_the_running_guide_names_every_built_in_prefix() -> None:
+    from lmeb.models.registry import _LOADERS  # the built-in table itself
+
+    guide = (REPO / "docs" / "guide" / "running.md").read_text(encoding="utf-8")
+    assert len(_LOADERS) == 8 and [p for p in _LOADERS if f"`{p}:" not in guide] == []
