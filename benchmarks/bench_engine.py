@@ -39,8 +39,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from lmeb.data.reader import load_subset, present_tasks  # noqa: E402
 from lmeb.embeddings.store import encode_texts  # noqa: E402
 from lmeb.engine.metrics import K_VALUES, evaluate  # noqa: E402
-from lmeb.engine.retrieval import id_rank as doc_id_rank  # noqa: E402
 from lmeb.engine.runner import Runner, RunOptions  # noqa: E402
+from lmeb.ordering import id_rank as doc_id_rank  # noqa: E402
 from lmeb.results.dataset_result import read_dataset_result  # noqa: E402
 from lmeb.tasks.registry import Task, all_tasks  # noqa: E402
 

@@ -37,9 +37,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lmeb.engine.fusion import fuse_runs  # noqa: E402
-from lmeb.engine.retrieval import DocIndex  # noqa: E402
 from lmeb.engine.strategy import DenseRetrieval, SearcherRetrieval  # noqa: E402
 from lmeb.models.bm25 import BM25Searcher  # noqa: E402
+from lmeb.ordering import DocIndex  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(5000)]
 

@@ -40,9 +40,10 @@ def main() -> None:
 
     from lmeb.data.reader import load_subset
     from lmeb.engine.rerank import rerank
-    from lmeb.engine.retrieval import ranking, search_subset
+    from lmeb.engine.retrieval import search_subset
     from lmeb.models.kalm import KalmReranker
     from lmeb.models.registry import load_model
+    from lmeb.ordering import ranking
     from lmeb.tasks.registry import get_task
 
     torch.set_num_threads(args.threads)

@@ -29,8 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmeb.engine.retrieval import _DOC_CHUNK, _MAX_BLOCK, DocIndex, _normalize, top_k
+from lmeb.engine.retrieval import _DOC_CHUNK, _MAX_BLOCK, _normalize
 from lmeb.engine.topk import stream_top_k
+from lmeb.ordering import DocIndex, top_k
 
 
 def peak_rss_gib() -> float:

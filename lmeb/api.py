@@ -20,41 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.models.naming import RERANK_JOINER, default_name
 from lmeb.results.collection import Results
 from lmeb.results.dataset_result import read_dataset_result
 from lmeb.tasks.settings import check_setting
 
 DEFAULT_CACHE = "default"  # cache_dir's default: $LMEB_CACHE or ~/.cache/lmeb
-RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+my-reranker (folder- and shell-safe)
-
-
-def default_name(spec: str | None, model: Any, preset: str | None = None) -> str:
-    """bm25; a directory's name; a hub id as given (its folder becomes org__name); the preset's name."""
-    if getattr(model, "model_type", None) == "hybrid":
-        return str(model.name)  # lmeb.engine.hybrid: a folder-safe name from its parts and fusion
-    named_preset = getattr(model, "preset", None)
-    if isinstance(named_preset, str) and named_preset:
-        return named_preset  # a paper model: its preset name, whichever spelling (paper's, any case) chose it
-    if preset and not spec:
-        return preset
-    if spec is None:
-        return getattr(model, "name", "model")
-    if spec.lower() == "bm25":
-        return "bm25"
-    from lmeb.models.registry import split_spec
-
-    prefix, raw = split_spec(spec)
-    if prefix == "preset":
-        return raw
-    path = Path(raw).expanduser()
-    if path.is_dir():
-        named = getattr(model, "name", None)
-        return str(named) if named else path.resolve().name
-    if raw.startswith((".", "/", "~")) or raw.count("/") > 1:
-        return path.name  # a path (e.g. a file the adapter accepts): its last component
-    return raw  # a hub id: org/name, written org__name
-
-
 def select_present(tasks: str | Sequence[str] | None, types: Sequence[str] | None, root: Path,
                    log: Callable[[str], None]) -> list:
     """The selected datasets present under ``root``; naming an absent one in ``tasks`` is an error."""

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from lmeb.cli import main as cli_main
-from lmeb.engine.strategy import DenseRetrieval, RerankerRetrieval, SearcherRetrieval, model_type, strategy_for
+from lmeb.engine.strategy import DenseRetrieval, RerankerRetrieval, SearcherRetrieval, strategy_for
 from lmeb.errors import LmebError
+from lmeb.models.base import model_type
 from lmeb.models.bm25 import BM25Searcher
 
 GORILLA = ("Procedural", "Gorilla", "gorilla_tensor")

@@ -12,14 +12,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lmeb.errors import LmebError  # noqa: E402
-from lmeb.models.kalm import (  # noqa: E402
+from lmeb.models.kalm import KalmReranker  # noqa: E402
+from lmeb.models.kalm_cache import PassageCache  # noqa: E402
+from lmeb.models.kalm_inputs import (  # noqa: E402
     DEFAULT_INSTRUCTION,
     DEFAULT_SYSTEM_INSTRUCTION,
-    KalmReranker,
     decoder_prompt,
     mep_pool,
 )
-from lmeb.models.kalm_cache import PassageCache  # noqa: E402
 
 RUNS = ("chunk4", "chunk1", "chunkNone", "chunk4_trunc")
 

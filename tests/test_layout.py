@@ -109,3 +109,13 @@ def test_package_inits_hold_no_code() -> None:
             continue
         kinds = {type(node).__name__ for node in tree.body[1:]}
         assert kinds <= {"ImportFrom", "Assign"}, f"{MODULES[name]} holds code: {kinds}"
+
+
+def test_models_layer_imports_no_layer_above_it() -> None:
+    """``lmeb.models`` turns specs and objects into models; the engine, results, report and API use it, never
+    the other way round (function-level imports counted): a models module importing them is a layering bug."""
+    above = ("lmeb.engine", "lmeb.results", "lmeb.report", "lmeb.api")
+    wrong = [f"{name} imports {module}" for name, tree in TREES.items() if name.startswith("lmeb.models")
+             for module, _ in _lmeb_imports(tree) if module.startswith(above) and module.split(".")[1] in
+             [a.split(".")[1] for a in above]]
+    assert not wrong, "\n".join(wrong)

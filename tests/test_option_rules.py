@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lmeb.api import RERANK_JOINER
 from lmeb.cli import main as cli
+from lmeb.models.naming import RERANK_JOINER
 
 
 @pytest.mark.parametrize("flag", [["--max-length", "128"], ["--pooling", "mean"], ["--precision", "bf16"],

@@ -82,6 +82,8 @@ PARSE_ONLY = {
     "lmeb run --model /models/e5 --all --ray": "a Ray cluster at HEAD:6379 and weights under /models",
     "lmeb run --model bm25 --reranker kalm:/models/kalm-reranker --all --ray --workers 8 --gpus-per-worker 1":
         "reranker weights under /models and 8 GPUs",
+    "lmeb run --model mine:some-model --tasks LoCoMo --output results":
+        "needs a package that declares the prefix installed (tests/test_model_plugins.py installs a toy one)",
     "lmeb run --model sentence-transformers/all-MiniLM-L6-v2 --type Dialogue --output results":
         "MiniLM over the 42 Dialogue subsets takes minutes on a CPU (make run and tests/test_models.py run it)",
 }
@@ -121,7 +123,7 @@ def commands(text: str = README, file: str = "README.md") -> list[Command]:
     """Every command line of the bash blocks: backslash continuations joined, comments dropped."""
     out = []
     for lang, first, body in fenced_blocks(text):
-        assert lang in ("bash", "python", "", "text"), f"{file} line {first}: a {lang} block no test knows"
+        assert lang in ("bash", "python", "toml", "", "text"), f"{file} line {first}: a {lang} block no test knows"
         if lang != "bash":
             continue
         pending, start = "", first
@@ -272,8 +274,20 @@ def _check_tasks(scope: dict, cwd: Path) -> None:
     assert scope["tasks"] and {t.memory_type for t in scope["tasks"]} == {"Dialogue"}
 
 
+def _check_own_prefix(scope: dict, cwd: Path) -> None:
+    from lmeb.models.registry import _LOADERS
+
+    try:
+        res = scope["res"]
+        assert [(r.model, r.task_name) for r in res] == [("256", "LoCoMo")] and len(res.scores)
+        assert "BagOfWords" in str(res[0].provenance)  # its config() is the model's identity
+    finally:
+        _LOADERS.pop("mine", None)  # the snippet's prefix stays in its test
+
+
 CHECKS = {"README.md: Evaluate your own model": _check_custom_model,
-          "docs/guide/python.md: Python API": _check_custom_model, "docs/guide/tasks.md: Tasks": _check_tasks}
+          "docs/guide/python.md: Python API": _check_custom_model, "docs/guide/tasks.md: Tasks": _check_tasks,
+          "docs/guide/running.md: Add your own model prefix": _check_own_prefix}
 
 
 def test_every_python_block_has_a_check() -> None:
@@ -326,3 +340,14 @@ def test_every_python_name_the_readme_mentions_exists() -> None:
     out = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, check=True).stdout
     assert not out.split(), f"README.md or docs/ name these, which do not resolve after a bare import lmeb: {out}"
 
+
+
+def test_every_toml_block_parses_and_names_a_loader() -> None:
+    """The pyproject snippets (the ``lmeb.models`` entry point) are valid TOML whose loaders are module:function."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    found = [(file, tomllib.loads(body)) for file, text in DOCS.items() for lang, _, body in fenced_blocks(text)
+             if lang == "toml"]
+    assert found
+    for file, parsed in found:
+        loaders = parsed["project"]["entry-points"]["lmeb.models"]
+        assert loaders and all(re.fullmatch(r"[\w.]+:\w+", v) for v in loaders.values()), file

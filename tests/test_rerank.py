@@ -12,8 +12,9 @@ import pytest
 from lmeb.data.reader import load_subset
 from lmeb.engine.metrics import evaluate
 from lmeb.engine.rerank import rerank, rerank_candidates
-from lmeb.engine.retrieval import ranking, search_subset
+from lmeb.engine.retrieval import search_subset
 from lmeb.errors import LmebError
+from lmeb.ordering import ranking
 from lmeb.tasks.registry import get_task
 from lmeb.tasks.settings import setting_instruction
 

@@ -11,8 +11,9 @@ import pytest
 from lmeb.data.lines import Corpus
 from lmeb.data.reader import SubsetData, load_task
 from lmeb.engine.metrics import evaluate
-from lmeb.engine.retrieval import candidate_rows, dense_search, ranking, search_scores, top_k, write_trec
+from lmeb.engine.retrieval import candidate_rows, dense_search, write_trec
 from lmeb.errors import LmebError
+from lmeb.ordering import id_rank, ranking, search_scores, top_k
 from lmeb.tasks.registry import get_task
 
 
@@ -223,7 +224,7 @@ def test_scores_computed_one_bounded_block_at_a_time(monkeypatch, scenes):
     q = rng.standard_normal((n_q, dim)).astype(np.float32)
     d = rng.standard_normal((n_d, dim)).astype(np.float32)
     rows = candidate_rows(sub)
-    retrieval.id_rank(sub.corpus.ids)  # the per-corpus tie-break index is built once per run, not per block
+    id_rank(sub.corpus.ids)  # the per-corpus tie-break index is built once per run, not per block
     tracemalloc.start()
     try:
         run = retrieval.dense_search(q, d, sub, k=5, rows=rows)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import lmeb.engine.topk as topk
-from lmeb.engine.retrieval import DocIndex, _normalize, top_k
+from lmeb.engine.retrieval import _normalize
 from lmeb.engine.topk import key_scores, score_keys, stream_top_k
 from lmeb.errors import LmebError
+from lmeb.ordering import DocIndex, top_k
 
 
 @pytest.mark.parametrize("threaded", [False, True])

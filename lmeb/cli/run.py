@@ -9,7 +9,8 @@ Examples:
 
 MODEL is bm25, a sentence-transformers directory or hub id, hf:PATH (plain transformers with the
 pooling options), kalm:PATH or cross-encoder:PATH (a reranker scoring every candidate),
-openai:MODEL (an OpenAI-compatible embeddings API) or mteb:NAME (a model from mteb's registry).
+openai:MODEL (an OpenAI-compatible embeddings API), mteb:NAME (a model from mteb's registry),
+hybrid:bm25+PATH (fused parts), or a prefix an installed package adds (the lmeb.models entry points).
 --preset NAME is a paper model with its official settings: lmeb presets lists them (the paper's
 spellings work too).
 Results go to OUTPUT/<model-name>/<setting>/<Dataset>.json; a rerun skips subsets already there for
@@ -31,14 +32,15 @@ from lmeb.cli.options import add_progress, add_selection, progress_enabled, quie
 from lmeb.errors import LmebError
 from lmeb.models.hf import POOLINGS
 from lmeb.models.loading import PRECISIONS
+from lmeb.models.registry import model_prefixes
 from lmeb.tasks.settings import SETTINGS
 from lmeb.wording import counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--model", metavar="MODEL", help="bm25, a sentence-transformers dir or hub id, hf:PATH, "
-                       "kalm:PATH, cross-encoder:PATH, openai:MODEL or mteb:NAME (optional with --preset)")
+    model.add_argument("--model", metavar="MODEL", help="bm25, a sentence-transformers dir or hub id, or "
+                       f"PREFIX:SPEC with PREFIX one of {', '.join(model_prefixes())} (optional with --preset)")
     model.add_argument("--name", help="model name in the results folder (default: bm25, the directory name or "
                        "the hub id as org__name; '<retriever>>><reranker>' with --reranker)")
     model.add_argument("--preset", metavar="NAME", help="a paper model's official settings (pooling, template...)")

@@ -3,7 +3,7 @@ and ``fuse_runs``, which applies it to every query of a subset at once.
 
 Each part gives, per query, its top-``depth`` list in rank order: the corpus rows and their scores.
 ``fuse`` returns the union of those rows and one fused score per row; ranking them is left to
-``lmeb.engine.retrieval.top_k`` (THE tie rule: score descending, then document id descending).
+``lmeb.ordering.top_k`` (THE tie rule: score descending, then document id descending).
 
 Methods (``METHODS``), with part weights ``w_i`` (default: 1 each for ``rrf``, ``1/n`` for the others):
 
@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lmeb.engine.retrieval import DEFAULT_K, DocIndex, Run, select_segments
+from lmeb.engine.retrieval import Run
 from lmeb.errors import LmebError
+from lmeb.ordering import DEFAULT_K, DocIndex, select_segments
 
 if TYPE_CHECKING:
     from lmeb.data.reader import SubsetData
@@ -171,7 +172,7 @@ def fuse_runs(subset: SubsetData, runs: Sequence[Run], method: str, weights: Seq
               k: int = DEFAULT_K, index: DocIndex | None = None, query_ids: Sequence[str] | None = None) -> Run:
     """The fused run of one subset: per query, the parts' lists fused and ranked (top ``k``, tie rule).
 
-    All queries at once (``lmeb.engine.fusion.fuse_segments``, ``lmeb.engine.retrieval.select_segments``): the only
+    All queries at once (``lmeb.engine.fusion.fuse_segments``, ``lmeb.ordering.select_segments``): the only
     Python loops are over queries and parts; documents move through C-level iterators and numpy.
     """
     row = subset.corpus.row

@@ -4,7 +4,7 @@
 (``lmeb.evaluate(lmeb.Hybrid(["bm25", encoder]))``; ``lmeb run --model "hybrid:bm25+PATH"``). Per
 subset, each part runs through its own strategy (``lmeb.engine.strategy``) exactly as it would alone, within
 the query's candidates, with its own embedding cache (a hybrid of parts already run encodes nothing),
-keeping its top ``depth``; then ``lmeb.engine.fusion`` fuses the lists per query and ``lmeb.engine.retrieval.top_k``
+keeping its top ``depth``; then ``lmeb.engine.fusion`` fuses the lists per query and ``lmeb.ordering.top_k``
 ranks them with the one tie rule. A reranker can follow (the engine reranks whatever run it gets).
 
 Identity: ``config()`` names every part's ``config()``, the fusion method, weights, ``rrf_k`` and
@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from lmeb.embeddings.store import EmbedStats
 from lmeb.engine import efficiency
 from lmeb.engine.fusion import DEFAULT_RRF_K, check_method, check_weights, fuse_runs
-from lmeb.engine.retrieval import DEFAULT_K, Rows, Run
+from lmeb.engine.retrieval import Rows, Run
 from lmeb.engine.strategy import Strategy, model_stats, strategy_for, timed
 from lmeb.errors import LmebError
+from lmeb.ordering import DEFAULT_K
 from lmeb.results.dataset_result import model_dir_name
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def part_label(name: str) -> str:
 
 def _part(part: Any, options: dict[str, Any]) -> tuple[Any, str]:
     """(model, name) for a spec string or an object (an object needs an identity: ``config()`` or a name)."""
-    from lmeb.api import default_name
+    from lmeb.models.naming import default_name
     from lmeb.models.objects import wrap_model
     from lmeb.models.registry import BM25_SPECS, load_model
 
@@ -219,9 +220,15 @@ class HybridRetrieval(Strategy):
         return {**block, "fusion_seconds": round(fusion_seconds, 4), "parts": parts}
 
 
-def load_hybrid(spec: str, *, fusion: str = "rrf", fusion_weights: str | Sequence[float] | None = None,
-                rrf_k: int | None = None, fusion_depth: int | None = None, **options: Any) -> Hybrid:
-    """``hybrid:bm25+PATH`` (the text after ``hybrid:``) as a ``Hybrid``; ``options`` go to each non-BM25 part."""
+def load_hybrid(spec: str, options: dict[str, Any]) -> Hybrid:
+    """The ``hybrid:`` prefix's loader (``lmeb.models.registry`` names it ``lmeb.engine.hybrid:load_hybrid``):
+    ``hybrid:bm25+PATH`` (the text after ``hybrid:``) with the fusion options and the model options."""
+    return hybrid_from_spec(spec, **{k: v for k, v in options.items() if v is not None})
+
+
+def hybrid_from_spec(spec: str, *, fusion: str = "rrf", fusion_weights: str | Sequence[float] | None = None,
+                     rrf_k: int | None = None, fusion_depth: int | None = None, **options: Any) -> Hybrid:
+    """``bm25+PATH`` as a ``Hybrid``; ``options`` (with ``setting``/``cache_root``) go to each non-BM25 part."""
     parts = [p.strip() for p in spec.split("+")]
     if len(parts) < 2 or not all(parts):
         raise LmebError(f"hybrid:{spec}: give two or more parts joined by '+', e.g. hybrid:bm25+PATH")

@@ -1,7 +1,7 @@
 """Retrieve-then-rerank over plain runs, and a reranker used as the model itself.
 
 A ``Run`` is ``{query id: {doc id: score}}`` whose insertion order is the rank order; every ranking
-follows THE tie rule (score descending, then doc id descending; ``lmeb.engine.retrieval.ranking``).
+follows THE tie rule (score descending, then doc id descending; ``lmeb.ordering.ranking``).
 
 Which instruction a reranker gets (the caller passes it; ``lmeb run`` does this):
 
@@ -25,9 +25,10 @@ import numpy as np
 
 from lmeb.data.reader import SubsetData
 from lmeb.engine import retrieval
-from lmeb.engine.retrieval import DEFAULT_K, Rows, Run, candidate_rows, ranking
+from lmeb.engine.retrieval import Rows, Run, candidate_rows
 from lmeb.errors import LmebError
 from lmeb.models.base import Reranker
+from lmeb.ordering import DEFAULT_K, DocIndex, ranking, top_k
 
 MAX_PAIRS_PER_CALL = 1 << 20  # pairs handed to the reranker at once (the KaLM passage cache spans calls)
 HUGE_PAIRS = 2_000_000  # rerank_candidates warns above this many pairs in one subset
@@ -116,7 +117,7 @@ def rerank_candidates(subset: SubsetData, reranker: Reranker, instruction: str |
         warnings.warn(f"{subset.task.name}/{subset.subset}: the reranker scores {total:,} (query, document) pairs "
                       f"({len(rows)} queries over up to {n_docs:,} documents); consider a first-stage retriever "
                       "with --reranker", stacklevel=2)
-    texts, ids = subset.corpus.texts, retrieval.DocIndex.of(subset.corpus.ids)
+    texts, ids = subset.corpus.texts, DocIndex.of(subset.corpus.ids)
     results: list[dict[str, float]] = [{} for _ in rows]
     for cand, members in retrieval.group_queries(rows):  # one group per scene, as dense_search
         docs = np.arange(n_docs) if cand is None else cand
@@ -129,5 +130,5 @@ def rerank_candidates(subset: SubsetData, reranker: Reranker, instruction: str |
             pairs = [(subset.query_texts[qi], text) for qi in batch for text in doc_texts]
             scores = _score_in_chunks(reranker, pairs, instruction).reshape(len(batch), docs.shape[0])
             for j, qi in enumerate(batch):
-                results[qi] = retrieval.top_k(scores[j], cand, ids, k)
+                results[qi] = top_k(scores[j], cand, ids, k)
     return dict(zip(subset.query_ids, results, strict=True))

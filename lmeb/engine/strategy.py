@@ -5,8 +5,8 @@
 * a ``Searcher`` (``search(doc_ids, doc_texts, queries, ...)``, BM25): it ranks the corpus itself;
 * a ``Reranker`` (``score(pairs, instruction)``) used as the model: it scores every candidate.
 
-``model_type`` names which protocol a model follows (``encoder``/``searcher``/``reranker``); an object
-that follows none gets one error naming the methods it lacks.
+Which protocol a model follows is decided once, in the models layer (``lmeb.models.base.model_type``); an
+object that follows none gets one error naming the methods it lacks.
 """
 
 from __future__ import annotations
@@ -20,27 +20,10 @@ from typing import TYPE_CHECKING, Any
 from lmeb.embeddings.store import EmbeddingStore, EmbedStats
 from lmeb.engine.retrieval import NonFiniteScores, Rows, Run, dense_search, search_subset
 from lmeb.errors import LmebError
+from lmeb.models.base import model_type
 
 if TYPE_CHECKING:
     from lmeb.data.reader import SubsetData
-
-MODEL_TYPES = ("encoder", "searcher", "reranker")
-_METHODS = {"encoder": "encode", "searcher": "search", "reranker": "score"}
-_SIGNATURES = ("encode(texts, kind, instruction) (an encoder)", "search(doc_ids, doc_texts, queries, k, "
-               "instruction, candidates) (a searcher)", "score(pairs, instruction) (a reranker)")
-
-
-def model_type(model: Any) -> str:
-    """``encoder``, ``searcher`` or ``reranker``: the protocol ``model`` follows (checked in that order);
-    ``hybrid`` for a model made of models that brings its own strategy (``retrieval()``, ``lmeb.engine.hybrid``)."""
-    if callable(getattr(model, "retrieval", None)):
-        return "hybrid"
-    for kind, method in _METHODS.items():
-        if callable(getattr(model, method, None)):
-            return kind
-    raise LmebError(f"{type(model).__name__} is not a model lmeb can run: it has no method "
-                    f"{', '.join(_SIGNATURES[:2])} or {_SIGNATURES[2]}")
-
 
 def model_stats(model: Any) -> dict[str, int]:
     """A model's running counters (its optional ``stats`` dict of numbers: requests, tokens, pairs...)."""

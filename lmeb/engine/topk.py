@@ -53,7 +53,7 @@ def stream_top_k(q: np.ndarray, d: np.ndarray, ranks: np.ndarray, k: int,
 
     ``q``: queries (already normalised for cosine); ``d``: documents, each block passed through ``prepare``
     (cosine: ``lmeb.engine.retrieval``'s normalisation, so a large corpus is never copied whole);
-    ``ranks``: each document's id rank (``lmeb.engine.retrieval.id_rank``, a permutation of 0..n-1);
+    ``ranks``: each document's id rank (``lmeb.ordering.id_rank``, a permutation of 0..n-1);
     ``check``: called on a block of scores that could hold an overflow (finite vectors whose norms multiply
     past float32's range, e.g. x1e30 with dot similarity); blocks the norms rule out are never scanned.
     """

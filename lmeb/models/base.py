@@ -1,5 +1,6 @@
 """The three model protocols: an encoder embeds texts, a searcher ranks a corpus for queries, a reranker
-scores pairs. The engine picks one retrieval strategy per protocol (``lmeb.engine.strategy``)."""
+scores pairs. ``model_type`` says which one a model follows, the one place that decides it: the engine
+picks its retrieval strategy by it (``lmeb.engine.strategy``), ``lmeb.models.objects`` wraps objects by it."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class Searcher(Protocol):
     """Ranks a corpus for each query itself (BM25): corpus and queries in, rankings out.
 
     ``candidates[i]`` restricts query ``i`` to those corpus rows (None = the whole corpus); every ranking
-    follows the tie rule (score desc, doc id desc; ``lmeb.engine.retrieval.search_scores`` does it).
+    follows the tie rule (score desc, doc id desc; ``lmeb.ordering.search_scores`` does it).
     """
 
     name: str
@@ -64,6 +65,40 @@ class Reranker(Protocol):
 
     def config(self) -> dict[str, Any]:
         ...
+
+
+MODEL_PROTOCOLS: dict[str, tuple[type, str]] = {  # checked in this order: kind -> (protocol, its defining method)
+    "encoder": (Encoder, "encode"),
+    "searcher": (Searcher, "search"),
+    "reranker": (Reranker, "score"),
+}
+_SIGNATURES = ("encode(texts, kind, instruction) (an encoder)", "search(doc_ids, doc_texts, queries, k, "
+               "instruction, candidates) (a searcher)", "score(pairs, instruction) (a reranker)")
+
+
+def protocol_of(model: Any) -> str | None:
+    """``encoder``, ``searcher`` or ``reranker`` (the first of ``MODEL_PROTOCOLS`` whose method ``model`` has),
+    ``hybrid`` for a model made of models that brings its own strategy (``retrieval()``, ``lmeb.engine.hybrid``),
+    None for none of them.
+
+    The engine needs only the protocol's one method (a user's object may lack ``name`` or ``config``, which
+    ``lmeb.models.objects`` supplies), so this asks ``callable(getattr(model, method))`` rather than
+    ``isinstance(model, Encoder)``, which requires every member and, from Python 3.12, ignores a wrapper's
+    ``__getattr__`` delegation.
+    """
+    if callable(getattr(model, "retrieval", None)):
+        return "hybrid"
+    return next((kind for kind, (_, method) in MODEL_PROTOCOLS.items() if callable(getattr(model, method, None))),
+                None)
+
+
+def model_type(model: Any) -> str:
+    """``protocol_of(model)``, or one error naming the methods a model needs."""
+    kind = protocol_of(model)
+    if kind is None:
+        raise LmebError(f"{type(model).__name__} is not a model lmeb can run: it has no method "
+                        f"{', '.join(_SIGNATURES[:2])} or {_SIGNATURES[2]}")
+    return kind
 
 
 DEFAULT_INSTRUCTION_TEMPLATE = "Instruct: {}\nQuery:"  # the official LMEB scripts' template

@@ -16,7 +16,7 @@ Reproduced from mteb's ``BM25Search`` for English tasks (all of LMEB):
 
 BM25 is a ``Searcher``: plain corpus and query texts in, rankings out (no data-layer types). A query
 with candidates gets the scores of those rows only, equal to the rows of its full-corpus score vector
-(``BM25Searcher.scores``), ranked by ``lmeb.engine.retrieval.search_scores`` (the shared candidate logic and tie
+(``BM25Searcher.scores``), ranked by ``lmeb.ordering.search_scores`` (the shared candidate logic and tie
 rule). Difference from mteb: mteb keeps the global top 1000 before
 filtering to candidates; lmeb, like the official harness, keeps every candidate.
 """
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from lmeb.digest import texts_digest
-from lmeb.engine.retrieval import Ranking, Rows, search_scores
 from lmeb.errors import LmebError
 from lmeb.models.bm25_index import build_index
+from lmeb.ordering import Ranking, search_scores
 
 METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
 ADAPTER_VERSION = 1
@@ -130,11 +130,12 @@ class BM25Searcher:
         return full if rows is None else full[rows]
 
     def search(self, doc_ids: list[str], doc_texts: list[str], queries: list[str], k: int = 1000,
-               instruction: str | None = None, candidates: Rows | None = None) -> list[Ranking]:
+               instruction: str | None = None, candidates: list[np.ndarray | None] | None = None,
+               ) -> list[Ranking]:
         """One ranking per query (doc id -> score, rank order) over its candidates (None = whole corpus)."""
         if len(doc_ids) != len(doc_texts):
             raise LmebError(f"bm25: {len(doc_ids)} document ids for {len(doc_texts)} texts")
-        rows: Rows = [None] * len(queries) if candidates is None else candidates
+        rows = [None] * len(queries) if candidates is None else candidates
         if not doc_ids:  # nothing to index (bm25s cannot index an empty corpus): every ranking is empty
             return [{} for _ in queries]
         retriever = self.index(doc_texts)

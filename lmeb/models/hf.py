@@ -10,6 +10,7 @@ order.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,7 @@ from lmeb.models.loading import (
     default_device,
     loading_errors,
     normalize_precision,
+    options_of,
     resolve_source,
     source_identity,
     token_limit,
@@ -152,6 +154,41 @@ def st_max_seq_length(local_dir: Path | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+@dataclass(frozen=True)
+class HFOptions:
+    """What ``HFEncoder`` takes besides the model, spelled as ``load_model("hf:PATH", ...)`` and the CLI flags
+    spell it (see ``HFEncoder``); checked here, before any weights load."""
+
+    pooling: str = "mean"
+    normalize: bool = True
+    max_length: int | None = None
+    padding_side: str = "right"
+    precision: str = "fp32"
+    trust_remote_code: bool = False
+    attn_implementation: str | None = None
+    batch_size: int = 32
+    max_batch_tokens: int | None = None
+    device: str | None = None
+    instruction_template: str = DEFAULT_INSTRUCTION_TEMPLATE
+    revision: str | None = None
+    dense_layers: bool = False
+    output_key: str | None = None
+    forward_mask_as: str | None = None
+    similarity: Literal["cosine", "dot"] = "cosine"
+    name: str | None = None
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise LmebError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if self.padding_side not in PADDING_SIDES:
+            raise LmebError(f"unknown padding side {self.padding_side!r}; choose left or right")
+        if self.similarity not in ("cosine", "dot"):
+            raise LmebError(f"unknown similarity {self.similarity!r}; choose cosine or dot")
+        if self.max_batch_tokens is not None and int(self.max_batch_tokens) < 1:
+            raise LmebError(f"--max-batch-tokens must be at least 1 (got {self.max_batch_tokens})")
+
+
 class HFEncoder:
     """Embeds texts with a ``transformers`` model and explicit pooling, as the official LMEB scripts do.
 
@@ -164,82 +201,60 @@ class HFEncoder:
     A batch that runs out of accelerator memory is halved and retried (``lmeb.models.oom``).
     """
 
-    def __init__(
-        self,
-        path_or_id: str | Path,
-        *,
-        pooling: str = "mean",
-        normalize: bool = True,
-        max_length: int | None = None,
-        padding_side: str = "right",
-        precision: str = "fp32",
-        trust_remote_code: bool = False,
-        attn_implementation: str | None = None,
-        batch_size: int = 32,
-        max_batch_tokens: int | None = None,
-        device: str | None = None,
-        instruction_template: str = DEFAULT_INSTRUCTION_TEMPLATE,
-        revision: str | None = None,
-        dense_layers: bool = False,
-        output_key: str | None = None,
-        forward_mask_as: str | None = None,
-        similarity: Literal["cosine", "dot"] = "cosine",
-        name: str | None = None,
-        preset: str | None = None,
-    ) -> None:
+    options_type = HFOptions  # the options it takes (lmeb.models.registry checks names against its fields)
+
+    def __init__(self, path_or_id: str | Path, options: HFOptions | None = None, **given: Any) -> None:
+        """``HFEncoder(path, HFOptions(...))`` or ``HFEncoder(path, pooling="mean", ...)`` (``HFOptions``' fields)."""
+        opts: HFOptions = options_of(HFOptions, options, given, "an HF encoder")
+        self.source = resolve_source(path_or_id, opts.revision)
+        check_max_length(opts.max_length, None, self.source.spec)  # 0 or -1: before loading anything
+        self.pooling = opts.pooling
+        self.normalize = bool(opts.normalize)
+        self.padding_side = opts.padding_side
+        self.precision = normalize_precision(opts.precision)
+        self.trust_remote_code = bool(opts.trust_remote_code)
+        self.attn_implementation = opts.attn_implementation
+        self.batch_size = int(opts.batch_size)
+        self.max_batch_tokens = int(opts.max_batch_tokens) if opts.max_batch_tokens else None
+        self.device = default_device(opts.device)
+        self.instruction_template = check_instruction_template(opts.instruction_template)
+        self.dense_layers = bool(opts.dense_layers)
+        self.output_key = opts.output_key
+        self.forward_mask_as = opts.forward_mask_as
+        self.similarity: Literal["cosine", "dot"] = opts.similarity
+        self.preset = opts.preset
+        self.stats = {"tokens": 0}  # tokens encoded (real tokens after truncation), recorded per subset
+        self._load(opts.revision)
+        self.max_length = self._max_length(opts.max_length)
+        self._identity = source_identity(self.source)
+        self.name = opts.name or opts.preset or self._identity["model"]
+
+    def _load(self, revision: str | None) -> None:
+        """Tokenizer, model and Dense layers on ``self.device``, in eval mode; the pad id."""
         import torch
         from transformers import AutoModel, AutoTokenizer
-
-        if pooling not in POOLINGS:
-            raise LmebError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
-        if padding_side not in PADDING_SIDES:
-            raise LmebError(f"unknown padding side {padding_side!r}; choose left or right")
-        if similarity not in ("cosine", "dot"):
-            raise LmebError(f"unknown similarity {similarity!r}; choose cosine or dot")
-        self.source = resolve_source(path_or_id, revision)
-        check_max_length(max_length, None, self.source.spec)  # 0 or -1: before loading anything
-        self.pooling = pooling
-        self.normalize = bool(normalize)
-        self.padding_side = padding_side
-        self.precision = normalize_precision(precision)
-        self.trust_remote_code = bool(trust_remote_code)
-        self.attn_implementation = attn_implementation
-        self.batch_size = int(batch_size)
-        if max_batch_tokens is not None and int(max_batch_tokens) < 1:
-            raise LmebError(f"--max-batch-tokens must be at least 1 (got {max_batch_tokens})")
-        self.max_batch_tokens = int(max_batch_tokens) if max_batch_tokens else None
-        self.device = default_device(device)
-        self.instruction_template = check_instruction_template(instruction_template)
-        self.dense_layers = bool(dense_layers)
-        self.output_key = output_key
-        self.forward_mask_as = forward_mask_as
-        self.similarity: Literal["cosine", "dot"] = similarity
-        self.preset = preset
-        self.stats = {"tokens": 0}  # tokens encoded (real tokens after truncation), recorded per subset
 
         check_remote_code(self.source, self.trust_remote_code, f"model {self.source.spec!r}")
         spec = str(self.source.local_dir or self.source.spec)
         local_only = self.source.local_dir is not None
-        model_kwargs: dict[str, Any] = {"dtype": torch_dtype(self.precision), "trust_remote_code": trust_remote_code}
-        if attn_implementation:
-            model_kwargs["attn_implementation"] = attn_implementation
+        trust = self.trust_remote_code
+        model_kwargs: dict[str, Any] = {"dtype": torch_dtype(self.precision), "trust_remote_code": trust}
+        if self.attn_implementation:
+            model_kwargs["attn_implementation"] = self.attn_implementation
         with loading_errors(self.source):
             self.tokenizer = AutoTokenizer.from_pretrained(
-                spec, revision=revision, trust_remote_code=trust_remote_code, local_files_only=local_only
+                spec, revision=revision, trust_remote_code=trust, local_files_only=local_only
             )
             self.model = AutoModel.from_pretrained(spec, revision=revision, local_files_only=local_only, **model_kwargs)
-            layers = _dense_modules(self.source, revision, trust_remote_code) if dense_layers else []
+            layers = _dense_modules(self.source, revision, trust) if self.dense_layers else []
             self.dense = [layer.to(self.device).eval() for layer in layers]
         self.model.to(self.device).eval()
-        self.tokenizer.padding_side = padding_side
+        self.tokenizer.padding_side = self.padding_side
         pad_id = self.tokenizer.pad_token_id
         if pad_id is None:
             pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         self.pad_id = int(pad_id)
-        self.max_length = self._max_length(max_length)
         self._torch = torch
-        self._identity = source_identity(self.source)
-        self.name = name or preset or self._identity["model"]
 
     def _max_length(self, requested: int | None) -> int:
         """The requested length, else the checkpoint's own: sentence-transformers' ``max_seq_length`` where the

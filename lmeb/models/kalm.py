@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +27,15 @@ from lmeb.digest import json_digest
 from lmeb.errors import LmebError
 from lmeb.models.hf import pad_batch
 from lmeb.models.kalm_cache import DiskPassageCache, PassageCache, text_key
+from lmeb.models.kalm_inputs import DOCUMENT_PREFIX, KalmOptions, decoder_prompt, mep_pool
 from lmeb.models.loading import (
+    ModelSource,
     check_remote_code,
     default_device,
     display_name,
     loading_errors,
     normalize_precision,
+    options_of,
     resolve_source,
     source_identity,
     torch_dtype,
@@ -41,49 +45,23 @@ from lmeb.models.oom import run_with_backoff
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_INSTRUCTION = "Given a query, retrieve documents that answer the query."
-DEFAULT_SYSTEM_INSTRUCTION = (
-    "Judge whether the Document meets the requirements based on the Query and the Instruct provided. "
-    'Note that the answer can only be "yes" or "no".'
-)
-DOCUMENT_PREFIX = "<Document>: "
-
-
-def decoder_prompt(system_instruction: str, instruction: str, query: str) -> str:
-    """The decoder's input text (the query already truncated); the tokenizer adds no special tokens."""
-    return (
-        f"<bos><start_of_turn>user\n{system_instruction}\n\n<Instruct>: {instruction}\n"
-        f"<Query>: {query}<end_of_turn>\n<start_of_turn>model\n\n\n\n"
-    )
-
-
-def mep_pool(hidden: torch.Tensor, mask: torch.Tensor, chunk_size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Matryoshka embedding pooling: mean of each chunk of ``chunk_size`` tokens over its real tokens.
-
-    ``hidden`` (batch, seq, dim), ``mask`` (batch, seq) with 1 for real tokens. The sequence is
-    right-padded to a multiple of ``chunk_size``; a partial chunk is divided by its real-token count;
-    a chunk with no real token is zero with mask 0. ``None`` returns the inputs unchanged.
-    """
-    import torch.nn.functional as F
-
-    if chunk_size is None:
-        return hidden, mask
-    batch, length, dim = hidden.shape
-    chunks = -(-length // chunk_size)
-    pad = chunks * chunk_size - length
-    if pad:
-        hidden = F.pad(hidden, (0, 0, 0, pad))
-        mask = F.pad(mask, (0, pad))
-    chunk_mask = mask.view(batch, chunks, chunk_size)
-    summed = (hidden.view(batch, chunks, chunk_size, dim) * chunk_mask.unsqueeze(-1).to(hidden.dtype)).sum(dim=2)
-    counts = chunk_mask.sum(dim=2)
-    pooled = summed / counts.clamp(min=1).unsqueeze(-1).to(hidden.dtype)
-    return pooled, (counts > 0).to(mask.dtype)
-
-
 def _token_count(token_ids: list[int]) -> str:
     """A tokenized passage's length for the out-of-memory error."""
     return f"{len(token_ids)} tokens"
+
+
+@dataclass
+class _Work:
+    """One ``score`` call's pairs grouped by unique passage (``KalmReranker._plan``)."""
+
+    pairs: list[tuple[str, str]]
+    pair_doc: list[int]  # pair -> its passage
+    doc_keys: list[str]  # passage -> its cache key
+    prompt_ids: dict[str, list[int]] = field(default_factory=dict)  # query -> the decoder's token ids
+    states: dict[int, Any] = field(default_factory=dict)  # passage -> cached pooled states (until its wave)
+    token_ids: dict[int, list[int]] = field(default_factory=dict)  # passage -> token ids, for those to encode
+    width: list[int] = field(default_factory=list)  # passage -> its number of pooled vectors
+    pairs_of: dict[int, list[int]] = field(default_factory=dict)  # passage -> its pairs, in input order
 
 
 class KalmReranker:
@@ -95,50 +73,48 @@ class KalmReranker:
     ``precision`` (fp32/fp16/bf16, lmeb's CLI name) is an alias of ``dtype``; default bf16 on CUDA, else fp32.
     """
 
-    def __init__(
-        self,
-        path_or_id: str | Path,
-        chunk_size: int | None = 4,
-        max_length: int = 1024,
-        query_max_length: int = 512,
-        system_instruction: str = DEFAULT_SYSTEM_INSTRUCTION,
-        batch_size: int = 32,
-        device: str | None = None,
-        dtype: str | None = None,
-        cache_dir: str | Path | None = None,
-        cache_max_bytes: int = 2 * 1024**3,
-        *,
-        instruction: str = DEFAULT_INSTRUCTION,
-        precision: str | None = None,
-        revision: str | None = None,
-        name: str | None = None,
-        share_passages: bool = True,
-        progress: bool = False,
-    ) -> None:
-        import torch
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    options_type = KalmOptions  # the options it takes (lmeb.models.registry checks names against its fields)
 
-        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
-            raise LmebError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-        if max_length <= 0 or query_max_length <= 0 or batch_size <= 0:
-            raise LmebError("max_length, query_max_length and batch_size must be positive")
+    def __init__(self, path_or_id: str | Path, options: KalmOptions | None = None, **given: Any) -> None:
+        """``KalmReranker(path, KalmOptions(...))`` or ``KalmReranker(path, chunk_size=4, ...)``."""
+        import torch
+
+        opts: KalmOptions = options_of(KalmOptions, options, given, "the KaLM reranker")
         self.path_or_id = str(path_or_id)
-        source = resolve_source(self.path_or_id, revision)
-        self.name = name or display_name(source)
-        self.chunk_size = chunk_size
-        self.max_length = int(max_length)
-        self.query_max_length = int(query_max_length)
-        self.system_instruction = system_instruction
-        self.instruction = instruction
-        self.batch_size = int(batch_size)
-        self.share_passages = share_passages
-        self.progress = progress
-        self.device = torch.device(default_device(device))  # one device check for every adapter
+        source = resolve_source(self.path_or_id, opts.revision)
+        self.name = opts.name or display_name(source)
+        self.chunk_size = opts.chunk_size
+        self.max_length = int(opts.max_length)
+        self.query_max_length = int(opts.query_max_length)
+        self.system_instruction = opts.system_instruction
+        self.instruction = opts.instruction
+        self.batch_size = int(opts.batch_size)
+        self.share_passages = opts.share_passages
+        self.progress = opts.progress
+        self.device = torch.device(default_device(opts.device))  # one device check for every adapter
+        dtype, precision = opts.dtype, opts.precision
         if dtype is not None and precision is not None and normalize_precision(dtype) != normalize_precision(precision):
             raise LmebError(f"{self.name}: dtype {dtype!r} and precision {precision!r} disagree; give one")
-        precision = normalize_precision(dtype or precision or ("bf16" if self.device.type == "cuda" else "fp32"))
-        self.precision = precision
-        self.dtype = torch_dtype(precision)
+        self.precision = normalize_precision(dtype or precision or ("bf16" if self.device.type == "cuda" else "fp32"))
+        self.dtype = torch_dtype(self.precision)
+        self._load(source, opts.revision)
+        self.yes_id = self._answer_id("yes")
+        self.no_id = self._answer_id("no")
+        self.identity = {**source_identity(source), "dtype": self.precision, "chunk_size": self.chunk_size,
+                         "max_length": self.max_length, "format": "kalm-passage-states/1"}
+        self.revision = self.identity["revision"]
+        key = json_digest(self.identity)[:20]
+        self.ram_cache = PassageCache(opts.cache_max_bytes)
+        self.disk_cache = (DiskPassageCache(Path(opts.cache_dir) / f"kalm-{key}", self.identity) if opts.cache_dir
+                           else None)
+        self.fast_head = True  # logits of the last real position only (False: the full forward, for tests)
+        self.stats = {"pairs": 0, "encoded": 0, "ram_hits": 0, "disk_hits": 0, "encoder_batches": 0,
+                      "decoder_batches": 0}
+
+    def _load(self, source: ModelSource, revision: str | None) -> None:
+        """Tokenizer (right padding, a pad token) and model on ``self.device`` in eval mode; no model code runs."""
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
         where = str(source.local_dir) if source.local_dir is not None else source.spec
         local_only = source.local_dir is not None
         check_remote_code(source, False, f"reranker {source.spec!r}")
@@ -155,17 +131,6 @@ class KalmReranker:
         self.tokenizer.padding_side = "right"  # the score is read at the last real token; see module docstring
         self.pad_id = int(self.tokenizer.pad_token_id)
         self.model.to(self.device).eval()
-        self.yes_id = self._answer_id("yes")
-        self.no_id = self._answer_id("no")
-        self.identity = {**source_identity(source), "dtype": precision, "chunk_size": chunk_size,
-                         "max_length": self.max_length, "format": "kalm-passage-states/1"}
-        self.revision = self.identity["revision"]
-        key = json_digest(self.identity)[:20]
-        self.ram_cache = PassageCache(cache_max_bytes)
-        self.disk_cache = DiskPassageCache(Path(cache_dir) / f"kalm-{key}", self.identity) if cache_dir else None
-        self.fast_head = True  # logits of the last real position only (False: the full forward, for tests)
-        self.stats = {"pairs": 0, "encoded": 0, "ram_hits": 0, "disk_hits": 0, "encoder_batches": 0,
-                      "decoder_batches": 0}
 
     # ----------------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -223,8 +188,9 @@ class KalmReranker:
         self.stats["encoder_batches"] += 1
         return [pooled[row, :math.ceil(len(seq) / r)].to("cpu", copy=True) for row, seq in enumerate(batch)]
 
-    def _decode(self, states: list[torch.Tensor], prompts: list[list[int]]) -> np.ndarray:
-        """P(yes) for each (pooled passage, tokenized prompt); pads both to the batch maximum."""
+    def _decoder_inputs(self, states: list[torch.Tensor], prompts: list[list[int]]) -> dict[str, Any]:
+        """The decoder's keyword inputs for (pooled passage, tokenized prompt) rows, both right-padded to the
+        batch maximum (prompts to a multiple of 8), on the device."""
         import torch
         from transformers.modeling_outputs import BaseModelOutput
 
@@ -243,11 +209,17 @@ class KalmReranker:
             dec_mask[row, :len(p)] = 1
         enc, enc_mask = enc.to(self.device, self.dtype), enc_mask.to(self.device)
         dec, dec_mask = dec.to(self.device), dec_mask.to(self.device)
-        last = dec_mask.sum(dim=1) - 1
-        rows = torch.arange(n, device=self.device)
-        kwargs = {"encoder_outputs": BaseModelOutput(last_hidden_state=enc), "attention_mask": enc_mask,
-                  "decoder_input_ids": dec, "decoder_attention_mask": dec_mask, "use_cache": False,
-                  "return_dict": True}
+        return {"encoder_outputs": BaseModelOutput(last_hidden_state=enc), "attention_mask": enc_mask,
+                "decoder_input_ids": dec, "decoder_attention_mask": dec_mask, "use_cache": False,
+                "return_dict": True}
+
+    def _decode(self, states: list[torch.Tensor], prompts: list[list[int]]) -> np.ndarray:
+        """P(yes) for each (pooled passage, tokenized prompt), read at each prompt's last real token."""
+        import torch
+
+        kwargs = self._decoder_inputs(states, prompts)
+        last = kwargs["decoder_attention_mask"].sum(dim=1) - 1
+        rows = torch.arange(len(states), device=self.device)
         core, head = getattr(self.model, "model", None), getattr(self.model, "lm_head", None)
         if self.fast_head and core is not None and head is not None:
             # logits at the last real position only: a (batch, vocab) matrix instead of (batch, seq, vocab)
@@ -288,60 +260,76 @@ class KalmReranker:
         """
         import torch
 
-        pairs = list(pairs)
-        for i, pair in enumerate(pairs):
-            if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
-                raise LmebError(f"{self.name}: pair {i} is not a (query, passage) pair of strings")
+        pairs = self._checked(pairs)
         scores = np.zeros(len(pairs), dtype=np.float64)
         if not pairs:
             return scores
         self.stats["pairs"] += len(pairs)
+        work = self._plan(pairs, instruction)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
 
-        # unique passages and prompts
+            bar = tqdm(total=len(pairs), desc=f"{self.name} rerank", unit="pair")
+        with torch.inference_mode():
+            for wave in self._waves(work):
+                self._score_wave(work, wave, scores, bar)
+        if bar is not None:
+            bar.close()
+        return scores
+
+    def _checked(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        pairs = list(pairs)
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+                raise LmebError(f"{self.name}: pair {i} is not a (query, passage) pair of strings")
+        return pairs
+
+    def _plan(self, pairs: list[tuple[str, str]], instruction: str | None) -> _Work:
+        """The pairs grouped by unique passage (one per pair without ``share_passages``), each query's
+        tokenized prompt, the passages' cached states, and the token ids of those still to encode."""
         doc_index: dict[str, int] = {}
         pair_doc: list[int] = []
         for i, (_, doc) in enumerate(pairs):
             key = text_key(doc) if self.share_passages else f"pair-{i}"
             pair_doc.append(doc_index.setdefault(key, len(doc_index)))
-        doc_keys = list(doc_index)
-        doc_text = [""] * len(doc_keys)
+        work = _Work(pairs, pair_doc, list(doc_index))
+        for i, d in enumerate(pair_doc):
+            work.pairs_of.setdefault(d, []).append(i)
+        doc_text = [""] * len(work.doc_keys)
         for (_, doc), d in zip(pairs, pair_doc, strict=True):
             doc_text[d] = doc
-        prompt_ids: dict[str, list[int]] = {}
         for query, _ in pairs:
-            if query not in prompt_ids:
-                text = self.prompt(query, instruction)
-                prompt_ids[query] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-        # states already cached, and token ids of the passages to encode
-        states: dict[int, torch.Tensor] = {}
+            if query not in work.prompt_ids:
+                work.prompt_ids[query] = self.tokenizer(self.prompt(query, instruction),
+                                                        add_special_tokens=False)["input_ids"]
         if self.share_passages:
-            for d, key in enumerate(doc_keys):
+            for d, key in enumerate(work.doc_keys):
                 hit = self._lookup(key)
                 if hit is not None:
-                    states[d] = hit
-        missing = [d for d in range(len(doc_keys)) if d not in states]
-        token_ids: dict[int, list[int]] = {}
+                    work.states[d] = hit
+        missing = [d for d in range(len(work.doc_keys)) if d not in work.states]
         if missing:
             encoded = self.tokenizer([DOCUMENT_PREFIX + doc_text[d] for d in missing], add_special_tokens=False,
                                      truncation=True, max_length=self.max_length)["input_ids"]
-            token_ids = dict(zip(missing, encoded, strict=True))
+            work.token_ids = dict(zip(missing, encoded, strict=True))
         r = self.chunk_size or 1
-        width = [states[d].shape[0] if d in states else math.ceil(len(token_ids[d]) / r) for d in range(len(doc_keys))]
+        work.width = [work.states[d].shape[0] if d in work.states else math.ceil(len(work.token_ids[d]) / r)
+                      for d in range(len(work.doc_keys))]
+        return work
+
+    def _waves(self, work: _Work) -> list[list[int]]:
+        """Passages (longest first) in waves whose pooled states fit the RAM budget, at least one each."""
+        import torch
+
         hidden = int(self.model.get_input_embeddings().weight.shape[1])  # the encoder's width
         per_vector = hidden * torch.empty((), dtype=self.dtype).element_size()
-
-        # waves of passages (longest first) whose states fit the RAM budget (at least one passage each)
-        order = sorted(range(len(doc_keys)), key=lambda d: -width[d])
         budget = max(self.ram_cache.max_bytes, 1)
-        pairs_of: dict[int, list[int]] = {}
-        for i, d in enumerate(pair_doc):
-            pairs_of.setdefault(d, []).append(i)
+        waves: list[list[int]] = []
         wave: list[int] = []
         used = 0
-        waves: list[list[int]] = []
-        for d in order:
-            size = width[d] * per_vector
+        for d in sorted(range(len(work.doc_keys)), key=lambda d: -work.width[d]):
+            size = work.width[d] * per_vector
             if wave and used + size > budget:
                 waves.append(wave)
                 wave, used = [], 0
@@ -349,40 +337,37 @@ class KalmReranker:
             used += size
         if wave:
             waves.append(wave)
+        return waves
 
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
+    def _wave_states(self, work: _Work, wave: list[int]) -> dict[int, torch.Tensor]:
+        """The pooled states of a wave's passages: the cached ones, the rest encoded now (and cached)."""
+        local = {d: work.states.pop(d) for d in wave if d in work.states}
+        todo = [d for d in wave if d not in local]
+        if todo:
+            for d, s in zip(todo, self._encode([work.token_ids[d] for d in todo]), strict=True):
+                local[d] = s
+                if self.share_passages:
+                    self.ram_cache.put(work.doc_keys[d], s)
+                    if self.disk_cache is not None:
+                        self.disk_cache.put(work.doc_keys[d], s)
+        return local
 
-            bar = tqdm(total=len(pairs), desc=f"{self.name} rerank", unit="pair")
-        with torch.inference_mode():
-            for wave in waves:
-                local = {d: states.pop(d) for d in wave if d in states}
-                todo = [d for d in wave if d not in local]
-                if todo:
-                    for d, s in zip(todo, self._encode([token_ids[d] for d in todo]), strict=True):
-                        local[d] = s
-                        if self.share_passages:
-                            self.ram_cache.put(doc_keys[d], s)
-                            if self.disk_cache is not None:
-                                self.disk_cache.put(doc_keys[d], s)
-                members = [i for d in wave for i in pairs_of[d]]
-                members.sort(key=lambda i: (-width[pair_doc[i]], -len(prompt_ids[pairs[i][0]])))
+    def _score_wave(self, work: _Work, wave: list[int], scores: np.ndarray, bar: Any) -> None:
+        """Decode every pair of the wave's passages into ``scores``, longest first, in batches."""
+        local = self._wave_states(work, wave)
+        pairs, pair_doc, prompt_ids, width = work.pairs, work.pair_doc, work.prompt_ids, work.width
+        members = [i for d in wave for i in work.pairs_of[d]]
+        members.sort(key=lambda i: (-width[pair_doc[i]], -len(prompt_ids[pairs[i][0]])))
 
-                def decode(batch: list[int]) -> tuple[list[int], np.ndarray]:
-                    return batch, self._decode([local[pair_doc[i]] for i in batch],  # noqa: B023 (run at once)
-                                               [prompt_ids[pairs[i][0]] for i in batch])
+        def decode(batch: list[int]) -> tuple[list[int], np.ndarray]:
+            return batch, self._decode([local[pair_doc[i]] for i in batch], [prompt_ids[pairs[i][0]] for i in batch])
 
-                def length(i: int) -> str:
-                    return f"{width[pair_doc[i]]} passage states + {len(prompt_ids[pairs[i][0]])} prompt tokens"
+        def length(i: int) -> str:
+            return f"{width[pair_doc[i]]} passage states + {len(prompt_ids[pairs[i][0]])} prompt tokens"
 
-                for start in range(0, len(members), self.batch_size):
-                    batch = members[start:start + self.batch_size]
-                    for piece, values in run_with_backoff(batch, decode, stats=self.stats, name=self.name,
-                                                          length=length):
-                        scores[piece] = values
-                    if bar is not None:
-                        bar.update(len(batch))
-        if bar is not None:
-            bar.close()
-        return scores
+        for start in range(0, len(members), self.batch_size):
+            batch = members[start:start + self.batch_size]
+            for piece, values in run_with_backoff(batch, decode, stats=self.stats, name=self.name, length=length):
+                scores[piece] = values
+            if bar is not None:
+                bar.update(len(batch))

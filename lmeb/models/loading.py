@@ -9,7 +9,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,20 @@ class ModelSource:
     @property
     def is_hub(self) -> bool:
         return self.local_dir is None
+
+
+def options_of(option_type: type, options: Any, given: dict[str, Any], what: str) -> Any:
+    """An adapter's options value: ``options`` as passed, else ``option_type(**given)`` (the keyword spellings
+    ``load_model`` and the CLI use); a name ``option_type`` has no field for is one line naming what it takes."""
+    if options is not None:
+        if given:
+            raise LmebError(f"{what}: give options= or keyword options ({', '.join(sorted(given))}), not both")
+        return options
+    accepted = [f.name for f in fields(option_type)]
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise LmebError(f"option {', '.join(unknown)} does not apply to {what} (it takes: {', '.join(accepted)})")
+    return option_type(**given)
 
 
 def resolve_source(path_or_id: str | Path, revision: str | None = None) -> ModelSource:

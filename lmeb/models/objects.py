@@ -22,9 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lmeb.engine.strategy import model_type
 from lmeb.errors import LmebError
-from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
+from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, model_type, protocol_of, with_instruction
 
 
 @dataclass
@@ -147,8 +146,8 @@ def wrap_model(obj: Any, name: str | None = None, revision: str | None = None, r
     elif _is_instance_of(obj, "sentence_transformers", ("SentenceTransformer",)):
         label = name or _st_name(obj) or "sentence-transformer"
         model = STInstanceEncoder(obj, label)
-    elif any(callable(getattr(obj, m, None)) for m in ("encode", "search", "score", "retrieval")):
-        if model_type(obj) == "encoder":
+    elif (kind := protocol_of(obj)) is not None:
+        if kind == "encoder":
             _check_encode(obj)
         label = name or str(getattr(obj, "name", None) or type(obj).__name__)
         own_config = callable(getattr(obj, "config", None))

@@ -29,7 +29,8 @@ import numpy as np
 
 from lmeb.errors import LmebError
 from lmeb.files import atomic_path
-from lmeb.engine.retrieval import Run, ranking
+from lmeb.engine.retrieval import Run
+from lmeb.ordering import ranking
 
 DEPTH = 100  # documents kept per query
 SUFFIX = ".rankings"

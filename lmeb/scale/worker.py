@@ -60,6 +60,8 @@ class ModelWorker:
         """Where this worker runs and what it holds (name, similarity, config of each model)."""
         import ray
 
+        from lmeb.models.base import model_type
+
         out: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(), "error": self.error,
                                "node_id": ray.get_runtime_context().get_node_id()[:12],
                                "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
@@ -68,8 +70,7 @@ class ModelWorker:
                          "similarity": getattr(model, "similarity", None), "config": dict(model.config()),
                          "device": str(getattr(model, "device", "")) or None,
                          "uses_instructions": getattr(model, "uses_instructions", True),
-                         "kind": "encoder" if hasattr(model, "encode") else
-                                 "searcher" if hasattr(model, "search") else "reranker"}
+                         "kind": model_type(model)}  # lmeb.models.base: the one protocol rule
         return out
 
     def _model(self, role: str) -> Any:
