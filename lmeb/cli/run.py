@@ -22,7 +22,6 @@ force them on or off.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -149,17 +148,28 @@ def _check_args(args: argparse.Namespace) -> None:
         raise LmebError("--rerank-top-k must be at least 1")
     if not args.ray and (args.workers or args.gpus_per_worker is not None or args.cpus_per_worker is not None):
         raise LmebError("--workers, --gpus-per-worker and --cpus-per-worker go with --ray")
-    if args.ray_timeout is not None:  # read by lmeb.scale.cluster.probe
-        if not args.ray_timeout > 0:
-            raise LmebError("--ray-timeout must be a positive number of seconds")
-        os.environ["LMEB_RAY_TIMEOUT"] = str(args.ray_timeout)
+    if args.ray_timeout is not None and not args.ray_timeout > 0:
+        raise LmebError("--ray-timeout must be a positive number of seconds")
+
+
+def _options(args: argparse.Namespace, reranker_options: dict[str, Any]) -> Any:
+    """The run's ``EvalOptions`` (with a ``Scale`` under --ray), checked once where built."""
+    from lmeb.engine.growth import parse_distractors
+    from lmeb.engine.options import EvalOptions, Scale
+
+    scale = (Scale(args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                   cpus_per_worker=args.cpus_per_worker, timeout=args.ray_timeout) if args.ray else None)
+    return EvalOptions(types=tuple(args.type or ()), rerank_top_k=args.rerank_top_k,
+                       reranker_options=reranker_options, overwrite=args.overwrite, save_runs=args.save_runs,
+                       scope=args.scope, distractors=tuple(parse_distractors(args.distractors)), seed=args.seed,
+                       download=not args.no_download, source=args.source, scale=scale)
 
 
 def main(args: argparse.Namespace) -> int:
-    """``lmeb.evaluate`` with the command line's options, then the summary table."""
+    """``lmeb.evaluate`` with the command line's options, then the summary table (one per scope run)."""
     from lmeb.api import DEFAULT_CACHE, evaluate
-    from lmeb.engine.growth import parse_distractors, scoped_name, scopes_of
     from lmeb.models.registry import is_bm25_spec
+    from lmeb.reporter import Reporter
 
     _check_args(args)
     options = _model_options(args)
@@ -176,24 +186,22 @@ def main(args: argparse.Namespace) -> int:
     if not progress:
         quiet_library_bars()
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else DEFAULT_CACHE
-    results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, types=args.type,
-                       reranker=args.reranker, rerank_top_k=args.rerank_top_k, output=args.output,
-                       cache_dir=cache_dir, name=args.name, overwrite=args.overwrite, save_runs=args.save_runs,
-                       progress=progress, model_options=options, reranker_options=rr_options,
-                       ray=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                       cpus_per_worker=args.cpus_per_worker, download=not args.no_download,
-                       source=args.source, scope=args.scope, distractors=parse_distractors(args.distractors),
-                       seed=args.seed)
-    scopes = scopes_of(args.scope, parse_distractors(args.distractors))
-    if len(scopes) == 1:
-        print_summary(results.summaries, scoped_name(str(results.name), scopes[0]), args.setting,
-                      results.seconds or 0.0)
-        return 0
-    per = len(results.summaries) // len(scopes)  # one block of datasets per scope, in order (lmeb.evaluate)
-    for i, scope in enumerate(scopes):
-        part = results.summaries[i * per:(i + 1) * per]
-        print_summary(part, scoped_name(str(results.name), scope), args.setting, sum(s.seconds for s in part))
+    results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, reranker=args.reranker,
+                       output=args.output, cache_dir=cache_dir, name=args.name, model_options=options,
+                       options=_options(args, rr_options), reporter=Reporter(bars=progress))
+    runs = by_run(results.summaries) or {str(results.name): []}
+    for name, part in runs.items():
+        seconds = (results.seconds or 0.0) if len(runs) == 1 else sum(s.seconds for s in part)
+        print_summary(part, name, args.setting, seconds)
     return 0
+
+
+def by_run(summaries: list) -> dict[str, list]:
+    """The summaries grouped by their run's results name (one run per scope: bm25, bm25@x4...), in order."""
+    out: dict[str, list] = {}
+    for summary in summaries:
+        out.setdefault(summary.model, []).append(summary)
+    return out
 
 
 def print_summary(summaries: list, name: str, setting: str, seconds: float, file: Any = None) -> None:
@@ -216,7 +224,7 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     rows, partial = [], False
     for s in summaries:
         subsets = f"{s.subsets_run}/{s.subsets_total}" + (f" ({s.subsets_skipped} kept)" if s.subsets_skipped else "")
-        scores, complete = summary_cells(s.path)
+        scores, complete = summary_cells(s.result)
         label = s.dataset
         if not complete and len(s.subsets) == 1:  # one subset asked for: its own score, not a dataset mean
             (subset, result), = s.subsets.items()

@@ -9,12 +9,12 @@ import warnings
 from pathlib import Path
 
 from lmeb import files
-from lmeb.embeddings.disk_cache import CacheWarning, DiskCache, Scan
+from lmeb.embeddings.disk_cache import FOLDER, CacheWarning, DiskCache, Scan
 
 
 def namespaces(root: Path) -> list[str]:
     """The namespaces present under ``<root>/embeddings``."""
-    folder = Path(root).expanduser() / "embeddings"
+    folder = Path(root).expanduser() / FOLDER
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
@@ -28,14 +28,14 @@ def scan_cache(root: Path, fix: bool = False) -> list[Scan]:
 
 def stale_temporaries(root: Path) -> list[Path]:
     """Temporary files under the cache that a stopped run left behind."""
-    return files.stale_temporaries(Path(root).expanduser() / "embeddings")
+    return files.stale_temporaries(Path(root).expanduser() / FOLDER)
 
 
 class _ReadOnlyCache(DiskCache):
     """A DiskCache that looks without touching anything (``lmeb cache info|verify``)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root).expanduser() / "embeddings"
+        self.root = Path(root).expanduser() / FOLDER
         self._tables = {}
         self.index_problems = {}
         self.disabled = "read-only"

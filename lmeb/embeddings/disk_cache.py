@@ -49,6 +49,7 @@ from lmeb.files import (
 )
 from lmeb.json_read import clean_cache_index, read_json
 
+FOLDER = "embeddings"  # the shards' folder under the cache root (lmeb.embeddings.store.Cache.embeddings)
 FLUSH_ROWS = 16384  # rows buffered before a shard is written
 COMPACT_SHARDS = 64  # a namespace with more shards than this is merged into one when opened
 INDEX, LOCK = "index.json", ".lock"
@@ -145,7 +146,7 @@ class DiskCache:
     """Append-only, checksummed, memory-mapped vector shards under ``<root>/embeddings/<namespace>/``."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root).expanduser() / "embeddings"
+        self.root = Path(root).expanduser() / FOLDER
         self._tables: dict[str, VectorTable] = {}
         self.disabled: str | None = None  # why writing stopped (after the first failed write)
         self.index_problems: dict[str, list[str]] = {}  # namespace -> what its index.json had to lose

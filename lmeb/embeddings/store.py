@@ -46,6 +46,39 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LMEB_CACHE") or Path.home() / ".cache" / "lmeb").expanduser()
 
 
+@dataclass(frozen=True)
+class Cache:
+    """lmeb's cache folder and its layout, named once: ``embeddings/`` (``DiskCache``'s vector shards) and
+    ``kalm/`` (a KaLM reranker's pooled passage states) under ``root``. ``lmeb.evaluate(cache_dir=...)``
+    builds it (``Cache.of``) and passes the value down."""
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> Cache:
+        """``$LMEB_CACHE`` if set, else ``~/.cache/lmeb``."""
+        return cls(default_cache_dir())
+
+    @classmethod
+    def of(cls, value: Cache | str | Path | None, default: object = None) -> Cache | None:
+        """``value`` as a Cache: ``default`` (a marker) gives ``Cache.default()``, None gives no cache."""
+        if value is None or isinstance(value, Cache):
+            return value
+        if default is not None and value == default:
+            return cls.default()
+        return cls(Path(value).expanduser())
+
+    @property
+    def embeddings(self) -> Path:
+        """The embedding shards' folder (``lmeb.embeddings.disk_cache.DiskCache``)."""
+        return self.root / embedding_cache.FOLDER
+
+    @property
+    def kalm(self) -> Path:
+        """A KaLM reranker's passage-state cache (``lmeb.models.registry.load_reranker``)."""
+        return self.root / "kalm"
+
+
 def config_hash(config: dict[str, Any]) -> str:
     """A stable hash of an encoder configuration (canonical JSON)."""
     blob = json.dumps(config, sort_keys=True, default=str, ensure_ascii=False)

@@ -37,6 +37,7 @@ from lmeb.models.loading import (
     torch_dtype,
 )
 from lmeb.models.oom import run_with_backoff
+from lmeb.reporter import Reporter
 
 if TYPE_CHECKING:
     import torch
@@ -94,6 +95,8 @@ class KalmReranker:
     ``share_passages=False`` encodes the passage once per pair, like the reference (for timing).
     ``precision`` (fp32/fp16/bf16, lmeb's CLI name) is an alias of ``dtype``; default bf16 on CUDA, else fp32.
     """
+
+    reporter: Reporter | None = None  # log lines and bars, given once by the engine (lmeb.engine.runner)
 
     def __init__(
         self,
@@ -350,11 +353,8 @@ class KalmReranker:
         if wave:
             waves.append(wave)
 
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(pairs), desc=f"{self.name} rerank", unit="pair")
+        reporter = self.reporter or Reporter(bars=self.progress)  # the engine's, set once (lmeb.reporter)
+        bar = reporter.bar(total=len(pairs), desc=f"{self.name} rerank", unit="pair")
         with torch.inference_mode():
             for wave in waves:
                 local = {d: states.pop(d) for d in wave if d in states}
