@@ -160,7 +160,8 @@ def check_ray(ctx: Context) -> list[Row]:
     plain = ctx.fp32_ndcg or evaluate_ndcg(ctx, "cuda", "fp32")
     from lmeb.engine.options import EvalOptions, Scale
 
-    pooled = evaluate_ndcg(ctx, "cuda", "fp32", options=EvalOptions(scale=Scale("auto", workers=2, gpus_per_worker=0.5)))
+    scale = Scale("auto", workers=2, gpus_per_worker=0.5)
+    pooled = evaluate_ndcg(ctx, "cuda", "fp32", options=EvalOptions(scale=scale))
     worst = max(abs(pooled[k] - plain[k]) for k in plain)
     return [Row(name, f"{ctx.dataset}: max abs diff of ndcg@10, ray vs plain, over {len(plain)} subsets",
                 f"{worst:.1e}", PASS if worst <= 1e-4 else FAIL)]

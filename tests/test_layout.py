@@ -109,3 +109,23 @@ def test_package_inits_hold_no_code() -> None:
             continue
         kinds = {type(node).__name__ for node in tree.body[1:]}
         assert kinds <= {"ImportFrom", "Assign"}, f"{MODULES[name]} holds code: {kinds}"
+
+
+ENGINE_FUNCTION_LINES = 60  # the engine reads as named steps: no function is a page of code
+
+
+def test_no_engine_function_over_60_lines() -> None:
+    """Every function and method of ``lmeb/engine/`` (nested ones included) spans at most 60 lines,
+    decorators and docstring included."""
+    long = []
+    for name, tree in TREES.items():
+        if not name.startswith("lmeb.engine."):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                size = node.end_lineno - first + 1
+                if size > ENGINE_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {size} lines")
+    assert any(name.startswith("lmeb.engine.runner") for name in TREES)  # the walk saw the engine
+    assert not long, long

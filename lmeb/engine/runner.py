@@ -62,7 +62,6 @@ from lmeb.tasks.settings import setting_instruction
 class DatasetSummary:
     """What one dataset's run did, for the end-of-run table, and its results in memory (``result``)."""
 
-    model: str  # the run's results name (a growth run's scope included: bm25@x4), what groups the summaries
     dataset: str
     subsets_total: int
     subsets_run: int = 0
@@ -74,6 +73,7 @@ class DatasetSummary:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     result: DatasetResult | None = None  # every subset the dataset now has (None: none); path set when written
+    model: str = ""  # the run's results name (a growth run's scope included: bm25@x4): what groups summaries
 
     @property
     def path(self) -> Path | None:
@@ -203,7 +203,7 @@ class Runner:
     def run_dataset(self, task: Task, subsets: tuple[str, ...] | list[str]) -> DatasetSummary:
         """Evaluate ``subsets`` of ``task``; with an output, the results file is rewritten after each subset."""
         started = time.perf_counter()
-        summary = DatasetSummary(self.name, task.name, len(subsets))
+        summary = DatasetSummary(task.name, len(subsets), model=self.name)
         done = (self.store.previous(task, self.run_key, self.options.overwrite, summary.warnings, subsets)
                 if self.store is not None else {})
         self.strategy.new_dataset()
