@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lmeb.cli.options import add_progress, add_selection, progress_enabled, quiet_library_bars
+from lmeb.cli.options import add_progress, add_selection, reporter
 from lmeb.errors import LmebError
 from lmeb.models.hf import POOLINGS
 from lmeb.models.loading import PRECISIONS
@@ -169,7 +169,6 @@ def main(args: argparse.Namespace) -> int:
     """``lmeb.evaluate`` with the command line's options, then the summary table (one per scope run)."""
     from lmeb.api import DEFAULT_CACHE, evaluate
     from lmeb.models.registry import is_bm25_spec
-    from lmeb.reporter import Reporter
 
     _check_args(args)
     options = _model_options(args)
@@ -182,13 +181,10 @@ def main(args: argparse.Namespace) -> int:
         (rr_options if args.reranker else options)["allow_new_head"] = True
     if args.reranker and is_bm25_spec(args.model):  # BM25 takes none of them: they are the reranker's
         options = {k: v for k, v in options.items() if k not in rr_options}
-    progress = progress_enabled(args)
-    if not progress:
-        quiet_library_bars()
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else DEFAULT_CACHE
     results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, reranker=args.reranker,
                        output=args.output, cache_dir=cache_dir, name=args.name, model_options=options,
-                       options=_options(args, rr_options), reporter=Reporter(bars=progress))
+                       options=_options(args, rr_options), reporter=reporter(args))
     runs = by_run(results.summaries) or {str(results.name): []}
     for name, part in runs.items():
         seconds = (results.seconds or 0.0) if len(runs) == 1 else sum(s.seconds for s in part)

@@ -153,7 +153,9 @@ def load_reranker(spec: str | Path, cache_root: str | Path | None = None, **opti
 
         kalm_options = _options(KalmReranker, options, "the KaLM reranker")
         if cache_root is not None:
-            kalm_options.setdefault("cache_dir", Path(cache_root).expanduser() / "kalm")
+            from lmeb.embeddings.store import Cache  # the cache folder's layout, named once
+
+            kalm_options.setdefault("cache_dir", Cache(Path(cache_root).expanduser()).kalm)
         return KalmReranker(rest, **kalm_options)
     if prefix not in (None, "cross-encoder"):
         raise LmebError(f"{spec!r} is not a reranker spec (use kalm:PATH, cross-encoder:PATH or a KaLM-Reranker id)")
