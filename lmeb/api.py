@@ -18,14 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lmeb.embeddings.store import Cache
+from lmeb.embeddings.store import DEFAULT_CACHE, Cache
 from lmeb.engine.options import EvalOptions, RunOptions, Scale
 from lmeb.engine.runner import Runner
 from lmeb.errors import LmebError
 from lmeb.reporter import Reporter
 from lmeb.results.collection import Results
 
-DEFAULT_CACHE = "default"  # cache_dir's default: $LMEB_CACHE or ~/.cache/lmeb
 RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+my-reranker (folder- and shell-safe)
 
 
@@ -159,7 +158,7 @@ def evaluate(
     run = RunOptions(data=data, output=output, setting=setting, overwrite=opts.overwrite, save_runs=opts.save_runs,
                      rerank_top_k=opts.rerank_top_k, seed=opts.seed)
     selections = select_present(tasks, opts.types, run.data, reporter.log)
-    cache = Cache.of(cache_dir, DEFAULT_CACHE)
+    cache = Cache.of(cache_dir)
     cache_root = cache.root if cache is not None else None
     pool = (_ray_pool(model, reranker, setting, cache_root, dict(model_options or {}), dict(opts.reranker_options),
                       opts.scale) if opts.scale is not None else None)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import lmeb
-from lmeb.embeddings.store import Cache
+from lmeb.embeddings.store import DEFAULT_CACHE, Cache
 from lmeb.engine.options import EvalOptions, RunOptions, Scale
 from lmeb.errors import LmebError
 from lmeb.reporter import NullBar, Reporter
@@ -106,9 +106,9 @@ def test_options_are_checked_where_they_are_built(sample_data: Path) -> None:
 
 def test_the_cache_value_names_its_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LMEB_CACHE", str(tmp_path / "env"))
-    assert Cache.of("default", "default") == Cache(tmp_path / "env") == Cache.default()
-    assert Cache.of(None, "default") is None
-    cache = Cache.of(tmp_path / "c", "default")
+    assert Cache.of(DEFAULT_CACHE) == Cache(tmp_path / "env") == Cache.default()
+    assert Cache.of(None) is None
+    cache = Cache.of(tmp_path / "c")
     assert cache.embeddings == tmp_path / "c" / "embeddings" and cache.kalm == tmp_path / "c" / "kalm"
 
 

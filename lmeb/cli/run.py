@@ -167,7 +167,8 @@ def _options(args: argparse.Namespace, reranker_options: dict[str, Any]) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     """``lmeb.evaluate`` with the command line's options, then the summary table (one per scope run)."""
-    from lmeb.api import DEFAULT_CACHE, evaluate
+    from lmeb.api import evaluate
+    from lmeb.embeddings.store import DEFAULT_CACHE
     from lmeb.models.registry import is_bm25_spec
 
     _check_args(args)

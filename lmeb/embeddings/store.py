@@ -38,6 +38,7 @@ from lmeb.embeddings.disk_cache import DiskCache
 from lmeb.embeddings.vector_table import VectorTable
 from lmeb.errors import LmebError
 
+DEFAULT_CACHE = "default"  # the cache folder a run gets unless told: $LMEB_CACHE or ~/.cache/lmeb (Cache.of)
 ENCODE_CHUNK = 1024  # texts per encoder call (progress granularity) unless the encoder sets encode_chunk
 
 
@@ -60,11 +61,11 @@ class Cache:
         return cls(default_cache_dir())
 
     @classmethod
-    def of(cls, value: Cache | str | Path | None, default: object = None) -> Cache | None:
-        """``value`` as a Cache: ``default`` (a marker) gives ``Cache.default()``, None gives no cache."""
+    def of(cls, value: Cache | str | Path | None) -> Cache | None:
+        """``value`` as a Cache: ``DEFAULT_CACHE`` gives ``Cache.default()``, None no cache, a path its Cache."""
         if value is None or isinstance(value, Cache):
             return value
-        if default is not None and value == default:
+        if isinstance(value, str) and value == DEFAULT_CACHE:
             return cls.default()
         return cls(Path(value).expanduser())
 
