@@ -118,3 +118,20 @@ def test_the_reporter_gets_the_log_lines_and_draws_no_bar_by_default(sample_data
                   tasks="Gorilla/gorilla_tensor", data=sample_data, cache_dir=None, reporter=Reporter(lines.append))
     assert any("no config() and no name= was given" in line for line in lines)  # the run's warning, here
     assert isinstance(Reporter().bar(total=3), NullBar)
+
+
+def test_the_run_summary_follows_the_tables_one_rule(sample_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """n of N subsets reads n/N* (no mean over fewer subsets), a complete dataset its mean, one subset asked
+    for its own score, all from the values the run returned."""
+    from lmeb.cli.run import print_summary
+    from lmeb.report.aggregate import dataset_scores, scores_frame
+
+    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop,LoCoMo/multi_hop,Gorilla,Proced_mem_bench/easy",
+                        data=sample_data, cache_dir=None, reporter=Reporter(lambda line: None))
+    print_summary(res.summaries, "bm25", "wo_inst", 1.0)
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:5]}
+    assert rows["LoCoMo"][2:4] == ["2/5*", "2/5*"]
+    gorilla = dataset_scores(scores_frame([res[1]], "ndcg_at_10"))["value"].iloc[0]
+    assert rows["Gorilla"][2] == f"{100 * gorilla:.2f}"
+    easy = res[2].subsets["easy"].scores["ndcg_at_10"]
+    assert rows["Proced_mem_bench/easy"][2] == f"{100 * easy:.2f}"

@@ -207,8 +207,9 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     Texts: ``encoded`` by the model, ``reused`` from this run's memory (a corpus shared by several subsets is
     encoded once), read from the ``disk`` cache (what an earlier run encoded); a fresh cache reads 0.
 
-    A dataset score is shown only when its results file has every subset, else ``n/N*`` (the tables' rule);
-    a file holding one subset shows that subset's own score on a ``Dataset/subset`` row.
+    Scores come from the results the run returned (nothing is read back), by the tables' one rule
+    (``lmeb.report.aggregate`` via ``summary_cells``): a dataset score only when the dataset has every
+    subset, else ``n/N*``; a dataset holding one subset shows that subset's own score on a ``Dataset/subset`` row.
     Under the table, a line per model that keeps counters (``stats``: an API's requests, tokens and retries,
     a reranker's pairs...), summed over the subsets run now: what the run cost.
     """
