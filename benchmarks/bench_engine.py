@@ -36,10 +36,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from lmeb.cache import Cache  # noqa: E402
 from lmeb.data.reader import load_subset, present_tasks  # noqa: E402
 from lmeb.embeddings.store import encode_texts  # noqa: E402
 from lmeb.engine.metrics import K_VALUES, evaluate  # noqa: E402
-from lmeb.engine.runner import Runner, RunOptions  # noqa: E402
+from lmeb.engine.options import RunOptions  # noqa: E402
+from lmeb.engine.runner import Runner  # noqa: E402
 from lmeb.ordering import id_rank as doc_id_rank  # noqa: E402
 from lmeb.results.dataset_result import read_dataset_result  # noqa: E402
 from lmeb.tasks.registry import Task, all_tasks  # noqa: E402
@@ -119,8 +121,8 @@ def _timed(fn, *args):
 
 def lmeb_run(model, task: Task, root: Path, cache: Path, output: Path, overwrite: bool,
              subsets: tuple[str, ...]) -> tuple[dict, dict]:
-    options = RunOptions(data=root, output=output, cache_dir=cache, overwrite=overwrite, progress=False)
-    summary = Runner(model, options, "bench").run_dataset(task, subsets)
+    options = RunOptions(data=root, output=output, overwrite=overwrite)
+    summary = Runner(model, options, "bench", cache=Cache(cache)).run_dataset(task, subsets)
     result = read_dataset_result(summary.path)
     return {n: s.scores for n, s in result.subsets.items()}, {
         "encoded": summary.texts.encoded, "cached": summary.texts.cached, "texts": summary.texts.requested}

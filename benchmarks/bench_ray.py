@@ -30,13 +30,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def run_engine(model: Any, data: Path, dataset: str, subsets: list[str], out: Path) -> tuple[float, dict]:
     """Seconds of one engine run (cold cache) and its scores per subset."""
-    from lmeb.engine.runner import Runner, RunOptions
+    from lmeb.cache import Cache
+    from lmeb.engine.options import RunOptions
+    from lmeb.engine.runner import Runner
     from lmeb.results.dataset_result import read_dataset_result
     from lmeb.tasks.registry import get_task
 
-    options = RunOptions(data=data, output=out, cache_dir=out / "cache", progress=False)
+    options = RunOptions(data=data, output=out)
     start = time.perf_counter()
-    summary = Runner(model, options, "minilm").run_dataset(get_task(dataset), subsets)
+    summary = Runner(model, options, "minilm", cache=Cache(out / "cache")).run_dataset(get_task(dataset), subsets)
     seconds = time.perf_counter() - start
     assert summary.path is not None
     result = read_dataset_result(summary.path)

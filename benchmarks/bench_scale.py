@@ -374,6 +374,7 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
     """Run the engine on the dataset at ``data`` with one model; stage times and memory as a dict."""
     import lmeb
     from lmeb.data.reader import TaskReader
+    from lmeb.engine.options import EvalOptions
 
     meter = Meter()
     _meter_engine(meter)
@@ -389,16 +390,19 @@ def child(data: Path, work: Path, model_name: str, dim: int) -> dict[str, Any]:
     started = time.perf_counter()
     if hasattr(lmeb, "evaluate"):
         results = lmeb.evaluate(model, tasks="MemBench", data=data, output=work / f"results-{model_name}",
-                                cache_dir=cache, name=model_name, overwrite=True)
+                                cache_dir=cache, name=model_name,
+                                options=EvalOptions(overwrite=True))
         summary = results.summaries[0]
     else:  # before lmeb.evaluate existed
-        from lmeb.engine.runner import Runner, RunOptions
+        from lmeb.cache import Cache
+        from lmeb.engine.options import RunOptions
+        from lmeb.engine.runner import Runner
         from lmeb.tasks.registry import get_task as registry_task
 
-        options = RunOptions(data=data, output=work / f"results-{model_name}", cache_dir=cache, progress=False,
-                             overwrite=True)
+        options = RunOptions(data=data, output=work / f"results-{model_name}", overwrite=True)
         task = registry_task("MemBench")
-        summary = Runner(model, options, name=model_name).run_dataset(task, tuple(task.subset_names))
+        summary = Runner(model, options, name=model_name, cache=Cache(cache)).run_dataset(task,
+                         tuple(task.subset_names))
     total = time.perf_counter() - started
     out: dict[str, Any] = {
         "model": model_name,

@@ -73,9 +73,11 @@ def minilm_path() -> str:
 def evaluate_ndcg(ctx: Context, device: str, precision: str, **options: Any) -> dict[str, float]:
     """ndcg@10 per subset of MiniLM on ``ctx.dataset`` (no cache, nothing written)."""
     import lmeb
+    from lmeb.reporter import Reporter
 
-    res = lmeb.evaluate(ctx.minilm, tasks=ctx.dataset, data=ctx.data, cache_dir=None, log=lambda _: None,
-                        model_options={"device": device, "precision": precision}, **options)
+    res = lmeb.evaluate(ctx.minilm, tasks=ctx.dataset, data=ctx.data, cache_dir=None,
+                        reporter=Reporter(lambda _: None), model_options={"device": device, "precision": precision},
+                        **options)
     return {f"{r.task_name}/{name}": s.scores["ndcg_at_10"] for r in res for name, s in r.subsets.items()}
 
 
@@ -156,7 +158,10 @@ def check_ray(ctx: Context) -> list[Row]:
     if not ctx.cuda:
         return [Row(name, NO_CUDA, "-", SKIP)]
     plain = ctx.fp32_ndcg or evaluate_ndcg(ctx, "cuda", "fp32")
-    pooled = evaluate_ndcg(ctx, "cuda", "fp32", ray="auto", workers=2, gpus_per_worker=0.5)
+    from lmeb.engine.options import EvalOptions, Scale
+
+    scale = Scale("auto", workers=2, gpus_per_worker=0.5)
+    pooled = evaluate_ndcg(ctx, "cuda", "fp32", options=EvalOptions(scale=scale))
     worst = max(abs(pooled[k] - plain[k]) for k in plain)
     return [Row(name, f"{ctx.dataset}: max abs diff of ndcg@10, ray vs plain, over {len(plain)} subsets",
                 f"{worst:.1e}", PASS if worst <= 1e-4 else FAIL)]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import lmeb
+from lmeb.engine.options import EvalOptions
 from lmeb.errors import LmebError
 
 TASK = "Gorilla/gorilla_tensor"
@@ -154,7 +155,8 @@ def test_reranker_object_as_model_and_second_stage(sample_data):
     meta = alone[0].provenance
     assert meta["model_kind"] == "reranker" and alone[0].subsets["single_hop"].scores["ndcg_at_10"] > 0
     second = Overlap()
-    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, reranker=second, rerank_top_k=3,
+    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, reranker=second,
+                        options=EvalOptions(rerank_top_k=3),
                         cache_dir=None)
     assert res.name == "bm25+rerank+Overlap" and res[0].provenance["rerank_top_k"] == 3
     counts = res[0].subsets["single_hop"].provenance["model_counts"]
@@ -205,7 +207,8 @@ def test_cross_encoder_instance_is_a_reranker(sample_data, minilm_path):
     wrapped = wrap_model(ce, role="reranker")
     pairs = [("apple pie", "a recipe for apple pie"), ("apple pie", "tax law")]
     assert wrapped.anonymous and wrapped.model.score(pairs).tolist() == pytest.approx(ce.predict(pairs).tolist())
-    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, reranker=ce, rerank_top_k=2,
+    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, reranker=ce,
+                        options=EvalOptions(rerank_top_k=2),
                         cache_dir=None)
     assert res[0].provenance["reranker_config"]["class"].endswith(".CrossEncoder")
     assert res[0].subsets["single_hop"].provenance["seconds"]["rerank"] > 0

@@ -14,6 +14,7 @@ from hub_server import HubServer, Repo
 
 from lmeb.cli import main as lmeb_main
 from lmeb.errors import LmebError
+from lmeb.reporter import Reporter
 from lmeb.tasks.registry import get_task
 
 LOCOMO = "eval_data/Dialogue/LoCoMo"
@@ -239,7 +240,7 @@ def test_run_fetches_real_locomo_and_scores_as_the_local_copy(real_data: Path, t
                                str(tmp_path / "r"), "--no-cache")
     assert code == 0 and "lmeb: fetching LoCoMo (2.0 MB)" in err, err
     fetched = lmeb.load_results(tmp_path / "r")
-    local = lmeb.evaluate("bm25", tasks="LoCoMo", data=real_data, cache_dir=None, log=lambda _: None)
+    local = lmeb.evaluate("bm25", tasks="LoCoMo", data=real_data, cache_dir=None, reporter=Reporter(lambda _: None))
     assert {s: r.scores for s, r in fetched[0].subsets.items()} == {s: r.scores for s, r in local[0].subsets.items()}
     assert all(r.provenance["data_origin"]["commit"] == commit for r in fetched[0].subsets.values())
 

@@ -19,6 +19,7 @@ import lmeb.results.dataset_result as results_module
 from lmeb.cli import main as cli_main
 from lmeb.engine.metrics import column_means, evaluate
 from lmeb.errors import LmebError
+from lmeb.reporter import Reporter
 from lmeb.results.consistency import ROUNDED_TOLERANCE, TOLERANCE, subset_problem
 from lmeb.results.dataset_result import PER_QUERY_SUFFIX, backup_path, read_dataset_result
 from lmeb.results.store import ResultsStore
@@ -89,7 +90,8 @@ def test_two_runs_on_disjoint_subsets_into_one_output_both_keep_theirs(data, tmp
 
     def one(subsets: str) -> None:
         try:
-            lmeb.evaluate("bm25", tasks=subsets, data=data, output=out, cache_dir=None, log=lambda m: None)
+            lmeb.evaluate("bm25", tasks=subsets, data=data, output=out, cache_dir=None,
+                          reporter=Reporter(lambda m: None))
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 

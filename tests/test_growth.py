@@ -15,9 +15,11 @@ from lmeb.cli import main as cli
 from lmeb.data.reader import load_subset
 from lmeb.engine.growth import parse_distractors, scope_rows, scoped_name, scoped_run_key, split_scoped_name
 from lmeb.engine.metrics import K_VALUES, evaluate
+from lmeb.engine.options import EvalOptions
 from lmeb.errors import LmebError
 from lmeb.report.growth_view import growth_table, write_growth_figure
 from lmeb.report.render import render
+from lmeb.reporter import Reporter
 from lmeb.results.dataset_result import read_results
 from lmeb.tasks.registry import get_task
 
@@ -39,10 +41,11 @@ SUBSETS = ("temporal_reasoning", "open_domain")
 
 @pytest.mark.slow
 def test_scope_corpus_equals_an_independent_full_corpus_ranking(real_data: Path) -> None:
-    res = lmeb.evaluate(Hashed(), tasks=",".join(f"LoCoMo/{s}" for s in SUBSETS), data=real_data, scope="corpus",
-                        cache_dir=None, name="hashed", log=lambda m: None)
+    res = lmeb.evaluate(Hashed(), tasks=",".join(f"LoCoMo/{s}" for s in SUBSETS), data=real_data,
+                        options=EvalOptions(scope="corpus"),
+                        cache_dir=None, name="hashed", reporter=Reporter(lambda m: None))
     pool = lmeb.evaluate(Hashed(), tasks=f"LoCoMo/{SUBSETS[0]}", data=real_data, cache_dir=None, name="hashed",
-                         log=lambda m: None)
+                         reporter=Reporter(lambda m: None))
     (result,) = res
     assert result.model == "hashed@corpus" and result.provenance["scope"] == "corpus"
     enc = Hashed()
@@ -103,7 +106,8 @@ def test_scope_names_and_run_keys() -> None:
     with pytest.raises(LmebError, match="whole numbers"):
         parse_distractors("4,x")
     with pytest.raises(LmebError, match="--scope pool"):
-        lmeb.evaluate("bm25", tasks="LoCoMo", data="/nonexistent-but-checked-later", scope="corpus", distractors=[4])
+        lmeb.evaluate("bm25", tasks="LoCoMo", data="/nonexistent-but-checked-later",
+                      options=EvalOptions(scope="corpus", distractors=[4]))
 
 
 def test_growth_view_and_figure_on_the_sample(sample_data: Path, tmp_path: Path) -> None:

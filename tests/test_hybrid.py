@@ -16,7 +16,9 @@ import lmeb
 from lmeb.cli import main as cli
 from lmeb.engine.metrics import K_VALUES
 from lmeb.engine.metrics import evaluate as score_run
+from lmeb.engine.options import EvalOptions
 from lmeb.errors import LmebError
+from lmeb.reporter import Reporter
 from tests.test_fusion import _order, reference
 
 
@@ -86,9 +88,10 @@ def assert_every_cell_equal(hybrid: Any, expected: dict[str, dict[str, float]]) 
 
 
 def test_hybrid_equals_fusion_of_its_saved_parts_and_encodes_nothing(sample_data: Path, tmp_path: Path) -> None:
-    out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"log": lambda m: None}
+    out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"reporter": Reporter(lambda m: None)}
     for model in ("bm25", Toy()):
-        lmeb.evaluate(model, tasks="LoCoMo", data=sample_data, output=out, cache_dir=cache, save_runs=True, **quiet)
+        lmeb.evaluate(model, tasks="LoCoMo", data=sample_data, output=out, cache_dir=cache,
+                      options=EvalOptions(save_runs=True), **quiet)
     toy = Toy()
     for method in ("rrf", "minmax"):
         hybrid = lmeb.Hybrid(["bm25", toy], fusion=method)
@@ -122,13 +125,15 @@ def test_identity_names_and_bad_input(sample_data: Path, tmp_path: Path) -> None
             lmeb.Hybrid(bad, fusion="nope" if len(bad) == 2 else "rrf")
     with pytest.raises(LmebError, match="no config"):
         lmeb.Hybrid(["bm25", lambda texts: np.ones((len(texts), 2))])
-    res = lmeb.evaluate(nested, tasks="Proced_mem_bench", data=sample_data, cache_dir=None, log=lambda m: None)
+    res = lmeb.evaluate(nested, tasks="Proced_mem_bench", data=sample_data, cache_dir=None,
+                        reporter=Reporter(lambda m: None))
     assert res[0].subsets and res.name == nested.name
 
 
 def test_a_reranker_follows_a_hybrid(sample_data: Path) -> None:
     res = lmeb.evaluate(lmeb.Hybrid(["bm25", Toy()]), tasks="Proced_mem_bench", data=sample_data, cache_dir=None,
-                        reranker=LengthReranker(), rerank_top_k=5, log=lambda m: None)
+                        reranker=LengthReranker(), options=EvalOptions(rerank_top_k=5),
+                        reporter=Reporter(lambda m: None))
     assert res.name == "hybrid_bm25__toy_rrf+rerank+LengthReranker"
     assert res[0].provenance["rerank_top_k"] == 5 and res[0].provenance["model_kind"] == "hybrid"
 
@@ -170,10 +175,11 @@ def test_real_bm25_minilm_rrf_equals_the_fusion_of_saved_runs(real_data: Path, m
                                                               tmp_path: Path) -> None:
     """Done-when: Proced_mem_bench, BM25 + MiniLM with RRF equals the fusion of the parts' TREC runs (every
     metric cell), and with the parts cached the hybrid encodes nothing."""
-    out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"log": lambda m: None}
+    out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"reporter": Reporter(lambda m: None)}
     common = {"tasks": "Proced_mem_bench", "data": real_data, "output": out, "cache_dir": cache, **quiet}
-    lmeb.evaluate("bm25", save_runs=True, **common)
-    lmeb.evaluate(str(minilm_path), save_runs=True, name="minilm", model_options={"device": "cpu"}, **common)
+    lmeb.evaluate("bm25", options=EvalOptions(save_runs=True), **common)
+    lmeb.evaluate(str(minilm_path), options=EvalOptions(save_runs=True), name="minilm",
+                  model_options={"device": "cpu"}, **common)
     res = lmeb.evaluate(f"hybrid:bm25+{minilm_path}", model_options={"device": "cpu"}, **common)
     assert res.summaries[0].texts.encoded == 0 and res.summaries[0].texts.disk > 0
     expected = independent_fusion(out, ["bm25", "minilm"], lmeb.get_task("Proced_mem_bench"), real_data,
@@ -188,10 +194,11 @@ def test_auto_weights_are_cross_validated_recorded_and_marked(sample_data: Path,
     parts' saved runs); the weights come from the grid; the table marks the row and says why."""
     from lmeb.engine.hybrid_cv import fold_of, simplex_grid
 
-    out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"log": lambda m: None}
+    out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"reporter": Reporter(lambda m: None)}
     tasks = "LoCoMo,Proced_mem_bench"
     for model in ("bm25", Toy()):
-        lmeb.evaluate(model, tasks=tasks, data=sample_data, output=out, cache_dir=cache, save_runs=True, **quiet)
+        lmeb.evaluate(model, tasks=tasks, data=sample_data, output=out, cache_dir=cache,
+                      options=EvalOptions(save_runs=True), **quiet)
     hybrid = lmeb.Hybrid(["bm25", Toy()], fusion="minmax", weights="auto")
     res = lmeb.evaluate(hybrid, tasks=tasks, data=sample_data, output=out, cache_dir=cache, **quiet)
     assert res.name == "hybrid_bm25__toy_minmax_cv" and res[0].provenance["model_config"]["weights"] == "auto"

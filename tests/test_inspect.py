@@ -14,6 +14,7 @@ from lmeb.errors import LmebError
 from lmeb.inspect.queries import Hit, Inspection, ModelView, QueryView
 from lmeb.inspect.render import render
 from lmeb.models.bm25 import BM25Searcher
+from lmeb.reporter import Reporter
 from lmeb.results.rankings import decode, encode, read_rankings
 
 SUBSET = "LoCoMo/temporal_reasoning"
@@ -40,7 +41,7 @@ def real_runs(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     assert cli(["run", "--model", "bm25", "--tasks", SUBSET, "--data", str(real_data), "--output", str(out),
                 "--no-cache", "--save-runs", "--no-progress"]) == 0
     lmeb.evaluate(BM25Searcher(k1=0.6, b=0.2, name="bm25-b02"), tasks=SUBSET, data=real_data, output=out,
-                  cache_dir=None, name="bm25-b02", revision="1", log=lambda m: None)
+                  cache_dir=None, name="bm25-b02", revision="1", reporter=Reporter(lambda m: None))
     return out
 
 
@@ -129,7 +130,8 @@ def test_damaged_or_missing_rankings_are_one_note(sample_run: Path, sample_data:
 
 
 def test_results_inspect_in_memory(sample_data: Path, tmp_path: Path) -> None:
-    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, cache_dir=None, log=lambda m: None)
+    res = lmeb.evaluate("bm25", tasks="LoCoMo/single_hop", data=sample_data, cache_dir=None,
+                        reporter=Reporter(lambda m: None))
     frame = res.inspect("LoCoMo/single_hop", worst=3, k=5, data=sample_data)
     sub = res[0].subsets["single_hop"]
     scores = dict(zip(sub.query_ids, sub.per_query["ndcg_at_10"], strict=True))

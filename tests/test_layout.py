@@ -114,8 +114,28 @@ def test_package_inits_hold_no_code() -> None:
 def test_models_layer_imports_no_layer_above_it() -> None:
     """``lmeb.models`` turns specs and objects into models; the engine, results, report and API use it, never
     the other way round (function-level imports counted): a models module importing them is a layering bug."""
-    above = ("lmeb.engine", "lmeb.results", "lmeb.report", "lmeb.api")
+    above = ("lmeb.embeddings", "lmeb.engine", "lmeb.results", "lmeb.report", "lmeb.api")
     wrong = [f"{name} imports {module}" for name, tree in TREES.items() if name.startswith("lmeb.models")
              for module, _ in _lmeb_imports(tree) if module.startswith(above) and module.split(".")[1] in
              [a.split(".")[1] for a in above]]
     assert not wrong, "\n".join(wrong)
+
+
+ENGINE_FUNCTION_LINES = 60  # the engine reads as named steps: no function is a page of code
+
+
+def test_no_engine_function_over_60_lines() -> None:
+    """Every function and method of ``lmeb/engine/`` (nested ones included) spans at most 60 lines,
+    decorators and docstring included."""
+    long = []
+    for name, tree in TREES.items():
+        if not name.startswith("lmeb.engine."):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                size = node.end_lineno - first + 1
+                if size > ENGINE_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {size} lines")
+    assert any(name.startswith("lmeb.engine.runner") for name in TREES)  # the walk saw the engine
+    assert not long, long

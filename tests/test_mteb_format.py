@@ -17,6 +17,7 @@ from lmeb.data.mteb_format import MtebReader, open_reader
 from lmeb.data.reader import TaskReader
 from lmeb.engine.retrieval import candidate_rows
 from lmeb.errors import LmebError
+from lmeb.reporter import Reporter
 from lmeb.tasks.registry import get_task
 
 # a subset per layout: corpus at the root + root candidates, per scenario, per subset + subset candidates, flat
@@ -32,7 +33,7 @@ def datasets_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def bm25_cells(data: Path, tasks: str) -> dict[tuple[str, str], dict[str, float]]:
-    results = lmeb.evaluate("bm25", tasks=tasks, data=data, cache_dir=None, log=lambda _: None)
+    results = lmeb.evaluate("bm25", tasks=tasks, data=data, cache_dir=None, reporter=Reporter(lambda _: None))
     return {(r.task_name, s): dict(sub.scores) for r in results for s, sub in r.subsets.items()}
 
 
@@ -206,7 +207,7 @@ def test_minilm_scores_identically_from_the_mteb_conversion(real_data: Path, tmp
     cells, encoded = {}, []  # one embedding cache: the second run encodes only texts the conversion changed
     for data in (real_data, tmp_path / "m"):
         results = lmeb.evaluate(str(minilm_path), tasks="Proced_mem_bench", data=data, cache_dir=tmp_path / "cache",
-                                model_options={"device": "cpu"}, log=lambda _: None)
+                                model_options={"device": "cpu"}, reporter=Reporter(lambda _: None))
         cells[str(data)] = {s: dict(sub.scores) for r in results for s, sub in r.subsets.items()}
         encoded.append(sum(summary.texts.encoded for summary in results.summaries))
     assert len(cells[str(real_data)]) == 3 and cells[str(real_data)] == cells[str(tmp_path / "m")]

@@ -25,6 +25,7 @@ torch = pytest.importorskip("torch")
 
 from lmeb.errors import LmebError  # noqa: E402
 from lmeb.models.oom import OOM_KEY, is_out_of_memory, run_with_backoff  # noqa: E402
+from lmeb.reporter import Reporter  # noqa: E402
 
 TEXTS = [
     "Remember that the meeting moved to Thursday at ten in the small room.",
@@ -205,9 +206,11 @@ def test_backoffs_reach_the_run_provenance(monkeypatch: pytest.MonkeyPatch, mini
     from lmeb.models.hf import HFEncoder
 
     enc = HFEncoder(minilm_path, device="cpu", batch_size=8, max_length=64)
-    plain = lmeb.evaluate(enc, tasks="Proced_mem_bench/easy", data=sample_data, cache_dir=None, log=lambda _: None)
+    plain = lmeb.evaluate(enc, tasks="Proced_mem_bench/easy", data=sample_data, cache_dir=None,
+                          reporter=Reporter(lambda _: None))
     inject_oom(monkeypatch, enc.model, 3)
-    halved = lmeb.evaluate(enc, tasks="Proced_mem_bench/easy", data=sample_data, cache_dir=None, log=lambda _: None)
+    halved = lmeb.evaluate(enc, tasks="Proced_mem_bench/easy", data=sample_data, cache_dir=None,
+                           reporter=Reporter(lambda _: None))
     subset = halved[0].subsets["easy"]
     counts = subset.provenance["model_counts"]["model"]
     assert counts["oom_backoffs"] > 0 and counts["oom_backoffs"] == enc.stats[OOM_KEY]

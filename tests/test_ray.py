@@ -22,9 +22,11 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from lmeb.cache import Cache
 from lmeb.cli import main as cli_main
 from lmeb.digest import DIGEST_SIZE
-from lmeb.engine.runner import Runner, RunOptions
+from lmeb.engine.options import EvalOptions, RunOptions, Scale
+from lmeb.engine.runner import Runner
 from lmeb.errors import LmebError
 from lmeb.models.kalm import KalmReranker
 from lmeb.models.registry import load_model
@@ -90,8 +92,8 @@ def _node_pids() -> list[int]:
 
 
 def _run(model: object, data: Path, out: Path, cache: Path) -> Path:
-    options = RunOptions(data=data, output=out, cache_dir=cache, progress=False)
-    summary = Runner(model, options, "minilm").run_dataset(get_task(SUBSET[0]), [SUBSET[1]])
+    options = RunOptions(data=data, output=out)
+    summary = Runner(model, options, "minilm", cache=Cache(cache)).run_dataset(get_task(SUBSET[0]), [SUBSET[1]])
     assert summary.path is not None
     return summary.path
 
@@ -324,8 +326,9 @@ def test_more_workers_than_the_cluster_holds_is_an_error(local_ray: None, minilm
 def test_evaluate_with_ray_takes_spec_strings(real_data: Path) -> None:
     from lmeb import evaluate
 
-    with pytest.raises(LmebError, match="ray= takes model specs"):
-        evaluate(lambda texts: np.zeros((len(texts), 2)), tasks="/".join(SUBSET), data=real_data, ray="auto")
+    with pytest.raises(LmebError, match="a Scale takes model specs"):
+        evaluate(lambda texts: np.zeros((len(texts), 2)), tasks="/".join(SUBSET), data=real_data,
+                 options=EvalOptions(scale=Scale()))
 
 
 def test_bm25_stays_on_the_driver() -> None:

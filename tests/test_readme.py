@@ -285,9 +285,16 @@ def _check_own_prefix(scope: dict, cwd: Path) -> None:
         _LOADERS.pop("mine", None)  # the snippet's prefix stays in its test
 
 
+def _check_options(scope: dict, cwd: Path) -> None:
+    res = scope["res"]
+    assert scope["options"].rerank_top_k == 50 and res.summaries[0].subsets_run == 1
+    assert res[0].path == Path("results/bm25/wo_inst/LoCoMo.json") and (cwd / res[0].path).is_file()
+
+
 CHECKS = {"README.md: Evaluate your own model": _check_custom_model,
           "docs/guide/python.md: Python API": _check_custom_model, "docs/guide/tasks.md: Tasks": _check_tasks,
-          "docs/guide/running.md: Add your own model prefix": _check_own_prefix}
+          "docs/guide/running.md: Add your own model prefix": _check_own_prefix,
+          "docs/guide/python.md: Options, reporter and cache": _check_options}
 
 
 def test_every_python_block_has_a_check() -> None:

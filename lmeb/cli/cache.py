@@ -41,8 +41,8 @@ def _describe(meta: dict) -> str:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from lmeb.cache import default_cache_dir
     from lmeb.embeddings.cache_info import scan_cache, stale_temporaries
-    from lmeb.embeddings.store import default_cache_dir
     from lmeb.errors import LmebError
 
     root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()

@@ -7,7 +7,8 @@
   ``--all`` means "all datasets" (the default wherever a selection is optional). ``selection(args)``
   turns them into ``lmeb.tasks.registry.Selection`` values.
 * Progress bars: ``--progress/--no-progress``; by default on only when stderr is a terminal, so a log
-  file or a CI log gets no redraws (``progress_enabled(args)``).
+  file or a CI log gets no redraws (``progress_enabled(args)``); ``reporter(args)`` is the one
+  ``lmeb.reporter.Reporter`` a command passes down (its bars decided here, log lines on stderr).
 """
 
 from __future__ import annotations
@@ -78,3 +79,14 @@ def quiet_library_bars() -> None:
     hub = sys.modules.get("huggingface_hub.utils")
     if hub is not None:  # already imported: its switch
         hub.disable_progress_bars()
+
+
+def reporter(args: argparse.Namespace) -> Any:
+    """The command's ``lmeb.reporter.Reporter``: bars as ``progress_enabled`` decides (the libraries' own
+    bars off when lmeb draws none), log lines on stderr."""
+    from lmeb.reporter import Reporter
+
+    bars = progress_enabled(args)
+    if not bars:
+        quiet_library_bars()
+    return Reporter(bars=bars)

@@ -23,12 +23,11 @@ force them on or off.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from lmeb.cli.options import add_progress, add_selection, progress_enabled, quiet_library_bars
+from lmeb.cli.options import add_progress, add_selection, reporter
 from lmeb.errors import LmebError
 from lmeb.models.hf import POOLINGS
 from lmeb.models.loading import PRECISIONS
@@ -151,16 +150,27 @@ def _check_args(args: argparse.Namespace) -> None:
         raise LmebError("--rerank-top-k must be at least 1")
     if not args.ray and (args.workers or args.gpus_per_worker is not None or args.cpus_per_worker is not None):
         raise LmebError("--workers, --gpus-per-worker and --cpus-per-worker go with --ray")
-    if args.ray_timeout is not None:  # read by lmeb.scale.cluster.probe
-        if not args.ray_timeout > 0:
-            raise LmebError("--ray-timeout must be a positive number of seconds")
-        os.environ["LMEB_RAY_TIMEOUT"] = str(args.ray_timeout)
+    if args.ray_timeout is not None and not args.ray_timeout > 0:
+        raise LmebError("--ray-timeout must be a positive number of seconds")
+
+
+def _options(args: argparse.Namespace, reranker_options: dict[str, Any]) -> Any:
+    """The run's ``EvalOptions`` (with a ``Scale`` under --ray), checked once where built."""
+    from lmeb.engine.growth import parse_distractors
+    from lmeb.engine.options import EvalOptions, Scale
+
+    scale = (Scale(args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                   cpus_per_worker=args.cpus_per_worker, timeout=args.ray_timeout) if args.ray else None)
+    return EvalOptions(types=tuple(args.type or ()), rerank_top_k=args.rerank_top_k,
+                       reranker_options=reranker_options, overwrite=args.overwrite, save_runs=args.save_runs,
+                       scope=args.scope, distractors=tuple(parse_distractors(args.distractors)), seed=args.seed,
+                       download=not args.no_download, source=args.source, scale=scale)
 
 
 def main(args: argparse.Namespace) -> int:
-    """``lmeb.evaluate`` with the command line's options, then the summary table."""
-    from lmeb.api import DEFAULT_CACHE, evaluate
-    from lmeb.engine.growth import parse_distractors, scoped_name, scopes_of
+    """``lmeb.evaluate`` with the command line's options, then the summary table (one per scope run)."""
+    from lmeb.api import evaluate
+    from lmeb.cache import DEFAULT_CACHE
     from lmeb.models.registry import is_bm25_spec
 
     _check_args(args)
@@ -174,28 +184,23 @@ def main(args: argparse.Namespace) -> int:
         (rr_options if args.reranker else options)["allow_new_head"] = True
     if args.reranker and is_bm25_spec(args.model):  # BM25 takes none of them: they are the reranker's
         options = {k: v for k, v in options.items() if k not in rr_options}
-    progress = progress_enabled(args)
-    if not progress:
-        quiet_library_bars()
     cache_dir = None if args.no_cache else Path(args.cache_dir) if args.cache_dir else DEFAULT_CACHE
-    results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, types=args.type,
-                       reranker=args.reranker, rerank_top_k=args.rerank_top_k, output=args.output,
-                       cache_dir=cache_dir, name=args.name, overwrite=args.overwrite, save_runs=args.save_runs,
-                       progress=progress, model_options=options, reranker_options=rr_options,
-                       ray=args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                       cpus_per_worker=args.cpus_per_worker, download=not args.no_download,
-                       source=args.source, scope=args.scope, distractors=parse_distractors(args.distractors),
-                       seed=args.seed)
-    scopes = scopes_of(args.scope, parse_distractors(args.distractors))
-    if len(scopes) == 1:
-        print_summary(results.summaries, scoped_name(str(results.name), scopes[0]), args.setting,
-                      results.seconds or 0.0)
-        return 0
-    per = len(results.summaries) // len(scopes)  # one block of datasets per scope, in order (lmeb.evaluate)
-    for i, scope in enumerate(scopes):
-        part = results.summaries[i * per:(i + 1) * per]
-        print_summary(part, scoped_name(str(results.name), scope), args.setting, sum(s.seconds for s in part))
+    results = evaluate(args.model, tasks=args.tasks, data=args.data, setting=args.setting, reranker=args.reranker,
+                       output=args.output, cache_dir=cache_dir, name=args.name, model_options=options,
+                       options=_options(args, rr_options), reporter=reporter(args))
+    runs = by_run(results.summaries) or {str(results.name): []}
+    for name, part in runs.items():
+        seconds = (results.seconds or 0.0) if len(runs) == 1 else sum(s.seconds for s in part)
+        print_summary(part, name, args.setting, seconds)
     return 0
+
+
+def by_run(summaries: list) -> dict[str, list]:
+    """The summaries grouped by their run's results name (one run per scope: bm25, bm25@x4...), in order."""
+    out: dict[str, list] = {}
+    for summary in summaries:
+        out.setdefault(summary.model, []).append(summary)
+    return out
 
 
 def print_summary(summaries: list, name: str, setting: str, seconds: float, file: Any = None) -> None:
@@ -204,8 +209,9 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     Texts: ``encoded`` by the model, ``reused`` from this run's memory (a corpus shared by several subsets is
     encoded once), read from the ``disk`` cache (what an earlier run encoded); a fresh cache reads 0.
 
-    A dataset score is shown only when its results file has every subset, else ``n/N*`` (the tables' rule);
-    a file holding one subset shows that subset's own score on a ``Dataset/subset`` row.
+    Scores come from the results the run returned (nothing is read back), by the tables' one rule
+    (``lmeb.report.aggregate`` via ``summary_cells``): a dataset score only when the dataset has every
+    subset, else ``n/N*``; a dataset holding one subset shows that subset's own score on a ``Dataset/subset`` row.
     Under the table, a line per model that keeps counters (``stats``: an API's requests, tokens and retries,
     a reranker's pairs...), summed over the subsets run now: what the run cost.
     """
@@ -218,7 +224,7 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     rows, partial = [], False
     for s in summaries:
         subsets = f"{s.subsets_run}/{s.subsets_total}" + (f" ({s.subsets_skipped} kept)" if s.subsets_skipped else "")
-        scores, complete = summary_cells(s.path)
+        scores, complete = summary_cells(s.result)
         label = s.dataset
         if not complete and len(s.subsets) == 1:  # one subset asked for: its own score, not a dataset mean
             (subset, result), = s.subsets.items()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -39,11 +38,6 @@ from lmeb.embeddings.vector_table import VectorTable
 from lmeb.errors import LmebError
 
 ENCODE_CHUNK = 1024  # texts per encoder call (progress granularity) unless the encoder sets encode_chunk
-
-
-def default_cache_dir() -> Path:
-    """``$LMEB_CACHE`` if set, else ``~/.cache/lmeb``."""
-    return Path(os.environ.get("LMEB_CACHE") or Path.home() / ".cache" / "lmeb").expanduser()
 
 
 def config_hash(config: dict[str, Any]) -> str:

@@ -90,14 +90,6 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     return flat if len(flat) <= limit else flat[:limit - 3].rstrip() + "..."
 
 
-def keep_rankings(datasets: Sequence[DatasetResult]) -> None:
-    """Read each subset's rankings sidecar into memory (``SubsetResult.rankings``), where there is one."""
-    for result in datasets:
-        for sub in result.subsets.values():
-            if sub.rankings is None and result.path is not None:
-                sub.rankings, _ = read_rankings(result.path, sub.provenance)
-
-
 def find_result(results: Sequence[DatasetResult], model: str, dataset: str, setting: str | None) -> DatasetResult:
     """The results of ``model`` on ``dataset`` (in ``setting``; the only one, or wo_inst, when None)."""
     from lmeb.report.aggregate import resolve_model

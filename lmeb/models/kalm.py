@@ -41,6 +41,7 @@ from lmeb.models.loading import (
     torch_dtype,
 )
 from lmeb.models.oom import run_with_backoff
+from lmeb.reporter import Reporter
 
 if TYPE_CHECKING:
     import torch
@@ -74,6 +75,7 @@ class KalmReranker:
     """
 
     options_type = KalmOptions  # the options it takes (lmeb.models.registry checks names against its fields)
+    reporter: Reporter | None = None  # log lines and bars, given once by the engine (lmeb.engine.runner)
 
     def __init__(self, path_or_id: str | Path, options: KalmOptions | None = None, **given: Any) -> None:
         """``KalmReranker(path, KalmOptions(...))`` or ``KalmReranker(path, chunk_size=4, ...)``."""
@@ -266,16 +268,12 @@ class KalmReranker:
             return scores
         self.stats["pairs"] += len(pairs)
         work = self._plan(pairs, instruction)
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(pairs), desc=f"{self.name} rerank", unit="pair")
+        reporter = self.reporter or Reporter(bars=self.progress)  # the engine's, set once (lmeb.reporter)
+        bar = reporter.bar(total=len(pairs), desc=f"{self.name} rerank", unit="pair")
         with torch.inference_mode():
             for wave in self._waves(work):
                 self._score_wave(work, wave, scores, bar)
-        if bar is not None:
-            bar.close()
+        bar.close()
         return scores
 
     def _checked(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -369,5 +367,4 @@ class KalmReranker:
             batch = members[start:start + self.batch_size]
             for piece, values in run_with_backoff(batch, decode, stats=self.stats, name=self.name, length=length):
                 scores[piece] = values
-            if bar is not None:
-                bar.update(len(batch))
+            bar.update(len(batch))

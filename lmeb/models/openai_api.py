@@ -199,7 +199,7 @@ class OpenAIEncoder:
         names the model behind the name when it is not the first one seen there (``lmeb.models.api_probe``)."""
         config = self._base_config()
         if not self._served:
-            from lmeb.embeddings.store import default_cache_dir
+            from lmeb.cache import default_cache_dir
             from lmeb.models.api_probe import PROBE_TEXT, served_identity
 
             cache = default_cache_dir() if self.cache_root is None else Path(self.cache_root).expanduser()

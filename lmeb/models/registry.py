@@ -256,11 +256,12 @@ def _st(rest: str, options: dict[str, Any]) -> Any:
 
 @register_model("kalm")
 def _kalm(rest: str, options: dict[str, Any]) -> Any:
+    from lmeb.cache import Cache
     from lmeb.models.kalm import KalmReranker
 
     kalm_options = _options(KalmReranker, options, "the KaLM reranker")
     if options.get("cache_root") is not None:
-        kalm_options.setdefault("cache_dir", Path(options["cache_root"]).expanduser() / "kalm")
+        kalm_options.setdefault("cache_dir", Cache(Path(options["cache_root"]).expanduser()).kalm)
     return KalmReranker(rest, **kalm_options)
 
 

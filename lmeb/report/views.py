@@ -31,6 +31,7 @@ from lmeb.report.aggregate import (
     by_run,
     check_metric,
     dataset_scores,
+    dataset_status,
     ignores_instructions,
     scores_frame,
     task_of,
@@ -272,16 +273,13 @@ def _subsets_view(results: list[DatasetResult], metric: str, task: Task) -> Tabl
     return t
 
 
-def summary_cells(path: Any, metrics: tuple[str, ...] = PAPER_METRICS) -> tuple[list[str], bool]:
-    """The run summary's score cells of one results file: the dataset score per metric (percent, 2
-    decimals) when the file has every registry subset, else ``n/N*`` (no mean over fewer subsets, as in
-    the tables); "-" without a file. Returns the cells and whether the dataset is complete."""
-    if path is None:
+def summary_cells(result: DatasetResult | None, metrics: tuple[str, ...] = PAPER_METRICS) -> tuple[list[str], bool]:
+    """The run summary's score cells of one dataset's results (in memory, as the run returned them): the
+    dataset score per metric (percent, 2 decimals) by the tables' one rule (``lmeb.report.aggregate``) when
+    it has every registry subset, else ``n/N*`` (no mean over fewer subsets); "-" without results.
+    Returns the cells and whether the dataset is complete."""
+    if result is None:
         return ["-"] * len(metrics), True
-    from lmeb.report.aggregate import dataset_status
-    from lmeb.results.dataset_result import read_dataset_result
-
-    result = read_dataset_result(path)
     status = dataset_status(result)
     if not status.complete:
         return [status.parts + "*"] * len(metrics), False

@@ -1,10 +1,12 @@
 """The results store of one run: where its files go, what a rerun keeps, provenance, atomic writes.
 
-One store per (output root, model name, setting). The engine asks it three things per dataset: which
+One store per (output root, model name, setting), used only when a run has an output (without one the
+runner keeps its results in memory and nothing is written). The engine asks it three things per dataset: which
 subsets the previous file already holds for this configuration (``previous``: those whose scores
 agree with their per-query values, ``lmeb.results.consistency``; the others are re-evaluated with a
 warning), whether a finished subset is still current for the data and instruction at hand
-(``is_current``: the resume rule), and to write the file after each subset (``write``). ``write``
+(``is_current``: the resume rule), and to write the file after each subset (``write``, which returns
+the ``DatasetResult`` it wrote, so the caller never reads back what it just wrote). ``write``
 holds the file's lock (``results_lock``), re-reads the file and merges the subsets another run wrote
 meanwhile (two runs on disjoint subsets of one dataset both keep theirs), then writes the pair
 (per-query sidecar, main file) so that a kill at any point leaves a readable pair (``lmeb.results.dataset_result``).
@@ -36,7 +38,9 @@ from lmeb.results.dataset_result import (
     write_dataset_result,
 )
 from lmeb.results.consistency import result_problems
-from lmeb.tasks.settings import check_setting
+from lmeb.results.rankings import DEPTH, rankings_file, write_rankings
+from lmeb.engine.retrieval import Run
+from lmeb.reporter import to_stderr
 from lmeb.tasks.registry import Task
 
 HARNESS = "lmeb"
@@ -87,8 +91,9 @@ class ResultsStore:
                  log: Callable[[str], None] | None = None) -> None:
         self.output = Path(output).expanduser()
         self.model = model
-        self.setting = check_setting(setting)
-        self.log = log or (lambda message: print(message, file=sys.stderr))
+        self.setting = setting  # checked where the run's options were built (lmeb.engine.options.RunOptions)
+        self.log = log or to_stderr
+        self._read: dict[str, DatasetResult] = {}  # the file each dataset resumed from (``previous``)
 
     def path(self, task_name: str) -> Path:
         return result_path(self.output, self.model, self.setting, task_name)
@@ -108,6 +113,11 @@ class ResultsStore:
         path = main.with_suffix(".runs") / f"{subset.replace('/', '__')}.trec"
         return path, path.relative_to(main.parent).as_posix()
 
+    def write_rankings(self, task_name: str, subset: str, run: Run) -> dict[str, Any]:
+        """Write a subset's rankings sidecar (``lmeb.results.rankings``); its provenance entry."""
+        path, rel = rankings_file(self.path(task_name), subset)
+        return {"file": rel, "sha256": write_rankings(run, path), "depth": DEPTH}
+
     def previous(self, task: Task, run_key: str, overwrite: bool, warnings: list[str],
                  selected: Collection[str] | None = None) -> dict[str, SubsetResult]:
         """Subsets already in the task's file that were made with ``run_key`` and agree with their per-query
@@ -122,6 +132,7 @@ class ResultsStore:
         except LmebError as exc:
             self.log(f"warning: {exc}; it will be replaced")
             return {}
+        self._read[task.name] = old
         if old.provenance.get("run_key") != run_key:
             if not overwrite:
                 message = f"{path} was written with another configuration; its subsets will be replaced"
@@ -156,8 +167,18 @@ class ResultsStore:
                 and old.provenance.get("data_fingerprint") == fingerprint
                 and old.provenance.get("instruction") == instruction)  # an edited YAML re-runs
 
-    def write(self, task: Task, done: dict[str, SubsetResult], provenance: dict[str, Any]) -> Path:
-        """The task's file with every subset of ``done`` (registry order) and aggregated provenance.
+    def held(self, task: Task, done: dict[str, SubsetResult]) -> DatasetResult | None:
+        """The file ``previous`` resumed from, holding the subsets of ``done`` (a dataset with nothing to
+        run now: its results as they are on disk, already read)."""
+        old = self._read.get(task.name)
+        if old is None or not done:
+            return None
+        old.subsets = dict(done)
+        return old
+
+    def write(self, task: Task, done: dict[str, SubsetResult], provenance: dict[str, Any]) -> DatasetResult:
+        """The task's file with every subset of ``done`` (registry order) and aggregated provenance; returns
+        the ``DatasetResult`` written (``path`` set).
 
         Under the file's lock the file is read again: the subsets another run with the same configuration
         wrote meanwhile (consistent, not in ``done``) are added to ``done``, so concurrent runs lose nothing.
@@ -167,7 +188,9 @@ class ResultsStore:
         try:
             with results_lock(path):
                 done.update(self._written_meanwhile(task, provenance.get("run_key"), set(done)))
-                return self._write(task, done, provenance)
+                result = assemble(self.model, self.setting, task, done, provenance)
+                write_dataset_result(self.output, result, task.mteb_name, task.mteb_revision)
+                return result
         except OSError as exc:
             reason = exc.strerror or exc.__class__.__name__
             raise LmebError(f"{path}: cannot write results ({reason}); it keeps the subsets written before, "
@@ -193,19 +216,21 @@ class ResultsStore:
         problems = result_problems(disk)
         return {name: sub for name, sub in disk.subsets.items() if name not in problems}
 
-    def _write(self, task: Task, done: dict[str, SubsetResult], provenance: dict[str, Any]) -> Path:
-        order = {name: i for i, name in enumerate(task.subset_names)}
-        subsets = dict(sorted(done.items(), key=lambda item: order.get(item[0], len(order))))
-        texts = sum((EmbedStats.from_dict(s.provenance.get("texts", {})) for s in subsets.values()), EmbedStats())
-        merged = {
-            **provenance,
-            "data_fingerprint": json_digest({n: s.provenance.get("data_fingerprint") for n, s in subsets.items()}),
-            "texts": texts.as_dict(),
-            "efficiency": efficiency.combine(s.provenance.get("efficiency") for s in subsets.values()),
-            # lmeb's synthetic sample, not LMEB (lmeb.data.reader.is_synthetic): the scores say nothing about a model
-            "synthetic": any(s.provenance.get("synthetic") is True for s in subsets.values()),
-        }
-        result = DatasetResult(model=self.model, setting=self.setting, task_name=task.name,
-                               memory_type=task.memory_type, subsets=subsets, provenance=merged)
-        return write_dataset_result(self.output, result, task.mteb_name, task.mteb_revision)
 
+def assemble(model: str, setting: str, task: Task, done: dict[str, SubsetResult],
+             provenance: dict[str, Any]) -> DatasetResult:
+    """One dataset's result: the subsets of ``done`` in registry order, the run's provenance plus what is
+    summed or hashed over the subsets (data fingerprint, text counts, efficiency, synthetic)."""
+    order = {name: i for i, name in enumerate(task.subset_names)}
+    subsets = dict(sorted(done.items(), key=lambda item: order.get(item[0], len(order))))
+    texts = sum((EmbedStats.from_dict(s.provenance.get("texts", {})) for s in subsets.values()), EmbedStats())
+    merged = {
+        **provenance,
+        "data_fingerprint": json_digest({n: s.provenance.get("data_fingerprint") for n, s in subsets.items()}),
+        "texts": texts.as_dict(),
+        "efficiency": efficiency.combine(s.provenance.get("efficiency") for s in subsets.values()),
+        # lmeb's synthetic sample, not LMEB (lmeb.data.reader.is_synthetic): the scores say nothing about a model
+        "synthetic": any(s.provenance.get("synthetic") is True for s in subsets.values()),
+    }
+    return DatasetResult(model=model, setting=setting, task_name=task.name, memory_type=task.memory_type,
+                         subsets=subsets, provenance=merged)
