@@ -30,6 +30,11 @@ def test_the_joiner_is_folder_and_shell_safe() -> None:
 
     name = f"bm25{RERANK_JOINER}tiny_model"
     assert shlex.quote(name) == name and "/" not in name and ">" not in name
+    from lmeb.cli import build_parser
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    (name_help,) = [a.help for a in run._actions if "--name" in a.option_strings]
+    assert f"<retriever>{RERANK_JOINER}<reranker>" in name_help  # the help spells the joiner the runs use
 
 
 def test_a_generic_directory_name_is_named_with_its_parent_as_the_guide_says(minilm_path: Path) -> None:

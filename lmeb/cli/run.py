@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", metavar="MODEL", help="bm25, a sentence-transformers dir or hub id, or "
                        f"PREFIX:SPEC with PREFIX one of {', '.join(model_prefixes())} (optional with --preset)")
     model.add_argument("--name", help="model name in the results folder (default: bm25, the directory name or "
-                       "the hub id as org__name; '<retriever>>><reranker>' with --reranker)")
+                       "the hub id as org__name; <retriever>+rerank+<reranker> with --reranker)")
     model.add_argument("--preset", metavar="NAME", help="a paper model's official settings (pooling, template...)")
     model.add_argument("--model-path", metavar="DIR", help="local weights for --preset")
     model.add_argument("--batch-size", type=int, metavar="N", help="texts per forward pass")
