@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmeb.data.hub import SOURCES
 from lmeb.data.reader import data_root
 from lmeb.engine.growth import DEFAULT_SEED, POOL, check_scope, scopes_of
 from lmeb.engine.metrics import K_VALUES
 from lmeb.errors import LmebError
 from lmeb.tasks.settings import check_setting
-
-SOURCES = ("official", "mteb")  # where fetched data comes from (lmeb.data.hub)
 
 
 def _positive(value: float | None, what: str, whole: bool = False) -> None:
