@@ -64,6 +64,40 @@ def minilm_path() -> Path:
     return Path(gt.get_model_path())
 
 
+def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder built once per test run, shared by the xdist workers: the first worker to need it builds it
+    (``build(folder)``) under a lock, the others wait and reuse it. Read-only to its users (copy to write)."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's own folder (each worker's basetemp is a folder in it)
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / f"{name}.done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (base / f"{name}.done").touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def minilm_proced_cache(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path, real_data: Path) -> Path:
+    """An embedding cache holding MiniLM's vectors of every text of the real Proced_mem_bench (15-20 s of CPU
+    to encode), computed once per run; tests that only need the vectors cached copy it instead."""
+    def build(folder: Path) -> None:
+        import lmeb
+
+        res = lmeb.evaluate(str(minilm_path), tasks="Proced_mem_bench", data=real_data, cache_dir=folder,
+                            model_options={"device": "cpu"}, log=lambda _: None)
+        assert sum(summary.texts.encoded for summary in res.summaries) > 0
+
+    return shared_once(tmp_path_factory, "minilm-proced-cache", build)
+
+
 @pytest.fixture(scope="session")
 def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic dataset tree in the official layout (all four layouts, candidates, scenes)."""
