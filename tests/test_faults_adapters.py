@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ import lmeb
 from lmeb.cli import main as cli_main
 from lmeb.embeddings.store import EmbeddingStore
 from lmeb.errors import LmebError
+from lmeb.models import openai_api
 from lmeb.models.registry import load_model
 
 DIM = 4
@@ -37,6 +39,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.faults: list[str] = []
         self.requests = 0
+        self.waits: list[float] = []  # the adapter's backoffs between retries of a bad answer (see ``api``)
         state = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -86,8 +89,11 @@ def fake_server() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
-def api(fake_server: FakeServer) -> FakeServer:
+def api(fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
+    """The server, and the adapter's backoff recorded in ``waits`` instead of slept (0.75 s a test otherwise)."""
     fake_server.faults.clear()
+    fake_server.waits = []
+    monkeypatch.setattr(openai_api, "time", SimpleNamespace(sleep=fake_server.waits.append))
     return fake_server
 
 
@@ -104,6 +110,7 @@ def test_bad_200_answer_is_retried(api, fault):
     api.faults.append(fault)
     vectors = encoder.encode(["a", "b"], "document")
     assert vectors.shape == (2, DIM) and encoder.stats["retries"] == 1
+    assert api.waits == [0.25]  # one backoff before the retry
 
 
 @pytest.mark.parametrize("fault", BAD_ANSWERS)
@@ -115,6 +122,7 @@ def test_bad_200_answer_every_time_is_one_line_and_caches_nothing(api, fault, tm
             as err:
         store.embed(["t0", "t1", "t2", "t3"], "document")
     assert "\n" not in str(err.value)
+    assert api.waits == [0.25, 0.5]  # exponential backoff between the three tries
     again = EmbeddingStore(_encoder(api, batch_size=2, concurrency=1), tmp_path)
     again.embed(["t0", "t1", "t2", "t3"], "document")
     assert (again.stats.disk, again.stats.encoded) == (2, 2)  # only the good round was cached

@@ -5,6 +5,7 @@ folder-safe name, the efficiency block, a reranker after a hybrid, the CLI spec,
 from __future__ import annotations
 
 import json
+import shutil
 import zlib
 from pathlib import Path
 from typing import Any
@@ -171,11 +172,13 @@ def test_cli_spec_options_table_and_compare(sample_data: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_real_bm25_minilm_rrf_equals_the_fusion_of_saved_runs(real_data: Path, minilm_path: Path,
-                                                              tmp_path: Path) -> None:
+def test_real_bm25_minilm_rrf_equals_the_fusion_of_saved_runs(real_data: Path, minilm_path: Path, tmp_path: Path,
+                                                              minilm_proced_cache: Path) -> None:
     """Done-when: Proced_mem_bench, BM25 + MiniLM with RRF equals the fusion of the parts' TREC runs (every
-    metric cell), and with the parts cached the hybrid encodes nothing."""
+    metric cell), and with the parts cached the hybrid encodes nothing. MiniLM's vectors come from the run's
+    shared cache of Proced_mem_bench (conftest), copied: encoding them is not what this test checks."""
     out, cache, quiet = tmp_path / "results", tmp_path / "cache", {"reporter": Reporter(lambda m: None)}
+    shutil.copytree(minilm_proced_cache, cache)
     common = {"tasks": "Proced_mem_bench", "data": real_data, "output": out, "cache_dir": cache, **quiet}
     lmeb.evaluate("bm25", options=EvalOptions(save_runs=True), **common)
     lmeb.evaluate(str(minilm_path), options=EvalOptions(save_runs=True), name="minilm",

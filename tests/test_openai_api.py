@@ -30,6 +30,9 @@ uvicorn = pytest.importorskip("uvicorn")
 Request = fastapi.Request  # module level: FastAPI resolves the endpoint's annotations here
 
 MAX_REQUESTS = 400  # the server's bound: beyond it every request gets a 503
+# the hang case's client timeout: each of its 3 tries waits this long, so it sets the test's time; still far
+# above a good answer's time on a loaded machine (with 1 s one sometimes timed out). A hung request sleeps longer.
+HANG_TIMEOUT = 2.0
 TEXTS = [f"text number {i} about memory and retrieval" + " word" * (i % 7) for i in range(23)]
 
 
@@ -86,7 +89,7 @@ def server(minilm_path: Path) -> Iterator[Server]:
         if fault == "500":
             return error(500, "the GPU caught fire")
         if fault == "hang":
-            await asyncio.sleep(8)
+            await asyncio.sleep(HANG_TIMEOUT + 1)
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         await asyncio.sleep(state.delay)
@@ -172,7 +175,7 @@ def test_429_with_retry_after_and_500_are_retried(api: Server) -> None:
 @pytest.mark.parametrize(("faults", "message"), [
     (["500", "500", "500"], r"HTTP 500 after 3 tries: the GPU caught fire"),
     (["429", "429", "429"], r"HTTP 429 after 3 tries: slow down"),
-    (["hang", "hang", "hang"], r"no answer within 3.0s, 3 tries"),
+    (["hang", "hang", "hang"], rf"no answer within {HANG_TIMEOUT}s, 3 tries"),
     (["count"], r"returned 3 vectors for 4 texts"),
     (["nan"], r"non-finite"),
 ])
@@ -180,7 +183,8 @@ def test_faults_fail_in_one_line_and_cache_nothing(api: Server, tmp_path: Path, 
                                                    message: str) -> None:
     # only the hang case needs a short timeout, and even then one a loaded machine's good first answer meets
     # (with 1 s it sometimes timed out, the retry met the next fault, and nothing was cached: a flaky failure)
-    encoder = _encoder(api, batch_size=4, concurrency=1, max_retries=2, timeout=3.0 if "hang" in faults else 60.0)
+    encoder = _encoder(api, batch_size=4, concurrency=1, max_retries=2,
+                       timeout=HANG_TIMEOUT if "hang" in faults else 60.0)
     store = EmbeddingStore(encoder, tmp_path)
     first, rest = TEXTS[:8], TEXTS[8:12]  # two rounds of one request: the first is fine, the second fails
     api.faults.extend(["", *faults])

@@ -22,7 +22,15 @@ import pytest
 
 from tests.conftest import REPO
 
-_NOT_SOURCES = (".git", ".venv", ".cache", "results", "build", "dist", "*.egg-info", "__pycache__", "site")
+# top-level folders that are not sources (lmeb/results is: these names are ignored at the root only), and
+# names that are never sources at any depth
+_NOT_SOURCES = (".git", ".venv", ".cache", "results", "build", "dist", "site")
+_NEVER_SOURCES = shutil.ignore_patterns("*.egg-info", "__pycache__")
+
+
+def _not_sources(folder: str, names: list[str]) -> set[str]:
+    root = {n for n in names if n in _NOT_SOURCES} if Path(folder) == REPO else set()
+    return root | _NEVER_SOURCES(folder, names)
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -> str:
@@ -36,7 +44,7 @@ def wheel_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
     """(wheel file, the venv's python, an environment without the checkout on any path)."""
     root = tmp_path_factory.mktemp("wheel")
     src = root / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(*_NOT_SOURCES))  # builds leave the checkout alone
+    shutil.copytree(REPO, src, ignore=_not_sources)  # builds leave the checkout alone
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LMEB_TASKS_DIR", "VIRTUAL_ENV")}
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
           "-w", str(root / "dist"), str(src)], root, env)
@@ -56,7 +64,7 @@ def wheel_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
 
 @pytest.mark.slow
 def test_wheel_ships_every_runtime_file(wheel_env: tuple[Path, Path, dict[str, str]]) -> None:
-    """Every non-Python file of the package and every task YAML is in the wheel (runtime data)."""
+    """Every module, every non-Python file of the package and every task YAML is in the wheel."""
     wheel, _, _ = wheel_env
     names = set(zipfile.ZipFile(wheel).namelist())
     package_files = [p for p in (REPO / "lmeb").rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")]
@@ -64,6 +72,8 @@ def test_wheel_ships_every_runtime_file(wheel_env: tuple[Path, Path, dict[str, s
     expected |= {"lmeb/registry/" + p.relative_to(REPO / "tasks").as_posix() for p in (REPO / "tasks").glob("*/*.yaml")}
     assert len(expected) > 22
     assert sorted(expected - names) == []
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "lmeb").rglob("*.py")}  # every module, every folder
+    assert {"lmeb/results/dataset_result.py", "lmeb/cli/__init__.py"} <= modules and sorted(modules - names) == []
 
 
 @pytest.mark.slow
