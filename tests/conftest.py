@@ -90,9 +90,10 @@ def minilm_proced_cache(tmp_path_factory: pytest.TempPathFactory, minilm_path: P
     to encode), computed once per run; tests that only need the vectors cached copy it instead."""
     def build(folder: Path) -> None:
         import lmeb
+        from lmeb.reporter import Reporter
 
         res = lmeb.evaluate(str(minilm_path), tasks="Proced_mem_bench", data=real_data, cache_dir=folder,
-                            model_options={"device": "cpu"}, log=lambda _: None)
+                            model_options={"device": "cpu"}, reporter=Reporter(lambda _: None))
         assert sum(summary.texts.encoded for summary in res.summaries) > 0
 
     return shared_once(tmp_path_factory, "minilm-proced-cache", build)
