@@ -41,14 +41,17 @@ lint: $(STAMP)
 # (a Ray instance, a server, a loaded model) are built once, and no minute-long file is left for the end.
 TEST_WORKERS ?= 2
 TEST_DIST := $(if $(filter 0,$(TEST_WORKERS)),,--dist loadfile --no-loadscope-reorder)
+# Bytecode caches on for the tests even where the environment turns them off (PYTHONDONTWRITEBYTECODE=1):
+# pytest then keeps its assertion-rewritten test modules, and a rerun of the edit loop collects in 2/3 the time.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
 
 test: $(STAMP) lint
-	@$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(TEST_DIST) tests; rc=$$?; \
+	@$(TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(TEST_DIST) tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # the edit loop: every test but those marked slow (CI runs them all through `make test`)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(TEST_DIST) -m "not slow" tests
+	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(TEST_DIST) -m "not slow" tests
 
 $(SAMPLE)/.done: $(STAMP) lmeb/data/sample.py lmeb/data/sample_text.py
 	$(LMEB) sample $(SAMPLE) --seed 0
