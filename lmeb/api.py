@@ -42,7 +42,7 @@ def _is_spec(spec_or_obj: Any, options: dict[str, Any]) -> bool:
     return isinstance(spec_or_obj, (str, Path)) or (spec_or_obj is None and bool(options.get("preset")))
 
 
-def _load(spec_or_obj: Any, role: str, setting: str, cache_dir: Path | None, name: str | None,
+def _load(spec_or_obj: Any, role: str, setting: str, cache: Cache | None, name: str | None,
           revision: str | None, options: dict[str, Any], pool: Any = None) -> tuple[Any, dict[str, Any], str, bool]:
     """(model, config, name, anonymous) for a spec string (loaded here, or on ``pool``'s workers) or an object."""
     from lmeb.models.objects import wrap_model
@@ -53,9 +53,9 @@ def _load(spec_or_obj: Any, role: str, setting: str, cache_dir: Path | None, nam
         if pool is not None:
             model = pool.reranker if role == "reranker" else pool.model
         elif role == "reranker":
-            model = load_reranker(spec, cache_root=cache_dir, **options)
+            model = load_reranker(spec, cache=cache, **options)
         else:
-            model = load_model(spec, setting=setting, cache_root=cache_dir, **options)
+            model = load_model(spec, setting=setting, cache=cache, **options)
         label = name or default_name(spec, model, options.get("preset"))
         return model, dict(model.config()), label, False
     if options:
@@ -65,7 +65,7 @@ def _load(spec_or_obj: Any, role: str, setting: str, cache_dir: Path | None, nam
     return wrapped.model, wrapped.config, wrapped.name, wrapped.anonymous
 
 
-def _ray_pool(model: Any, reranker: Any, setting: str, cache_dir: Path | None, model_options: dict[str, Any],
+def _ray_pool(model: Any, reranker: Any, setting: str, cache: Cache | None, model_options: dict[str, Any],
               reranker_options: dict[str, Any], scale: Scale) -> Any:
     """A ``lmeb.scale.pool.RayPool`` whose workers each load ``model`` (and ``reranker``) from its spec."""
     from lmeb.scale.pool import RayPool
@@ -79,8 +79,8 @@ def _ray_pool(model: Any, reranker: Any, setting: str, cache_dir: Path | None, m
     if scale.timeout is not None:  # read by lmeb.scale.cluster.probe
         os.environ["LMEB_RAY_TIMEOUT"] = str(scale.timeout)
     return RayPool(ModelSpec(None if model is None else str(model),
-                             {"setting": setting, "cache_root": cache_dir, **model_options}),
-                   ModelSpec(str(reranker), {"cache_root": cache_dir, **reranker_options}, "reranker")
+                             {"setting": setting, "cache": cache, **model_options}),
+                   ModelSpec(str(reranker), {"cache": cache, **reranker_options}, "reranker")
                    if reranker is not None else None, address=scale.address, **scale.sizing())
 
 
@@ -131,15 +131,14 @@ def evaluate(
                      rerank_top_k=opts.rerank_top_k, seed=opts.seed)
     selections = select_present(tasks, opts.types, run.data, reporter.log)
     cache = Cache.of(cache_dir)
-    cache_root = cache.root if cache is not None else None
-    pool = (_ray_pool(model, reranker, setting, cache_root, dict(model_options or {}), dict(opts.reranker_options),
+    pool = (_ray_pool(model, reranker, setting, cache, dict(model_options or {}), dict(opts.reranker_options),
                       opts.scale) if opts.scale is not None else None)
     with pool if pool is not None else contextlib.nullcontext():  # the workers end with the run, Ctrl-C included
-        first, config, label, anonymous = _load(model, "model", setting, cache_root, name, revision,
+        first, config, label, anonymous = _load(model, "model", setting, cache, name, revision,
                                                 dict(model_options or {}), pool)
         second = second_config = None
         if reranker is not None:
-            second, second_config, rr_label, rr_anonymous = _load(reranker, "reranker", setting, cache_root, None,
+            second, second_config, rr_label, rr_anonymous = _load(reranker, "reranker", setting, cache, None,
                                                                    None, dict(opts.reranker_options), pool)
             anonymous = anonymous or rr_anonymous
             if name is None:

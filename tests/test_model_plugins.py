@@ -84,7 +84,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_plugin_prefix_loads_a_model_with_the_rest_and_the_options(plugin: Path) -> None:
     from lmeb.models.registry import load_model, model_prefixes
 
-    model = load_model("toy:anything", dimensions=32, pooling=None, cache_root=None)
+    model = load_model("toy:anything", dimensions=32, pooling=None, cache=None)
     assert model.name == "toy-anything" and model.dim == 32
     assert model.encode(["a b a"]).tolist()[0].count(0.0) == 30  # two distinct words hashed
     import toy_plugin

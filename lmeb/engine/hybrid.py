@@ -228,7 +228,7 @@ def load_hybrid(spec: str, options: dict[str, Any]) -> Hybrid:
 
 def hybrid_from_spec(spec: str, *, fusion: str = "rrf", fusion_weights: str | Sequence[float] | None = None,
                      rrf_k: int | None = None, fusion_depth: int | None = None, **options: Any) -> Hybrid:
-    """``bm25+PATH`` as a ``Hybrid``; ``options`` (with ``setting``/``cache_root``) go to each non-BM25 part."""
+    """``bm25+PATH`` as a ``Hybrid``; ``options`` (with ``setting``/``cache``) go to each non-BM25 part."""
     parts = [p.strip() for p in spec.split("+")]
     if len(parts) < 2 or not all(parts):
         raise LmebError(f"hybrid:{spec}: give two or more parts joined by '+', e.g. hybrid:bm25+PATH")

@@ -24,11 +24,11 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from lmeb.cache import Cache
 from lmeb.errors import LmebError
 from lmeb.models.base import DEFAULT_INSTRUCTION_TEMPLATE, Kind, check_finite, with_instruction
 from lmeb.safety import redact_url
@@ -77,7 +77,7 @@ class OpenAIEncoder:
         instruction_template: str = DEFAULT_INSTRUCTION_TEMPLATE,
         similarity: Literal["cosine", "dot"] = "cosine",
         name: str | None = None,
-        cache_root: str | os.PathLike | None = None,
+        cache: Cache | None = None,
     ) -> None:
         try:
             import openai
@@ -109,7 +109,7 @@ class OpenAIEncoder:
         self._lock = threading.Lock()
         self._dim: int | None = dimensions
         self._openai = openai
-        self.cache_root = cache_root  # where the probe vectors are remembered (lmeb.models.api_probe)
+        self.cache = cache  # where the probe vectors are remembered (lmeb.models.api_probe)
         self._served: list[str | None] = []  # the probe's verdict, once asked
         # a local server needs no key, but the client insists on one
         self.client = openai.OpenAI(base_url=self.api_base, api_key=key or "unused", max_retries=int(max_retries),
@@ -199,10 +199,9 @@ class OpenAIEncoder:
         names the model behind the name when it is not the first one seen there (``lmeb.models.api_probe``)."""
         config = self._base_config()
         if not self._served:
-            from lmeb.cache import default_cache_dir
             from lmeb.models.api_probe import PROBE_TEXT, served_identity
 
-            cache = default_cache_dir() if self.cache_root is None else Path(self.cache_root).expanduser()
+            cache = (self.cache or Cache.default()).root
             where = f"openai:{self.model} at {self.api_base}"
             self._served.append(served_identity(config, self._request([PROBE_TEXT])[0], cache, where))
         return config if self._served[0] is None else {**config, "served": self._served[0]}

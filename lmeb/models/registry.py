@@ -3,7 +3,8 @@
 A spec is ``PREFIX:REST`` (the built-ins also take ``PREFIX=REST``) or a bare spec. Each prefix names a
 loader, a callable ``(rest, options) -> Encoder | Searcher | Reranker`` (lm-evaluation-harness's
 ``register_model`` style); ``options`` holds the model options given (``pooling``, ``device``...) plus
-``setting``, ``cache_root`` and, when given, ``model_path`` (``LOAD_CONTEXT``: what lmeb knows about the run).
+``setting``, ``cache`` (a ``lmeb.cache.Cache`` or None) and, when given, ``model_path`` (``LOAD_CONTEXT``:
+what lmeb knows about the run).
 Built-in prefixes (``register_model``):
 
 * ``preset:NAME`` -> ``HFEncoder`` with the official settings of that paper model; the weights come from
@@ -39,11 +40,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lmeb.cache import Cache
 from lmeb.errors import LmebError
 from lmeb.models.base import protocol_of
 
 Loader = Callable[[str, dict[str, Any]], Any]
-LOAD_CONTEXT = ("setting", "cache_root", "model_path")  # what every loader gets besides the model options
+LOAD_CONTEXT = ("setting", "cache", "model_path")  # what every loader gets besides the model options
 ENTRY_POINT_GROUP = "lmeb.models"
 KALM_RERANKERS = tuple(f"KaLM-Embedding/KaLM-Reranker-V1-{size}" for size in ("Nano", "Small", "Large"))
 BM25_SPECS = ("bm25", "bm25s", "mteb/baseline-bm25s")
@@ -172,19 +174,19 @@ def load_model(
     preset: str | None = None,
     model_path: str | Path | None = None,
     setting: str = "wo_inst",
-    cache_root: str | Path | None = None,
+    cache: Cache | None = None,
     **options: Any,
 ) -> Any:
     """An ``Encoder``, a ``Searcher`` (has ``.search``) or a ``Reranker`` (has ``.score``) for ``spec``.
 
     ``setting`` (``wo_inst``/``w_inst``) picks a preset's official settings (they differ only in batch
     size); whether queries get the instruction is the caller's choice through ``encode(..., instruction)``.
-    ``cache_root`` (lmeb's cache folder) gives a KaLM reranker its on-disk passage cache.
+    ``cache`` (lmeb's cache folder, ``lmeb.cache.Cache``) gives a KaLM reranker its on-disk passage cache.
     """
     if spec is None and preset is None:
         raise LmebError("no model given: pass a model path, a hub id, bm25, or --preset NAME")
     text = "" if spec is None else str(spec).strip()
-    context = {"setting": setting, "cache_root": cache_root, **options}
+    context = {"setting": setting, "cache": cache, **options}
     if model_path is not None:
         context["model_path"] = model_path
     if preset is not None:  # --preset NAME [--model-path DIR], or load_model(DIR, preset=NAME)
@@ -193,15 +195,15 @@ def load_model(
     return _bare(text, context) if prefix is None else _loader(prefix)(rest, context)
 
 
-def load_reranker(spec: str | Path, cache_root: str | Path | None = None, **options: Any) -> Any:
+def load_reranker(spec: str | Path, cache: Cache | None = None, **options: Any) -> Any:
     """A ``Reranker``: ``kalm:PATH`` / a KaLM-Reranker hub id -> KalmReranker, ``cross-encoder:PATH`` or a bare
     spec -> a CrossEncoderReranker, a plugin's prefix -> what it loads (it must score pairs).
 
-    With ``cache_root`` a KaLM reranker keeps its pooled passage states in ``<cache_root>/kalm`` too,
+    With ``cache`` a KaLM reranker keeps its pooled passage states in its ``kalm/`` folder too,
     so a rerun encodes no passage it has seen (cross-encoders read query and passage together: no cache).
     """
     prefix, rest = split_spec(str(spec).strip())
-    context = {"cache_root": cache_root, **options}
+    context = {"cache": cache, **options}
     if prefix == "kalm" or (prefix is None and _is_kalm(rest)):
         return _kalm(rest, context)
     if prefix is None or prefix == "cross-encoder":
@@ -256,12 +258,11 @@ def _st(rest: str, options: dict[str, Any]) -> Any:
 
 @register_model("kalm")
 def _kalm(rest: str, options: dict[str, Any]) -> Any:
-    from lmeb.cache import Cache
     from lmeb.models.kalm import KalmReranker
 
     kalm_options = _options(KalmReranker, options, "the KaLM reranker")
-    if options.get("cache_root") is not None:
-        kalm_options.setdefault("cache_dir", Cache(Path(options["cache_root"]).expanduser()).kalm)
+    if options.get("cache") is not None:
+        kalm_options.setdefault("cache_dir", options["cache"].kalm)
     return KalmReranker(rest, **kalm_options)
 
 
@@ -276,7 +277,7 @@ def _cross_encoder(rest: str, options: dict[str, Any]) -> Any:
 def _openai(rest: str, options: dict[str, Any]) -> Any:
     from lmeb.models.openai_api import OpenAIEncoder
 
-    # the probe vectors live in the cache (models/api_probe.py): cache_root is one of its options
+    # the probe vectors live in the cache (models/api_probe.py): cache is one of its options
     return OpenAIEncoder(rest, **_options(OpenAIEncoder, options, "an openai: encoder", ("setting", "model_path")))
 
 
