@@ -68,3 +68,17 @@ def test_another_model_under_the_same_name_gets_its_own_cache_and_results(api: S
         warnings.simplefilter("error", LmebWarning)
         third = lmeb.evaluate(spec, cache_dir=tmp_path / "cache", output=tmp_path / "res", **common)
     assert _score(third) == _score(first) and third[0].provenance["model_config"] == first[0].provenance["model_config"]
+
+
+def test_the_probe_names_the_server_without_its_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The served-model warning names the API as every other message does: no user, password or query."""
+    from lmeb.cache import Cache
+    from lmeb.models import api_probe
+    from lmeb.models.openai_api import OpenAIEncoder
+
+    encoder = OpenAIEncoder("m", api_base="http://user:s3cret@127.0.0.1:9/v1?key=s3cret", cache=Cache(tmp_path))
+    monkeypatch.setattr(encoder, "_request", lambda texts: np.ones((len(texts), 3)))
+    named: list[str] = []
+    monkeypatch.setattr(api_probe, "served_identity", lambda base, vector, cache, where: named.append(where))
+    encoder.config()
+    assert named == [encoder.where] and "s3cret" not in named[0] and "127.0.0.1:9" in named[0]

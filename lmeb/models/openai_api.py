@@ -97,6 +97,7 @@ class OpenAIEncoder:
         self.model = model
         self.api_base = api_base or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         self.public_base = redact_url(self.api_base)  # what is recorded or printed: no credentials, no query
+        self.where = f"openai:{self.model} at {self.public_base}"  # how every message names this model
         self.dimensions = dimensions
         self.batch_size = int(batch_size)
         self.max_batch_tokens = max_batch_tokens
@@ -128,27 +129,26 @@ class OpenAIEncoder:
                 parts = list(pool.map(lambda r: self._request(inputs[r[0]:r[1]]), ranges))
         dims = {p.shape[1] for p in parts}
         if len(dims) != 1:
-            raise LmebError(f"openai:{self.model} at {self.public_base} returned vectors of sizes {sorted(dims)}")
+            raise LmebError(f"{self.where} returned vectors of sizes {sorted(dims)}")
         return check_finite(np.concatenate(parts) if len(parts) > 1 else parts[0], self.name)
 
     def _request(self, texts: list[str]) -> np.ndarray:
         """One embeddings request (the client retries HTTP failures; a 200 answer that is not an embeddings
         answer — truncated JSON, an HTML page, no ``data`` list — is retried here); its vectors in input
         order, shape-checked."""
-        where = f"openai:{self.model} at {self.public_base}"
         tries = self.client.max_retries + 1
         for attempt in range(tries):
             try:
-                return self._answer(texts, where)
+                return self._answer(texts)
             except BadAnswer as exc:
                 if attempt + 1 == tries:
-                    raise LmebError(f"{where}: {exc} (after {tries} tr{'ies' if tries > 1 else 'y'})") from None
+                    raise LmebError(f"{self.where}: {exc} (after {tries} tr{'ies' if tries > 1 else 'y'})") from None
                 with self._lock:
                     self.stats["retries"] += 1
                 time.sleep(min(0.25 * 2**attempt, 8.0))
         raise AssertionError("unreachable")
 
-    def _answer(self, texts: list[str], where: str) -> np.ndarray:
+    def _answer(self, texts: list[str]) -> np.ndarray:
         extra: dict[str, Any] = {} if self.dimensions is None else {"dimensions": self.dimensions}
         try:
             raw = self.client.embeddings.with_raw_response.create(
@@ -159,33 +159,33 @@ class OpenAIEncoder:
         except self._openai.APIStatusError as exc:
             retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
             tries = self.client.max_retries + 1 if retried else 1
-            raise LmebError(f"{where}: HTTP {exc.status_code} after {tries} tr{'ies' if tries > 1 else 'y'}: "
+            raise LmebError(f"{self.where}: HTTP {exc.status_code} after {tries} tr{'ies' if tries > 1 else 'y'}: "
                             f"{_server_message(exc)}") from None
         except self._openai.APITimeoutError:
-            raise LmebError(f"{where}: no answer within {self.client.timeout}s, "
+            raise LmebError(f"{self.where}: no answer within {self.client.timeout}s, "
                             f"{self.client.max_retries + 1} tries") from None
         except self._openai.APIConnectionError as exc:
-            raise LmebError(f"{where}: cannot connect after {self.client.max_retries + 1} tries "
+            raise LmebError(f"{self.where}: cannot connect after {self.client.max_retries + 1} tries "
                             f"({exc.__cause__ or exc})") from None
         except self._openai.OpenAIError as exc:
-            raise LmebError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise LmebError(f"{self.where}: {type(exc).__name__}: {exc}") from None
         data = answer_rows(response)
         if len(data) != len(texts):
-            raise LmebError(f"{where} returned {len(data)} vectors for {len(texts)} texts")
+            raise LmebError(f"{self.where} returned {len(data)} vectors for {len(texts)} texts")
         if [d.index for d in data] != list(range(len(texts))):
             repeated = sorted({d.index for d in data if [e.index for e in data].count(d.index) > 1})
-            raise LmebError(f"{where} returned {len(data)} vectors for {len(texts)} texts, but with indices "
+            raise LmebError(f"{self.where} returned {len(data)} vectors for {len(texts)} texts, but with indices "
                             f"{'repeated: ' + str(repeated[:5]) if repeated else 'outside 0..' + str(len(texts) - 1)}")
         try:
             vectors = np.asarray([d.embedding for d in data], dtype=np.float32)
         except (TypeError, ValueError):
-            raise LmebError(f"{where} returned embeddings that are not lists of numbers of one length") from None
+            raise LmebError(f"{self.where} returned embeddings that are not lists of numbers of one length") from None
         if vectors.ndim != 2 or vectors.shape[1] == 0:
-            raise LmebError(f"{where} returned vectors of shape {vectors.shape} for {len(texts)} texts")
+            raise LmebError(f"{self.where} returned vectors of shape {vectors.shape} for {len(texts)} texts")
         with self._lock:  # the size of the first answer holds for the whole run (cached rows have it too)
             self._dim = self._dim or vectors.shape[1]
         if vectors.shape[1] != self._dim:
-            raise LmebError(f"{where} returned vectors of size {vectors.shape[1]} after earlier answers of size "
+            raise LmebError(f"{self.where} returned vectors of size {vectors.shape[1]} after earlier answers of size "
                             f"{self._dim}; nothing of this call is cached")
         usage = getattr(response, "usage", None)
         with self._lock:
@@ -202,8 +202,7 @@ class OpenAIEncoder:
             from lmeb.models.api_probe import PROBE_TEXT, served_identity
 
             cache = (self.cache or Cache.default()).root
-            where = f"openai:{self.model} at {self.api_base}"
-            self._served.append(served_identity(config, self._request([PROBE_TEXT])[0], cache, where))
+            self._served.append(served_identity(config, self._request([PROBE_TEXT])[0], cache, self.where))
         return config if self._served[0] is None else {**config, "served": self._served[0]}
 
     def _base_config(self) -> dict[str, Any]:
