@@ -146,12 +146,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise LmebError("choose what to evaluate: --tasks A,B[/subset], --type TYPE or --all")
     if args.batch_size is not None and args.batch_size < 1:
         raise LmebError("--batch-size must be at least 1")
-    if args.rerank_top_k < 1:
-        raise LmebError("--rerank-top-k must be at least 1")
-    if not args.ray and (args.workers or args.gpus_per_worker is not None or args.cpus_per_worker is not None):
-        raise LmebError("--workers, --gpus-per-worker and --cpus-per-worker go with --ray")
-    if args.ray_timeout is not None and not args.ray_timeout > 0:
-        raise LmebError("--ray-timeout must be a positive number of seconds")
+    if not args.ray and (args.workers or args.gpus_per_worker is not None or args.cpus_per_worker is not None
+                         or args.ray_timeout is not None):
+        raise LmebError("--workers, --gpus-per-worker, --cpus-per-worker and --ray-timeout go with --ray")
 
 
 def _options(args: argparse.Namespace, reranker_options: dict[str, Any]) -> Any:

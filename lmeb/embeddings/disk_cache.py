@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -48,7 +47,7 @@ from lmeb.files import (
     clean_stale_temporaries,
     pid_alive,
 )
-from lmeb.json_read import clean_cache_index, read_json
+from lmeb.json_read import clean_cache_index, read_json, read_json_or
 
 FLUSH_ROWS = 16384  # rows buffered before a shard is written
 COMPACT_SHARDS = 64  # a namespace with more shards than this is merged into one when opened
@@ -192,9 +191,8 @@ class DiskCache:
         index = self.read_index(namespace)
         result.problems += self.index_problems.get(namespace, [])
         result.meta = index.get("meta") or {}
-        if not result.meta and (folder / "meta.json").is_file():  # written by lmeb before the index existed
-            with contextlib.suppress(OSError, ValueError):
-                result.meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        if not result.meta:  # meta.json: written by lmeb before the index existed
+            result.meta = read_json_or(folder / "meta.json") or {}
         listed: dict[str, dict[str, Any]] = index["shards"]
         drop: list[str] = []
         adopt: dict[str, dict[str, Any]] = {}

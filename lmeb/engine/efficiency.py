@@ -29,10 +29,6 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-SUMMED = ("texts", "tokens", "seconds")
-FIELDS = ("texts", "tokens", "seconds", "texts_per_s", "tokens_per_s", "seconds_per_1k_texts", "peak_rss_mb",
-          "peak_gpu_mb", "device", "parameters")
-
 
 def peak_rss_mb() -> float:
     """The process's peak resident set size in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""

@@ -34,7 +34,6 @@ from lmeb.results.dataset_result import model_dir_name
 if TYPE_CHECKING:
     from lmeb.data.reader import SubsetData
 
-SPEC_PREFIX = "hybrid:"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -48,11 +47,11 @@ def _part(part: Any, options: dict[str, Any]) -> tuple[Any, str]:
     """(model, name) for a spec string or an object (an object needs an identity: ``config()`` or a name)."""
     from lmeb.models.naming import default_name
     from lmeb.models.objects import wrap_model
-    from lmeb.models.registry import BM25_SPECS, load_model
+    from lmeb.models.registry import is_bm25_spec, load_model
 
     if isinstance(part, (str, Path)):
         spec = str(part).strip()
-        model = load_model(spec, **({} if spec.lower() in BM25_SPECS else options))
+        model = load_model(spec, **({} if is_bm25_spec(spec) else options))
         return model, default_name(spec, model)
     wrapped = wrap_model(part)
     if wrapped.anonymous:

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lmeb.cache import default_cache_dir
 from lmeb.files import atomic_write_json
 from lmeb.json_read import read_json_or
 
@@ -32,9 +33,7 @@ _READ = 1 << 24  # bytes per read while hashing (16 MiB)
 
 def memo_path(cache_dir: Path | None = None) -> Path:
     """Where the digests are remembered: ``fingerprints.json`` in the cache folder ($LMEB_CACHE or ~/.cache/lmeb)."""
-    base = cache_dir if cache_dir is not None else Path(
-        os.environ.get("LMEB_CACHE") or Path.home() / ".cache" / "lmeb").expanduser()
-    return Path(base) / MEMO_NAME
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / MEMO_NAME
 
 
 def _stamp(stat: os.stat_result) -> list[int]:

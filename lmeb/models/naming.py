@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeb.models.base import protocol_of
-from lmeb.models.registry import split_spec
+from lmeb.models.registry import is_bm25_spec, split_spec
 
 RERANK_JOINER = "+rerank+"  # a retriever with a reranker is named bm25+rerank+my-reranker (folder- and shell-safe)
 
@@ -26,8 +26,8 @@ def default_name(spec: str | None, model: Any, preset: str | None = None) -> str
         return preset
     if spec is None:
         return getattr(model, "name", "model")
-    if spec.lower() == "bm25":
-        return "bm25"
+    if is_bm25_spec(spec):
+        return "bm25"  # one results folder whichever of BM25's spellings named it
     prefix, raw = split_spec(spec)
     if prefix == "preset":
         return raw

@@ -32,7 +32,7 @@ from filelock import FileLock, Timeout
 
 from lmeb.errors import LmebError
 from lmeb.files import atomic_path, atomic_write_json
-from lmeb.json_read import parse_json, read_json
+from lmeb.json_read import parse_json, read_json, read_json_or
 from lmeb.results.shapes import check_result_shapes, check_sidecar_shapes
 from lmeb.safety import safe_name
 from lmeb.tasks.settings import SETTINGS
@@ -146,10 +146,9 @@ def _sha256(data: bytes) -> str:
 
 def _recorded_sha(path: Path) -> str | None:
     """The sidecar sha256 the main file on disk records (None when there is no readable main file)."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("lmeb", {}).get("per_query_sha256")
-    except (OSError, ValueError, AttributeError, RecursionError):
-        return None
+    obj = read_json_or(path)
+    meta = obj.get("lmeb") if isinstance(obj, dict) else None
+    value = meta.get("per_query_sha256") if isinstance(meta, dict) else None
     return value if isinstance(value, str) else None
 
 
