@@ -100,6 +100,11 @@ def test_run_reads_a_copy_in_either_spelling(sample_data: Path, tmp_path: Path,
     saved = json.loads((tmp_path / "r/bm25/wo_inst/Proced_mem_bench.json").read_text())
     ours = bm25_cells(sample_data, "Proced_mem_bench/easy")[("Proced_mem_bench", "easy")]
     assert saved["scores"]["test"][0]["ndcg_at_10"] == pytest.approx(ours["ndcg_at_10"], abs=1e-6)
+    capsys.readouterr()
+    # inspecting that run reads the texts the way the run did: from the mteb copy (no official folder there)
+    assert lmeb_main(["inspect", str(tmp_path / "r"), "--model", "bm25", "--tasks", "Proced_mem_bench/easy",
+                      "--data", str(tmp_path / "m"), "--worst", "1"]) == 0, capsys.readouterr().err
+    assert "Proced_mem_bench/easy" in capsys.readouterr().out
 
 
 def test_a_broken_card_is_one_line(sample_data: Path, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from lmeb.engine.fusion import DEFAULT_RRF_K, check_method, check_weights, fuse_
 from lmeb.engine.retrieval import Rows, Run
 from lmeb.engine.strategy import Strategy, model_stats, strategy_for, timed
 from lmeb.errors import LmebError
-from lmeb.ordering import DEFAULT_K
+from lmeb.ordering import DEFAULT_K, DocIndex
 from lmeb.results.dataset_result import model_dir_name
 
 if TYPE_CHECKING:
@@ -183,8 +183,9 @@ class HybridRetrieval(Strategy):
         for qid in subset.query_ids:
             folds.setdefault(fold_of(h.cv_seed, subset.task.name, subset.subset, qid, h.cv_folds), []).append(qid)
         merged: Run = {}
+        index = DocIndex.of(subset.corpus.ids)  # once for the subset's folds
         for f, qids in folds.items():
-            merged.update(fuse_runs(subset, runs, h.fusion, chosen[f], h.rrf_k, k, query_ids=qids))
+            merged.update(fuse_runs(subset, runs, h.fusion, chosen[f], h.rrf_k, k, index=index, query_ids=qids))
         self.last = {"fusion_cv": {"memory_type": subset.task.memory_type, "weights_per_fold": chosen}}
         return {qid: merged[qid] for qid in subset.query_ids}
 

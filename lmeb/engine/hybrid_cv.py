@@ -25,6 +25,7 @@ from lmeb.engine.retrieval import candidate_rows
 FOLDS = 5
 GRID_STEP = 0.1
 METRIC = "ndcg_at_10"
+CUTOFF = 10  # METRIC's depth: fusing deeper than it changes nothing the tuning measures
 
 
 def simplex_grid(parts: int, step: float = GRID_STEP) -> list[list[float]]:
@@ -55,13 +56,14 @@ def tune(strategy: Any, runner: Any, selections: list) -> dict[str, list[list[fl
 
     ``strategy``: the hybrid's retrieval strategy (``lmeb.engine.hybrid.HybridRetrieval``: its ``hybrid`` and the
     parts' strategies), which calls this before the run."""
-    from lmeb.data.reader import TaskReader
+    from lmeb.data.mteb_format import open_reader
+    from lmeb.ordering import DocIndex
 
     hybrid = strategy.hybrid
     grid = simplex_grid(len(hybrid.parts))
     per_type: dict[str, tuple[list[np.ndarray], list[int]]] = {}
     for sel in selections:
-        reader = TaskReader(sel.task, runner.root)
+        reader = open_reader(sel.task, runner.root)  # as the run reads it: official layout or mteb copy
         strategy.new_dataset()
         for name in sel.subsets:
             subset = reader.load(name)
@@ -72,9 +74,10 @@ def tune(strategy: Any, runner: Any, selections: list) -> dict[str, list[list[fl
             if not judged:
                 continue
             columns = []
+            index = DocIndex.of(subset.corpus.ids)  # once per subset, not once per grid point
             for weights in grid:
-                fused = fuse_runs(subset, runs, hybrid.fusion, weights, hybrid.rrf_k, runner.search_k)
-                per_query = evaluate(subset.qrels, fused, (10,)).per_query[METRIC]
+                fused = fuse_runs(subset, runs, hybrid.fusion, weights, hybrid.rrf_k, CUTOFF, index=index)
+                per_query = evaluate(subset.qrels, fused, (CUTOFF,)).per_query[METRIC]
                 columns.append(np.array([per_query.get(q, 0.0) for q in judged], dtype=np.float64))
             values, folds = per_type.setdefault(sel.task.memory_type, ([], []))
             values.append(np.vstack(columns))

@@ -45,7 +45,8 @@ def evidence_distance(result: DatasetResult, data: str | Path | None = None) -> 
     ``result`` (a DataFrame: model, dataset, quartile, ndcg_at_10, queries)."""
     import pandas as pd
 
-    from lmeb.data.reader import TaskReader, data_root
+    from lmeb.data.mteb_format import open_reader
+    from lmeb.data.reader import data_root
     from lmeb.engine.metrics import MAIN_SCORE
     from lmeb.inspect.queries import main_scores
     from lmeb.tasks.registry import get_task
@@ -54,7 +55,7 @@ def evidence_distance(result: DatasetResult, data: str | Path | None = None) -> 
     if check is None:
         raise LmebError(f"{result.task_name} has no memory order to measure evidence distance against "
                         f"(datasets with one: {', '.join(ORDERED)}; docs/growth.md says why)")
-    reader = TaskReader(get_task(result.task_name), data_root(data))
+    reader = open_reader(get_task(result.task_name), data_root(data))  # as the run read it
     rows = []
     for name, sub in result.subsets.items():
         subset = reader.load(name)

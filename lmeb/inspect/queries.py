@@ -165,7 +165,8 @@ def inspect_subset(results: Sequence[DatasetResult], model: str, task: str, *, s
                    worst: int | None = None, queries: Sequence[str] | None = None, versus: str | None = None,
                    k: int = 10, data: str | Path | None = None) -> Inspection:
     """The ``Inspection`` of ``task`` (``Dataset/subset``) for ``model`` (see the module docstring)."""
-    from lmeb.data.reader import TaskReader, data_root
+    from lmeb.data.mteb_format import open_reader
+    from lmeb.data.reader import data_root
     from lmeb.tasks.registry import get_task
 
     if k < 1:
@@ -185,7 +186,7 @@ def inspect_subset(results: Sequence[DatasetResult], model: str, task: str, *, s
     selection = (f"queries {', '.join(picked)}" if queries else
                  f"the {len(picked)} queries where {pairs[0][0].model} and {versus} differ most in {MAIN_SCORE}"
                  if versus else f"the {len(picked)} lowest {MAIN_SCORE} (ties by query id)")
-    loaded = TaskReader(get_task(result.task_name), data_root(data)).load(sub.subset)
+    loaded = open_reader(get_task(result.task_name), data_root(data)).load(sub.subset)  # as the run read it
     texts = dict(zip(loaded.corpus.ids, loaded.corpus.texts, strict=True))
     query_text = dict(zip(loaded.query_ids, loaded.query_texts, strict=True))
     out = Inspection(result.task_name, sub.subset, result.setting, [r.model for r, _ in pairs],
