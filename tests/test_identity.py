@@ -236,3 +236,15 @@ def test_every_command_of_docs_results_runs(mixed: Path, sample_data: Path, tmp_
         argv = [here.get(word, word) for word in shlex.split(line.split("#")[0])[1:]]
         assert cli(argv) == 0, (line, capsys.readouterr().err)
     assert (tmp_path / "m" / "bm25").is_dir()
+
+
+def test_the_leaderboard_badge_follows_the_tables_synthetic_rule(tmp_path: Path, write_results) -> None:
+    """A file whose subsets (not its top-level provenance) say synthetic: § in the tables, the badge on the page."""
+    from lmeb.leaderboard.site import _run_entries
+    from lmeb.report.views import build_table
+
+    write_results(tmp_path, "copied", datasets=["LoCoMo"], scores=lambda t, i, s: {"ndcg_at_10": 0.5},
+                  subset_provenance={"synthetic": True})
+    assert [r.marks for r in build_table(tmp_path, view="datasets").rows] == ["§"]
+    (row,) = _run_entries(as_results(tmp_path))
+    assert row["synthetic"].startswith("synthetic data (lmeb sample")

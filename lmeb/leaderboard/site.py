@@ -42,7 +42,6 @@ from lmeb.report.aggregate import (
     ignores_instructions,
     missing_note,
     scores_frame,
-    synthetic_data,
 )
 from lmeb.report.efficiency_views import run_efficiency
 from lmeb.report.growth_view import growth_figures
@@ -51,6 +50,7 @@ from lmeb.results.dataset_result import DatasetResult
 from lmeb.results.identity import (
     SCOPE_MARK,
     SCOPE_NOTE,
+    SYNTHETIC_MARK,
     UNVERIFIED_MARK,
     UNVERIFIED_NOTE,
     source_label,
@@ -183,10 +183,10 @@ def _run_entries(results: Sequence[DatasetResult]) -> list[dict]:
                      "efficiency": run_efficiency(runs[key])}  # summed over its datasets (lmeb.engine.efficiency)
         if key[1] == "w_inst" and ignores_instructions(runs[key]):
             rows[key]["note"] = report.NO_INSTRUCTIONS_NOTE.lstrip(report.NO_INSTRUCTIONS_MARK + " ")
-        if synthetic_data(runs[key]):  # a badge on the row: a synthetic run never passes for a real one
-            rows[key]["synthetic"] = report.SYNTHETIC_NOTE.lstrip(report.SYNTHETIC_MARK + " ")
         rows[key]["data_source"] = sorted({source_label(r) for r in runs[key]})  # lmeb.results.identity
         marks = source_marks(runs[key])  # badges: the identity marks of lmeb table, spelled out on the page
+        if SYNTHETIC_MARK in marks:  # a synthetic run never passes for a real one
+            rows[key]["synthetic"] = report.SYNTHETIC_NOTE.removeprefix(SYNTHETIC_MARK + " ")
         if SCOPE_MARK in marks:
             rows[key]["scope"] = SCOPE_NOTE.removeprefix(SCOPE_MARK + " ")
         if UNVERIFIED_MARK in marks:

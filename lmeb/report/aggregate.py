@@ -286,11 +286,6 @@ def ignores_instructions(results: Iterable[DatasetResult]) -> bool:
     return any(r.provenance.get("uses_instructions") is False for r in results)
 
 
-def synthetic_data(results: Iterable[DatasetResult]) -> bool:
-    """True when some result was computed on lmeb's synthetic sample (provenance ``synthetic: true``), not LMEB."""
-    return any(r.provenance.get("synthetic") is True for r in results)
-
-
 # ------------------------------------------------------------------------------------------ model names
 def models(results: Iterable[DatasetResult]) -> list[str]:
     """The model names in the results, sorted."""
