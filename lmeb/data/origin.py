@@ -34,10 +34,11 @@ def write_entry(root: Path, entry: dict[str, Any]) -> None:
     atomic_write_json(Path(root) / MANIFEST, manifest)
 
 
-def data_origin(root: str | Path, task: Task, files: dict[str, str]) -> dict[str, str] | None:
+def data_origin(root: str | Path, task: Task, files: dict[str, str],
+                manifest: dict[str, Any] | None = None) -> dict[str, str] | None:
     """Where the files a subset read came from: the manifest's source, repository, revision and commit,
     when every file is one a download of ``task`` recorded with the same sha256; else None (not
-    downloaded by lmeb, or changed since)."""
+    downloaded by lmeb, or changed since). ``manifest``: the root's, when the caller has read it already."""
     root = Path(root)
     if not files:
         return None
@@ -45,7 +46,7 @@ def data_origin(root: str | Path, task: Task, files: dict[str, str]) -> dict[str
         wanted = {Path(p).resolve().relative_to(root.resolve()).as_posix(): sha for p, sha in files.items()}
     except ValueError:  # a file outside the data root: not a download's
         return None
-    for entry in read_manifest(root)["datasets"].values():
+    for entry in (manifest or read_manifest(root))["datasets"].values():
         recorded = entry.get("files") if isinstance(entry, dict) and entry.get("dataset") == task.name else None
         if isinstance(recorded, dict) and all(recorded.get(rel) == sha for rel, sha in wanted.items()):
             return {k: str(entry.get(k, "")) for k in ("source", "repo", "revision", "commit")}

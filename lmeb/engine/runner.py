@@ -31,7 +31,7 @@ from typing import Any
 from lmeb import __version__
 from lmeb.cache import Cache
 from lmeb.data.mteb_format import open_reader
-from lmeb.data.origin import data_origin
+from lmeb.data.origin import data_origin, read_manifest
 from lmeb.data.reader import SubsetData, is_synthetic, subset_paths
 from lmeb.embeddings.store import EmbedStats
 from lmeb.engine import efficiency
@@ -117,6 +117,7 @@ class Runner:
         self.options = options
         self.name = name
         self.root = options.data
+        self.manifest = read_manifest(self.root)  # where downloaded files came from: read once, not per subset
         self.reporter = reporter or Reporter()
         self.log = self.reporter.log
         for adapter in (model, reranker):  # an adapter with its own bar (KaLM's rerank) draws through the reporter
@@ -250,7 +251,7 @@ class Runner:
         synthetic = is_synthetic(self.root, subset)
         result.provenance.update(data_fingerprint=fingerprint, data_files=files, synthetic=synthetic,
                                  task_scope=self._scope(subset, summary),
-                                 data_origin=data_origin(self.root, task, subset.files))
+                                 data_origin=data_origin(self.root, task, subset.files, self.manifest))
         if self.store is not None and self._source_seen is None:  # once per run, before its first write
             self._source_seen = mixed_source_warning(self.store.folder, synthetic) or ""  # (lmeb.results.identity)
             if self._source_seen:
