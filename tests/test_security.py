@@ -187,7 +187,7 @@ def test_export_revision_stays_under_out(revision, write_results, tmp_path, caps
     assert code == 2 and "model revision" in one_error_line(capsys)
 
 
-@pytest.mark.parametrize("name", ["../../../../victim", "/ABS/victim", "..", "a/b"])
+@pytest.mark.parametrize("name", ["../../../../victim", "/ABS/victim", "..", "a/b", "victim\n"])
 def test_cache_index_names_never_touch_files_outside(name, tmp_path):
     enc = HashEncoder()
     texts = [f"doc {i}" for i in range(5)]
