@@ -76,8 +76,6 @@ def _ray_pool(model: Any, reranker: Any, setting: str, cache: Cache | None, mode
     if str(model).lower().startswith("hybrid:"):
         raise LmebError("a hybrid: model does not run on Ray: run its parts on Ray first, then the hybrid from "
                         "their cache (it encodes nothing new)")
-    if scale.timeout is not None:  # read by lmeb.scale.cluster.probe
-        os.environ["LMEB_RAY_TIMEOUT"] = str(scale.timeout)
     return RayPool(ModelSpec(None if model is None else str(model),
                              {"setting": setting, "cache": cache, **model_options}),
                    ModelSpec(str(reranker), {"cache": cache, **reranker_options}, "reranker")

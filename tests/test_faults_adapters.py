@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
 import shutil
 import threading
 import time
@@ -178,12 +179,13 @@ def test_ray_address_nothing_listens_on_fails_fast(monkeypatch):
 
 def test_ray_timeout_option(sample_data, tmp_path, capsys, monkeypatch):
     pytest.importorskip("ray")
-    monkeypatch.setenv("LMEB_RAY_TIMEOUT", "999")  # the option overrides it (and monkeypatch restores it after)
+    monkeypatch.setenv("LMEB_RAY_TIMEOUT", "999")  # the option overrides it, for this run only
     code = cli_main(["run", "--model", "sentence-transformers/all-MiniLM-L6-v2", "--tasks", "Gorilla", "--data",
                      str(sample_data), "--output", str(tmp_path / "o"), "--ray", "127.0.0.1:1", "--ray-timeout", "2"])
     err = capsys.readouterr().err
     assert code == 2 and "could not reach the Ray cluster at 127.0.0.1:1 within 2s" in err
     assert len(err.splitlines()) == 1
+    assert os.environ["LMEB_RAY_TIMEOUT"] == "999"  # passed down, not left in the process environment
 
 
 # -------------------------------------------------------------------------------------- user objects

@@ -59,9 +59,9 @@ class Scale:
             raise LmebError(f"the Ray timeout must be a positive number of seconds, got {self.timeout!r}")
 
     def sizing(self) -> dict[str, Any]:
-        """The pool's sizing keywords."""
+        """The pool's sizing keywords, and how long its address may stay silent."""
         return {"workers": self.workers, "gpus_per_worker": self.gpus_per_worker,
-                "cpus_per_worker": self.cpus_per_worker}
+                "cpus_per_worker": self.cpus_per_worker, "timeout": self.timeout}
 
 
 @dataclass(frozen=True)

@@ -80,10 +80,11 @@ def probe(target: str, timeout: float | None = None) -> None:
                         "(LMEB_RAY_TIMEOUT sets the wait)") from None
 
 
-def connect(address: str | None = "auto", num_cpus: int | None = None) -> Connection:
+def connect(address: str | None = "auto", num_cpus: int | None = None, timeout: float | None = None) -> Connection:
     """Use the Ray session already open in this process, join ``address``, or start a local instance.
 
     ``auto``/None: ``$RAY_ADDRESS`` if set, else a new local instance (``num_cpus`` caps its CPUs).
+    ``timeout``: seconds an address may stay silent (``probe``; default ``$LMEB_RAY_TIMEOUT`` or 30).
     """
     ray = import_ray()
     if ray.is_initialized():
@@ -91,7 +92,7 @@ def connect(address: str | None = "auto", num_cpus: int | None = None) -> Connec
     target = os.environ.get("RAY_ADDRESS") if address in (None, "", "auto") else address
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if target:
-        probe(target)
+        probe(target, timeout)
     try:
         if target:
             ray.init(address=target, **quiet)

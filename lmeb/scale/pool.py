@@ -53,7 +53,8 @@ class RayPool:
     def __init__(self, model: ModelSpec | None, reranker: ModelSpec | None = None, *, address: str | None = "auto",
                  workers: int | None = None, gpus_per_worker: float | None = None,
                  cpus_per_worker: float | None = None, shard_size: int = SHARD_TEXTS,
-                 shard_pairs: int = SHARD_PAIRS, max_retries: int = 3, num_cpus: int | None = None) -> None:
+                 shard_pairs: int = SHARD_PAIRS, max_retries: int = 3, num_cpus: int | None = None,
+                 timeout: float | None = None) -> None:
         if model is None and reranker is None:
             raise LmebError("RayPool needs a model or a reranker")
         if shard_size < 1 or shard_pairs < 1 or max_retries < 0:
@@ -68,7 +69,7 @@ class RayPool:
         self._cluster: dict[str, Any] = {}
         if remote_model is None and reranker is None:
             return  # BM25 alone: nothing to scale out
-        self.connection = connect(address, num_cpus)
+        self.connection = connect(address, num_cpus, timeout)
         try:
             self.sizing = size_pool(workers, gpus_per_worker, cpus_per_worker)
             ray = import_ray()
