@@ -44,7 +44,7 @@ from lmeb.errors import LmebError
 from lmeb.reporter import Reporter
 from lmeb.results.dataset_result import DatasetResult, SubsetResult
 from lmeb.results.identity import mixed_source_warning, subset_scope
-from lmeb.results.rankings import DEPTH, decode, encode
+from lmeb.results.rankings import DEPTH, top_rankings
 from lmeb.results.store import (
     CANDIDATES_RULE,
     HARNESS,
@@ -337,7 +337,7 @@ class Runner:
         and the top ``DEPTH`` per query (``lmeb.results.rankings``) are written and nothing is held; without
         one the same rankings stay in memory for ``lmeb.Results.inspect``."""
         if self.store is None:
-            return None, {"depth": DEPTH}, decode(encode(run))
+            return None, {"depth": DEPTH}, top_rankings(run)  # what the sidecar would hold, kept in memory
         run_file = None
         if self.options.save_runs:
             with timed(seconds, "write_run"):

@@ -51,10 +51,16 @@ def _unshuffle(planes: np.ndarray, dtype: np.dtype, shape: tuple[int, ...]) -> n
     return np.ascontiguousarray(planes.T).view(dtype).reshape(shape)
 
 
+def top_rankings(run: Run, depth: int = DEPTH) -> dict[str, list[tuple[str, float]]]:
+    """query id -> its top ``depth`` (doc id, score) in rank order: what the sidecar keeps (and ``decode`` gives)."""
+    return {q: ranking(docs)[:depth] for q, docs in run.items()}
+
+
 def encode(run: Run, depth: int = DEPTH) -> dict[str, np.ndarray]:
     """The arrays of the sidecar for ``run`` (top ``depth`` per query in rank order)."""
-    query_ids = list(run)
-    tops = [ranking(run[q])[:depth] for q in query_ids]
+    kept = top_rankings(run, depth)
+    query_ids = list(kept)
+    tops = list(kept.values())
     doc_ids = sorted({d for top in tops for d, _ in top})
     index = {d: i for i, d in enumerate(doc_ids)}
     width = max((len(t) for t in tops), default=0)
