@@ -301,3 +301,6 @@ def test_stale_cache_vectors_of_another_size_name_the_cache_folder(tmp_path):
                                         r"holds vectors of size 4") as err:
         EmbeddingStore(sized(3), tmp_path).embed(["a", "b", "c"], "document")
     assert str(tmp_path) in str(err.value) and sorted(tmp_path.rglob("*.npy")) == shards
+    with pytest.raises(LmebError, match=r"holds vectors of size 4"):  # also when no text of this call is cached
+        EmbeddingStore(sized(3), tmp_path).embed(["c", "d"], "document")
+    assert sorted(tmp_path.rglob("*.npy")) == shards

@@ -171,8 +171,8 @@ class EmbeddingStore:
         self.stats.disk += len(from_disk)
         out: np.ndarray | None = None
         if len(to_encode):  # the disk table only grows meanwhile: its rows found above stay valid
-            known_dim = (disk_table.dim if disk_table is not None and len(from_disk) else None) or \
-                (memory.dim if len(have) else None)
+            # the namespace's width wherever it has vectors, whether this call reuses any or not
+            known_dim = (disk_table.dim if disk_table is not None else None) or memory.dim
             out = self._encode_missing(namespace, kind, instruction, [keys[i] for i in to_encode],
                                        [texts[r] for r in firsts[to_encode]], firsts[to_encode], n, known_dim)
         if out is None:  # nothing encoded: the width comes from where the vectors are
