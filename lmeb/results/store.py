@@ -93,7 +93,7 @@ class ResultsStore:
         self.model = model
         self.setting = setting  # checked where the run's options were built (lmeb.engine.options.RunOptions)
         self.log = log or to_stderr
-        self._read: dict[str, DatasetResult] = {}  # the file each dataset resumed from (``previous``)
+        self._read: dict[str, DatasetResult] = {}  # the file the dataset in hand resumed from (``previous``)
 
     def path(self, task_name: str) -> Path:
         return result_path(self.output, self.model, self.setting, task_name)
@@ -123,6 +123,7 @@ class ResultsStore:
         """Subsets already in the task's file that were made with ``run_key`` and agree with their per-query
         values; a damaged file is redone, an inconsistent subset is left out with a warning naming it
         (re-evaluated when ``selected``, which defaults to all)."""
+        self._read.clear()  # only the dataset in hand is held (``held``), per-query values and all
         path = self.path(task.name)
         if not path.is_file():
             return {}
