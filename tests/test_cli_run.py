@@ -43,7 +43,7 @@ def test_type_repeated_keeps_both_and_bars_are_off_without_a_terminal(
     assert sorted(p.name for p in (out / "bm25" / "wo_inst").glob("*.json") if "per_query" not in p.name) == [
         "LMEB_SciFact.json", "Proced_mem_bench.json"]
     assert "\r" not in err and "it/s" not in err and "subset/s" not in err
-    assert "skipping 12 dataset(s) not present" in err  # 6 Semantic + 6 Procedural, 2 present
+    assert "skipping 12 datasets not present" in err  # 6 Semantic + 6 Procedural, 2 present
 
     code = cli(["run", "--model", "bm25", "--type", "Semantic,Procedural", "--data", str(two_datasets), "--output",
                 str(tmp_path / "forced"), "--progress"])

@@ -75,7 +75,7 @@ def test_download_fetches_only_the_selected_dataset(hub: HubServer, official_rep
     lines = out.splitlines()
     assert lines[0].startswith("LoCoMo: 12 files, ") and f"KaLM-Embedding/LMEB@{new[:12]} (official)" in lines[0]
     assert lines[1] == f"data root: {tmp_path / 'd' / 'eval_data'} (lmeb run --data {tmp_path / 'd' / 'eval_data'} ...)"
-    assert "lmeb download: 1 dataset(s)" in err
+    assert "lmeb download: 1 dataset, " in err
     root = tmp_path / "d" / "eval_data"
     entry = manifest(root)["official/LoCoMo"]
     assert (entry["source"], entry["revision"], entry["commit"]) == ("official", "main", new)
@@ -147,7 +147,7 @@ def test_unknown_revision_and_file_errors(hub: HubServer, tmp_path: Path, capsys
     hub.faults["file"] = 500  # the listing and the files' metadata work, the files do not
     code, _, err = run_cli(capsys, "download", "--tasks", "LoCoMo", "--to", str(tmp_path / "d"))
     lines = err.splitlines()  # what would come, then why it did not
-    assert code == 2 and len(lines) == 2 and lines[0].startswith("lmeb download: 1 dataset(s), "), err
+    assert code == 2 and len(lines) == 2 and lines[0].startswith("lmeb download: 1 dataset, "), err
     assert lines[1].startswith("lmeb download: error: cannot download KaLM-Embedding/LMEB@") and "HTTP 500" in lines[1]
 
 

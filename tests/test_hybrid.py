@@ -164,7 +164,7 @@ def test_cli_spec_options_table_and_compare(sample_data: Path, tmp_path: Path,
     assert cli([*base, "--model", "bm25", "--fusion", "rrf", "--name", "x"]) != 0
     assert "option fusion does not apply to bm25" in capsys.readouterr().err
     assert cli([*base, "--model", "hybrid:bm25+bm25", "--fusion-weights", "1,2,3"]) != 0
-    assert "got 3 fusion weight(s) for 2 parts" in capsys.readouterr().err
+    assert "got 3 fusion weights for 2 parts" in capsys.readouterr().err
     assert cli([*base, "--model", "hybrid:bm25+", "--fusion-weights", "1,2"]) != 0
     assert "two or more parts" in capsys.readouterr().err
     assert cli([*base, "--model", "hybrid:bm25+bm25", "--ray"]) != 0

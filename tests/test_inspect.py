@@ -147,7 +147,7 @@ def test_results_inspect_in_memory(sample_data: Path, tmp_path: Path) -> None:
 def test_bad_selection_is_one_line(sample_run: Path, sample_data: Path, capsys) -> None:
     assert cli(["inspect", str(sample_run), "--model", "bm25", "--tasks", "LoCoMo/single_hop", "--query", "nope",
                 "--data", str(sample_data)]) == 2
-    assert "query id(s) not in the per-query file: nope" in capsys.readouterr().err
+    assert "1 query id not in the per-query file: nope" in capsys.readouterr().err
     assert cli(["inspect", str(sample_run), "--model", "bm25", "--tasks", "LoCoMo/nope",
                 "--data", str(sample_data)]) == 2
     assert "no subset 'nope'" in capsys.readouterr().err

@@ -20,8 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lmeb.cli.options import add_progress, add_selection, progress_enabled, quiet_library_bars, selection
+from lmeb.cli.options import add_progress, add_selection, reporter, selection
 from lmeb.errors import LmebError
+from lmeb.wording import counted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,15 +43,13 @@ def main(args: argparse.Namespace) -> int:
     if not (args.tasks or args.type or args.all):
         raise LmebError("choose what to fetch: --tasks A,B, --type TYPE or --all")
     tasks = [s.task for s in selection(args)]
-    progress = progress_enabled(args)
-    if not progress:
-        quiet_library_bars()
+    progress = reporter(args).bars
     dest = Path(args.to).expanduser() if args.to else default_destination()
     lines: list[str] = []
 
     def announce(plans: list) -> None:
         size = sum(p.size for p in plans)
-        print(f"lmeb download: {len(plans)} dataset(s), {human_size(size)} from {args.source} into {dest}",
+        print(f"lmeb download: {counted(len(plans), 'dataset')}, {human_size(size)} from {args.source} into {dest}",
               file=sys.stderr)
 
     download(tasks, dest, source=args.source, revision=args.revision, progress=progress, log=lines.append,

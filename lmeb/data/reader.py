@@ -28,6 +28,7 @@ from lmeb.data.lines import (
 )
 from lmeb.errors import LmebError
 from lmeb.tasks.registry import Task
+from lmeb.wording import counted
 
 CORPUS, QUERIES, QRELS, CANDIDATES = "corpus.jsonl", "queries.jsonl", "qrels.tsv", "candidates.jsonl"
 SYNTHETIC_MARKER = "SYNTHETIC.md"  # at the root of a tree written by lmeb.data.sample
@@ -178,7 +179,7 @@ def present_selections(root: Path, selections: list, named: bool, log: Callable[
     if named and missing:
         raise LmebError(f"{root}: no data for {', '.join(missing)} (dataset folder missing)")
     if missing and log:
-        log(f"skipping {len(missing)} dataset(s) not present under {root}: {', '.join(missing)}")
+        log(f"skipping {counted(len(missing), 'dataset')} not present under {root}: {', '.join(missing)}")
     kept = [s for s in selections if s.task.name in present]
     if not kept:
         below = _data_root_below(root)

@@ -42,6 +42,7 @@ import numpy as np
 from lmeb.engine.retrieval import Run
 from lmeb.errors import LmebError
 from lmeb.ordering import DEFAULT_K, DocIndex, select_segments
+from lmeb.wording import counted
 
 if TYPE_CHECKING:
     from lmeb.data.reader import SubsetData
@@ -70,7 +71,7 @@ def check_weights(weights: Sequence[float] | None, method: str, parts: int) -> l
         return default_weights(method, parts)
     out = [float(w) for w in weights]
     if len(out) != parts:
-        raise LmebError(f"got {len(out)} fusion weight(s) for {parts} parts")
+        raise LmebError(f"got {counted(len(out), 'fusion weight')} for {parts} parts")
     if not all(np.isfinite(out)) or min(out) < 0 or sum(out) <= 0:
         raise LmebError(f"fusion weights must be finite, non-negative and not all 0, got {out}")
     return out

@@ -27,6 +27,7 @@ from lmeb.engine.metrics import MAIN_SCORE
 from lmeb.errors import LmebError
 from lmeb.results.dataset_result import DatasetResult, SubsetResult
 from lmeb.results.rankings import read_rankings
+from lmeb.wording import counted
 
 EXCERPT = 240  # characters of a document's text shown
 DEFAULT_WORST = 10
@@ -134,7 +135,7 @@ def pick_queries(scores: dict[str, float], worst: int | None = None, queries: Se
     if queries:
         unknown = [q for q in queries if q not in scores]
         if unknown:
-            raise LmebError(f"query id(s) not in the per-query file: {', '.join(unknown[:5])}")
+            raise LmebError(f"{counted(len(unknown), 'query id')} not in the per-query file: {', '.join(unknown[:5])}")
         return list(dict.fromkeys(queries))
     n = DEFAULT_WORST if worst is None else worst
     if n < 1:
