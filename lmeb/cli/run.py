@@ -213,7 +213,6 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     a reranker's pairs...), summed over the subsets run now: what the run cost.
     """
     from lmeb.engine.efficiency import add_counts
-    from lmeb.report.aggregate import PAPER_METRICS
     from lmeb.report.views import SUMMARY_LEGEND, summary_cells
 
     file = file or sys.stdout
@@ -221,15 +220,9 @@ def print_summary(summaries: list, name: str, setting: str, seconds: float, file
     rows, partial = [], False
     for s in summaries:
         subsets = f"{s.subsets_run}/{s.subsets_total}" + (f" ({s.subsets_skipped} kept)" if s.subsets_skipped else "")
-        scores, complete = summary_cells(s.result)
-        label = s.dataset
-        if not complete and len(s.subsets) == 1:  # one subset asked for: its own score, not a dataset mean
-            (subset, result), = s.subsets.items()
-            label = f"{s.dataset}/{subset}"
-            scores = [f"{100 * result.scores[m]:.2f}" if isinstance(result.scores.get(m), (int, float)) else "-"
-                      for m in PAPER_METRICS]
-        else:
-            partial |= not complete
+        scores, complete, subset = summary_cells(s.result)
+        label = s.dataset if subset is None else f"{s.dataset}/{subset}"  # one subset asked for: its own score
+        partial |= not complete and subset is None
         rows.append((label, subsets, *scores, str(s.texts.encoded), str(s.texts.memory), str(s.texts.disk),
                      f"{s.seconds:.1f}"))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]

@@ -38,7 +38,7 @@ from lmeb.report.aggregate import (
 )
 from lmeb.report.efficiency_views import EFFICIENCY_VIEWS, efficiency_table
 from lmeb.report.table import Cell, Column, Table
-from lmeb.results.dataset_result import DatasetResult
+from lmeb.results.dataset_result import DatasetResult, is_number
 from lmeb.results.identity import SCOPE_MARK, SCOPE_NOTE, SYNTHETIC_MARK, UNVERIFIED_MARK, UNVERIFIED_NOTE, source_marks
 from lmeb.tasks.registry import MEMORY_TYPES, Task, all_tasks, get_task
 from lmeb.tasks.settings import SETTINGS, check_setting
@@ -273,21 +273,26 @@ def _subsets_view(results: list[DatasetResult], metric: str, task: Task) -> Tabl
     return t
 
 
-def summary_cells(result: DatasetResult | None, metrics: tuple[str, ...] = PAPER_METRICS) -> tuple[list[str], bool]:
+def summary_cells(result: DatasetResult | None, metrics: tuple[str, ...] = PAPER_METRICS
+                  ) -> tuple[list[str], bool, str | None]:
     """The run summary's score cells of one dataset's results (in memory, as the run returned them): the
     dataset score per metric (percent, 2 decimals) by the tables' one rule (``lmeb.report.aggregate``) when
-    it has every registry subset, else ``n/N*`` (no mean over fewer subsets); "-" without results.
-    Returns the cells and whether the dataset is complete."""
+    it has every registry subset; the subset's own scores when it holds exactly one (the one asked for);
+    else ``n/N*`` (no mean over fewer subsets); "-" without results.
+    Returns the cells, whether the dataset is complete, and the one subset whose scores they are (or None)."""
     if result is None:
-        return ["-"] * len(metrics), True
+        return ["-"] * len(metrics), True, None
     status = dataset_status(result)
+    if not status.complete and len(result.subsets) == 1:
+        (name, sub), = result.subsets.items()
+        return [f"{100 * sub.scores[m]:.2f}" if is_number(sub.scores.get(m)) else "-" for m in metrics], False, name
     if not status.complete:
-        return [status.parts + "*"] * len(metrics), False
+        return [status.parts + "*"] * len(metrics), False, None
     cells = []
     for m in metrics:
         ds = dataset_scores(scores_frame([result], m)) if m in available_metrics([result]) else None
         cells.append(f"{100 * ds['value'].iloc[0]:.2f}" if ds is not None and bool(ds["complete"].iloc[0]) else "-")
-    return cells, True
+    return cells, True, None
 
 
 SUMMARY_LEGEND = ("n/N* = the results file has n of the dataset's N subsets: no dataset score "
