@@ -9,13 +9,13 @@ import warnings
 from pathlib import Path
 
 from lmeb import files
-from lmeb.cache import EMBEDDINGS
+from lmeb.cache import Cache
 from lmeb.embeddings.disk_cache import CacheWarning, DiskCache, Scan
 
 
 def namespaces(root: Path) -> list[str]:
     """The namespaces present under ``<root>/embeddings``."""
-    folder = Path(root).expanduser() / EMBEDDINGS
+    folder = Cache(Path(root).expanduser()).embeddings
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
@@ -29,14 +29,14 @@ def scan_cache(root: Path, fix: bool = False) -> list[Scan]:
 
 def stale_temporaries(root: Path) -> list[Path]:
     """Temporary files under the cache that a stopped run left behind."""
-    return files.stale_temporaries(Path(root).expanduser() / EMBEDDINGS)
+    return files.stale_temporaries(Cache(Path(root).expanduser()).embeddings)
 
 
 class _ReadOnlyCache(DiskCache):
     """A DiskCache that looks without touching anything (``lmeb cache info|verify``)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root).expanduser() / EMBEDDINGS
+        self.root = Cache(Path(root).expanduser()).embeddings
         self._tables = {}
         self.index_problems = {}
         self.disabled = "read-only"

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from lmeb.cache import EMBEDDINGS
+from lmeb.cache import Cache
 from lmeb.digest import DIGEST_SIZE
 from lmeb.embeddings.shard_checksum import remove_sum, untrusted, write_sum
 from lmeb.embeddings.vector_table import VectorTable, release_pages
@@ -145,7 +145,7 @@ class DiskCache:
     """Append-only, checksummed, memory-mapped vector shards under ``<root>/embeddings/<namespace>/``."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root).expanduser() / EMBEDDINGS
+        self.root = Cache(Path(root).expanduser()).embeddings
         self._tables: dict[str, VectorTable] = {}
         self.disabled: str | None = None  # why writing stopped (after the first failed write)
         self.index_problems: dict[str, list[str]] = {}  # namespace -> what its index.json had to lose
