@@ -38,5 +38,4 @@ class _ReadOnlyCache(DiskCache):
     def __init__(self, root: Path) -> None:
         self.root = Cache(Path(root).expanduser()).embeddings
         self._tables = {}
-        self.index_problems = {}
         self.disabled = "read-only"

@@ -148,7 +148,6 @@ class DiskCache:
         self.root = Cache(Path(root).expanduser()).embeddings
         self._tables: dict[str, VectorTable] = {}
         self.disabled: str | None = None  # why writing stopped (after the first failed write)
-        self.index_problems: dict[str, list[str]] = {}  # namespace -> what its index.json had to lose
         with contextlib.suppress(OSError):
             clean_stale_temporaries(self.root)
 
@@ -161,16 +160,17 @@ class DiskCache:
 
     def read_index(self, namespace: str) -> dict[str, Any]:
         """``{"meta": ..., "shards": {name: entry}}``; an unreadable index counts as empty (shards get adopted)."""
+        return self._read_index(namespace)[0]
+
+    def _read_index(self, namespace: str) -> tuple[dict[str, Any], list[str]]:
+        """The index and what reading it had to drop (bad entries, or the whole unreadable file)."""
         path = self._dir(namespace) / INDEX
         try:
-            index, problems = clean_cache_index(read_json(path), path)  # names checked before any file is touched
+            return clean_cache_index(read_json(path), path)  # names checked before any file is touched
         except FileNotFoundError:
-            return {"meta": {}, "shards": {}}
+            return {"meta": {}, "shards": {}}, []
         except LmebError as exc:
-            index, problems = {"meta": {}, "shards": {}}, [f"{exc}; rebuilding it"]
-        if problems:
-            self.index_problems.setdefault(namespace, problems)
-        return index
+            return {"meta": {}, "shards": {}}, [f"{exc}; rebuilding it"]
 
     @contextlib.contextmanager
     def _index_update(self, namespace: str) -> Iterator[dict[str, Any]]:
@@ -187,9 +187,8 @@ class DiskCache:
         result = Scan(namespace)
         if not folder.is_dir():
             return result
-        self.index_problems.pop(namespace, None)  # what this read finds, not an earlier one
-        index = self.read_index(namespace)
-        result.problems += self.index_problems.get(namespace, [])
+        index, index_problems = self._read_index(namespace)
+        result.problems += index_problems
         result.meta = index.get("meta") or {}
         if not result.meta:  # meta.json: written by lmeb before the index existed
             result.meta = read_json_or(folder / "meta.json") or {}
@@ -229,7 +228,7 @@ class DiskCache:
             adopt[name] = _entry(shard)
             result.shards.append(shard)
             result.actions.append(f"{shard.vectors_path}: shard of a stopped run added to the index")
-        damaged_index = bool(self.index_problems.pop(namespace, None)) if fix else False
+        damaged_index = fix and bool(index_problems)
         if fix and (drop or adopt or damaged_index):
             self._apply(namespace, drop, adopt)  # also rewrites a damaged index without its bad entries
         result.bytes = sum(s.vectors_path.stat().st_size + s.keys_path.stat().st_size for s in result.shards)
