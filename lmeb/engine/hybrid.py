@@ -26,8 +26,9 @@ from lmeb.embeddings.store import EmbedStats
 from lmeb.engine import efficiency
 from lmeb.engine.fusion import DEFAULT_RRF_K, check_method, check_weights, fuse_runs
 from lmeb.engine.retrieval import Rows, Run
-from lmeb.engine.strategy import Strategy, model_stats, strategy_for, timed
+from lmeb.engine.strategy import Strategy, strategy_for, timed
 from lmeb.errors import LmebError
+from lmeb.models.base import model_stats, stats_since
 from lmeb.ordering import DEFAULT_K, DocIndex
 from lmeb.results.dataset_result import model_dir_name
 
@@ -195,7 +196,7 @@ class HybridRetrieval(Strategy):
 
     def _part_block(self, name: str, model: Any, strategy: Any, inner: dict[str, float], texts: EmbedStats,
                     counts_before: dict[str, int], subset: SubsetData) -> dict[str, Any]:
-        counts = {k: v - counts_before.get(k, 0) for k, v in model_stats(model).items()}
+        counts = stats_since(model, counts_before)
         if isinstance(strategy, HybridRetrieval):
             block = strategy.efficiency(efficiency.block(None, None, 0.0, "cpu", None))
         else:

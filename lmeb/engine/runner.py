@@ -39,8 +39,9 @@ from lmeb.engine.growth import POOL, scope_rows, scoped_run_key
 from lmeb.engine.metrics import MAIN_SCORE, evaluate
 from lmeb.engine.options import RunOptions
 from lmeb.engine.retrieval import Rows, Run, write_trec
-from lmeb.engine.strategy import model_stats, strategy_for, timed
+from lmeb.engine.strategy import strategy_for, timed
 from lmeb.errors import LmebError
+from lmeb.models.base import model_stats
 from lmeb.reporter import Reporter
 from lmeb.results.dataset_result import DatasetResult, SubsetResult
 from lmeb.results.identity import mixed_source_warning, subset_scope

@@ -25,14 +25,6 @@ from lmeb.models.base import model_type
 if TYPE_CHECKING:
     from lmeb.data.reader import SubsetData
 
-def model_stats(model: Any) -> dict[str, int]:
-    """A model's running counters (its optional ``stats`` dict of numbers: requests, tokens, pairs...)."""
-    stats = getattr(model, "stats", None)
-    if not isinstance(stats, dict):
-        return {}
-    return {str(k): int(v) for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
 @contextmanager
 def timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
     """Add the wall time of the block to ``seconds[stage]``."""

@@ -148,3 +148,16 @@ def check_finite(vectors: np.ndarray, model: str) -> np.ndarray:
             f"({len(rows)} of {len(vectors)} texts affected); try a higher precision (fp32/bf16)"
         )
     return vectors
+
+
+def model_stats(model: Any) -> dict[str, int]:
+    """A model's running counters (its optional ``stats`` dict of numbers: requests, tokens, pairs...)."""
+    stats = getattr(model, "stats", None)
+    if not isinstance(stats, dict):
+        return {}
+    return {str(k): int(v) for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def stats_since(model: Any, before: dict[str, int]) -> dict[str, int]:
+    """How far each of the model's counters moved since ``before`` (an earlier ``model_stats``)."""
+    return {k: v - before.get(k, 0) for k, v in model_stats(model).items()}

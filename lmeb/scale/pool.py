@@ -149,13 +149,16 @@ class RayPool:
                 "workers_replaced": counts["workers_replaced"], "per_worker": per_worker}
 
     def run(self, method: str, shards: list[Shard], counts: Counter[str]) -> list[Any]:
-        """``WorkerSet.run``, adding its shard/retry/replacement counts to ``counts`` when it succeeds."""
+        """``WorkerSet.run`` of a worker method that returns (value, its model's counter changes): the values
+        in shard order; ``counts`` gets the shard/retry/replacement counts and the model's counters, summed."""
         if self.workers is None:
             raise LmebError("the Ray pool has no workers")
         before = Counter(self.workers.counts)
         results = self.workers.run(method, shards)
         counts.update(Counter(self.workers.counts) - before)
-        return results
+        for _, delta in results:
+            counts.update(delta)  # the model's own counters (tokens, oom_backoffs), summed over workers
+        return [value for value, _ in results]
 
 
 class _Remote:
@@ -204,10 +207,7 @@ class RayEncoder(_Remote):
         for i, start in enumerate(range(0, len(texts), size)):
             chunk = [texts[j] for j in order[start:start + size].tolist()]
             shards.append(Shard(i, (chunk, kind, instruction), len(chunk)))
-        parts = []
-        for part, delta in self.pool.run("encode", shards, self._counts):
-            parts.append(part)
-            self._counts.update(delta)  # the encoder's own counters (tokens, oom_backoffs), summed over workers
+        parts = self.pool.run("encode", shards, self._counts)
         vectors = np.concatenate(parts) if len(parts) > 1 else parts[0]
         out = np.empty_like(vectors)
         out[order] = vectors
@@ -251,7 +251,6 @@ class RayReranker(_Remote):
         shards = [Shard(i, (self.role, [pairs[r] for r in rows], instruction), len(rows), home)
                   for i, (rows, home) in enumerate(cuts)]
         out = np.empty(len(pairs), dtype=np.float64)
-        for (rows, _), (scores, delta) in zip(cuts, self.pool.run("score", shards, self._counts), strict=True):
+        for (rows, _), scores in zip(cuts, self.pool.run("score", shards, self._counts), strict=True):
             out[rows] = scores
-            self._counts.update(delta)
         return out

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmeb.errors import LmebError
+from lmeb.models.base import model_stats, stats_since
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,6 @@ class ModelSpec:
         if self.role == "reranker":
             return load_reranker(self.spec, **self.options)  # type: ignore[arg-type]
         return load_model(self.spec, **self.options)
-
-
-def _counters(model: Any) -> dict[str, int]:
-    stats = getattr(model, "stats", None)
-    return {k: int(v) for k, v in stats.items() if isinstance(v, (int, float))} if isinstance(stats, dict) else {}
 
 
 class ModelWorker:
@@ -86,10 +82,9 @@ class ModelWorker:
 
         model = self._model("model")
         start = time.perf_counter()
-        before = _counters(model)
+        before = model_stats(model)
         vectors = encode_texts(model, texts, kind, instruction)
-        delta = {k: v - before.get(k, 0) for k, v in _counters(model).items()}
-        return (vectors, delta), time.perf_counter() - start
+        return (vectors, stats_since(model, before)), time.perf_counter() - start
 
     def score(self, role: str, pairs: list[tuple[str, str]], instruction: str | None
               ) -> tuple[tuple[Any, dict[str, int]], float]:
@@ -98,7 +93,6 @@ class ModelWorker:
 
         model = self._model(role)
         start = time.perf_counter()
-        before = _counters(model)
+        before = model_stats(model)
         scores = np.asarray(model.score(pairs, instruction), dtype=np.float64).reshape(-1)
-        delta = {k: v - before.get(k, 0) for k, v in _counters(model).items()}
-        return (scores, delta), time.perf_counter() - start
+        return (scores, stats_since(model, before)), time.perf_counter() - start
