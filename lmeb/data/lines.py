@@ -192,7 +192,7 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _id(value: object) -> str:
+def as_id(value: object) -> str:
     """An id as a string: a string as given, an integer by ``str`` (``read_jsonl`` rejects anything else)."""
     return value if isinstance(value, str) else str(value)
 
@@ -204,13 +204,14 @@ def _text_problem(obj: dict, name: str, nullable: bool = False) -> str | None:
     return f"field {name!r} must be a string, found {_json_type(obj[name])}"
 
 
-def _part(value: object) -> str:
+def text_part(value: object) -> str:
+    """A title or text field as a string (None -> "")."""
     return "" if value is None else str(value)
 
 
 def document_text(title: object, text: object) -> str:
     """A document's text as every reader gives it: ``(title + ' ' + text).strip()``, a missing part as ''."""
-    return (_part(title) + " " + _part(text)).strip()
+    return (text_part(title) + " " + text_part(text)).strip()
 
 
 def read_corpus(path: Path, on_error: ErrorHandler = None) -> Corpus:
@@ -220,7 +221,7 @@ def read_corpus(path: Path, on_error: ErrorHandler = None) -> Corpus:
     seen: set[str] = set()
     reader = JsonlReader(path, ("id",), on_error)
     for number, obj in reader:
-        doc_id = _id(obj["id"])
+        doc_id = as_id(obj["id"])
         if doc_id in seen:
             _report(on_error, data_error(path, "duplicate_id", f"duplicate document id {doc_id!r}", number))
             continue
@@ -253,13 +254,13 @@ def read_queries(
         if problem:
             _report(on_error, data_error(path, "missing_field", problem, number))
             continue
-        query_id = _id(obj["id"])
+        query_id = as_id(obj["id"])
         if query_id in seen:
             _report(on_error, data_error(path, "duplicate_id", f"duplicate query id {query_id!r}", number))
             continue
         seen[query_id] = number
         ids.append(query_id)
-        texts.append(_part(obj["text"]))
+        texts.append(text_part(obj["text"]))
     return ids, texts, reader.sha256
 
 
@@ -315,7 +316,7 @@ def read_candidates(
     scenes: dict[str, list[str]] = {}
     reader = JsonlReader(path, ("scene_id", "candidate_doc_ids"), on_error)
     for number, obj in reader:
-        scene = _id(obj["scene_id"])
+        scene = as_id(obj["scene_id"])
         docs = obj["candidate_doc_ids"]
         if not isinstance(docs, list) or not all(_is_id(d) for d in docs):
             message = "field 'candidate_doc_ids' must be a list of string or integer ids"
@@ -324,7 +325,7 @@ def read_candidates(
         if scene in scenes:
             _report(on_error, data_error(path, "duplicate_id", f"duplicate scene id {scene!r}", number))
             continue
-        scenes[scene] = [_id(d) for d in docs]
+        scenes[scene] = [as_id(d) for d in docs]
         if lines is not None:
             lines[scene] = number
     return scenes, reader.sha256

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from lmeb.data.lines import JsonlReader, read_candidates, read_corpus, read_qrels, read_queries
+from lmeb.data.lines import JsonlReader, as_id, read_candidates, read_corpus, read_qrels, read_queries, text_part
 from lmeb.data.mteb_format import CARD, KINDS, SPLIT, MtebReader
 from lmeb.data.reader import mteb_copy, subset_paths
 from lmeb.errors import LmebError
@@ -43,16 +43,12 @@ def _write_parquet(path: Path, columns: dict[str, list[Any]], types: dict[str, A
 
 def _raw_corpus(path: Path) -> dict[str, list[Any]]:
     """id, title, text columns of a corpus file, checked as ``read_corpus`` checks it (title/text kept apart)."""
-    corpus = read_corpus(path)  # every check of the official reader, once
-    keep = set(corpus.ids)
+    read_corpus(path)  # every check of the official reader, once (a repeated id or a bad line is an error)
     cols: dict[str, list[Any]] = {"id": [], "title": [], "text": []}
     for _, obj in JsonlReader(path, ("id",)):
-        doc = obj["id"] if isinstance(obj["id"], str) else str(obj["id"])
-        if doc in keep:
-            keep.discard(doc)  # a repeated id: the first occurrence, as read_corpus keeps it
-            cols["id"].append(doc)
-            cols["title"].append("" if obj.get("title") is None else str(obj["title"]))
-            cols["text"].append("" if obj.get("text") is None else str(obj["text"]))
+        cols["id"].append(as_id(obj["id"]))
+        cols["title"].append(text_part(obj.get("title")))
+        cols["text"].append(text_part(obj.get("text")))
     return cols
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from lmeb.data.lines import Corpus, ErrorHandler, data_error, document_text
+from lmeb.data.lines import Corpus, ErrorHandler, as_id, data_error, document_text
 from lmeb.data.reader import SubsetData, TaskReader, mteb_copy
 from lmeb.errors import LmebError
 from lmeb.tasks.registry import Task
@@ -82,10 +82,6 @@ def _sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _id(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
 class MtebReader:
     """Loads the subsets of one task from its mteb-format copy (``TaskReader``'s interface); a corpus
     several subsets declare with the same files is read once."""
@@ -112,7 +108,7 @@ class MtebReader:
         paths = tuple(self.files(subset, "corpus"))
         if self._corpus is None or self._corpus[0] != paths:
             cols = load_config(self.folder, f"{self.task.subset(subset).mteb_name}-corpus")
-            ids = [_id(i) for i in cols.get("id") or cols.get("_id") or []]
+            ids = [as_id(i) for i in cols.get("id") or cols.get("_id") or []]
             n = len(ids)
             titles, texts = cols.get("title") or [None] * n, cols.get("text") or [None] * n
             corpus = Corpus(path=paths[0], ids=ids, texts=[document_text(t, x) for t, x in zip(titles, texts,
@@ -129,20 +125,20 @@ class MtebReader:
         corpus, _ = self.corpus_rows(name)
         files = {str(corpus.path): corpus.sha256}
         q = load_config(self.folder, f"{mteb}-queries")
-        query_ids, query_texts = [_id(i) for i in q.get("id") or q.get("_id") or []], [str(t) for t in q["text"]]
+        query_ids, query_texts = [as_id(i) for i in q.get("id") or q.get("_id") or []], [str(t) for t in q["text"]]
         files[str(self.files(name, "queries")[0])] = _sha256(self.files(name, "queries"))
         r = load_config(self.folder, f"{mteb}-qrels")
         qrels: dict[str, dict[str, int]] = {}
         for qid, did, score in zip(r["query-id"], r["corpus-id"], r["score"], strict=True):
-            row = qrels.setdefault(_id(qid), {})
-            if _id(did) in row:
+            row = qrels.setdefault(as_id(qid), {})
+            if as_id(did) in row:
                 self._report(f"{mteb}-qrels", f"duplicate qrels row for ({qid}, {did})")
-            row[_id(did)] = int(score)
+            row[as_id(did)] = int(score)
         files[str(self.files(name, "qrels")[0])] = _sha256(self.files(name, "qrels"))
         task, scenes, missing = self.task, None, None
         if f"{mteb}-top_ranked" in self.configs:
             t = load_config(self.folder, f"{mteb}-top_ranked")
-            scenes = {_id(qid): [_id(d) for d in docs] for qid, docs in zip(t["query-id"], t["corpus-ids"],
+            scenes = {as_id(qid): [as_id(d) for d in docs] for qid, docs in zip(t["query-id"], t["corpus-ids"],
                                                                             strict=True)}
             files[str(self.files(name, "top_ranked")[0])] = _sha256(self.files(name, "top_ranked"))
             task = dataclasses.replace(self.task, scene_id="query_id")  # top_ranked is per query
