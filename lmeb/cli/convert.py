@@ -17,7 +17,6 @@ import argparse
 from pathlib import Path
 
 from lmeb.cli.options import add_selection, selection
-from lmeb.errors import LmebError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,17 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from lmeb.data.mteb_convert import convert
-    from lmeb.data.reader import available_tasks, data_root
+    from lmeb.data.reader import available_tasks, data_root, present_selections
 
     root = data_root(args.data)
-    chosen = selection(args)
-    present = {t.name for t in available_tasks(root, [s.task for s in chosen])}
-    missing = [s.task.name for s in chosen if s.task.name not in present]
-    if args.tasks and missing:
-        raise LmebError(f"{root}: no data for {', '.join(missing)}")
-    todo = [(s.task, s.subsets) for s in chosen if s.task.name in present]
-    if not todo:
-        raise LmebError(f"{root}: none of the selected LMEB datasets is present")
+    todo = [(s.task, s.subsets) for s in present_selections(root, selection(args), bool(args.tasks),
+                                                             find=available_tasks)]
     for folder in convert(args.to, root, Path(args.out), todo):
         print(folder)
     return 0
