@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--versus", metavar="OTHER", help="a second model: the queries where they differ most")
     parser.add_argument("--k", type=int, default=10, help="retrieved documents shown per query (default 10)")
     parser.add_argument("--data", metavar="DIR", help="data root in the official layout (default $LMEB_DATA)")
+    # lmeb.inspect.render.FORMATS, spelled out: importing it would load numpy for every lmeb command's parser
     parser.add_argument("--format", choices=("text", "json", "html"), default="text",
                         help="text (default), json, or html: one self-contained escaped page")
     parser.add_argument("--evidence-distance", action="store_true", help="instead: the main score by quartile of "

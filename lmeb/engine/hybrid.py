@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lmeb.embeddings.store import EmbedStats
 from lmeb.engine import efficiency
 from lmeb.engine.fusion import DEFAULT_RRF_K, check_method, check_weights, fuse_runs
+from lmeb.engine.hybrid_cv import FOLDS
 from lmeb.engine.retrieval import Rows, Run
 from lmeb.engine.strategy import Strategy, strategy_for, timed
 from lmeb.errors import LmebError
@@ -68,7 +69,7 @@ class Hybrid:
 
     def __init__(self, parts: Sequence[Any], fusion: str = "rrf", weights: Sequence[float] | str | None = None,
                  rrf_k: int = DEFAULT_RRF_K, depth: int = DEFAULT_K, name: str | None = None,
-                 model_options: dict[str, Any] | None = None, cv_folds: int = 5, cv_seed: int = 0) -> None:
+                 model_options: dict[str, Any] | None = None, cv_folds: int = FOLDS, cv_seed: int = 0) -> None:
         if isinstance(parts, (str, Path)) or len(parts) < 2:
             raise LmebError("a hybrid needs at least two parts, e.g. Hybrid(['bm25', encoder])")
         self.fusion = check_method(fusion)

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from lmeb.engine.metrics import MAIN_SCORE
+from lmeb.errors import LmebError
 from lmeb.inspect.queries import Hit, Inspection, ModelView
 
 FORMATS = ("text", "json", "html")
@@ -20,6 +21,9 @@ SHOWN_METRICS = (MAIN_SCORE, "recall_at_10", "mrr_at_10", "R_cap_at_10")
 
 
 def render(view: Inspection, fmt: str = "text") -> str:
+    """``view`` as text, JSON or a standalone HTML page (one of ``FORMATS``)."""
+    if fmt not in FORMATS:
+        raise LmebError(f"unknown inspect format {fmt!r} (choose from {', '.join(FORMATS)})")
     if fmt == "json":
         return json.dumps(asdict(view), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     if fmt == "html":
