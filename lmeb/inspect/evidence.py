@@ -59,17 +59,22 @@ def evidence_distance(result: DatasetResult, data: str | Path | None = None) -> 
     rows = []
     for name, sub in result.subsets.items():
         subset = reader.load(name)
+        scenes: dict[str, dict[str, int] | None] = {}  # scene -> each candidate's position (checked once)
         for qid, score in main_scores(result, sub).items():
-            cands = list(dict.fromkeys(subset.candidates(qid) or []))
-            if len(cands) < 2:
+            scene = subset.task.scene_of(qid)
+            if scene not in scenes:
+                cands = list(dict.fromkeys(subset.candidates(qid) or []))
+                if len(cands) >= 2 and not check(cands):
+                    raise LmebError(f"{result.task_name}/{name}: the scene of query {qid} is not in conversation "
+                                    "order")
+                scenes[scene] = {d: i for i, d in enumerate(cands)} if len(cands) >= 2 else None
+            pos = scenes[scene]
+            if pos is None:
                 continue
-            if not check(cands):
-                raise LmebError(f"{result.task_name}/{name}: the scene of query {qid} is not in conversation order")
-            pos = {d: i for i, d in enumerate(cands)}
             relevant = [d for d, g in subset.qrels.get(qid, {}).items() if g > 0 and d in pos]
             if not relevant:
                 continue
-            distance = sum(1 - pos[d] / (len(cands) - 1) for d in relevant) / len(relevant)
+            distance = sum(1 - pos[d] / (len(pos) - 1) for d in relevant) / len(relevant)
             rows.append((QUARTILES[min(3, int(distance * 4))], score))
     frame = pd.DataFrame(rows, columns=["quartile", MAIN_SCORE])
     out = frame.groupby("quartile").agg(**{MAIN_SCORE: (MAIN_SCORE, "mean"), "queries": (MAIN_SCORE, "size")})
