@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,8 +24,7 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?$")
 def safe_name(name: str, what: str) -> str:
     """``name`` if it is one usable path component, else a one-line error naming ``what`` it is."""
     text = str(name)
-    bad = (not text.strip() or text.strip() in (".", "..") or "/" in text or "\\" in text or "\0" in text
-           or (os.sep in text) or (os.altsep is not None and os.altsep in text))
+    bad = not text.strip() or text.strip() in (".", "..") or any(c in text for c in "/\\\0")  # every OS's separators
     if bad:
         raise LmebError(f"{what} {text!r} cannot be a folder or file name (no '/', '\\', '..' or empty names)")
     return text
