@@ -31,7 +31,7 @@ def describe(value: Any) -> str:
     return "None" if value is None else f"a {type(value).__name__}"
 
 
-def _from_torch(value: Any) -> Any:
+def from_torch(value: Any) -> Any:
     """A torch tensor as a float32 numpy array (detached from autograd, bf16/fp16 upcast, on the CPU)."""
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
         return value.detach().float().cpu().numpy()
@@ -40,7 +40,7 @@ def _from_torch(value: Any) -> Any:
 
 def as_vectors(value: Any, n: int, model: str) -> np.ndarray:
     """``encode``'s output as a C-contiguous float32 ``(n, dim)`` array of finite numbers, or one error."""
-    value = _from_torch(value)
+    value = from_torch(value)
     problem = None
     if value is None or isinstance(value, (str, bytes, set, dict)):
         problem = describe(value)

@@ -23,6 +23,7 @@ import numpy as np
 
 from lmeb.errors import LmebError
 from lmeb.models.base import Kind, check_finite
+from lmeb.models.checks import from_torch
 from lmeb.models.oom import retry_with_smaller_batches
 
 ADAPTER_VERSION = 1  # bump when this adapter changes the vectors it returns (it keys the embedding cache)
@@ -127,9 +128,7 @@ class MtebTaskEncoder:
 
         vectors = retry_with_smaller_batches(run, self.parent.batch_size, stats=self.parent.stats, name=self.name,
                                              length=lambda: f"{max(len(t) for t in texts)} characters")
-        if hasattr(vectors, "detach"):
-            vectors = vectors.detach().float().cpu().numpy()
-        return check_finite(np.asarray(vectors, dtype=np.float32), self.name)
+        return check_finite(np.asarray(from_torch(vectors), dtype=np.float32), self.name)
 
     def config(self) -> dict[str, Any]:
         return {**self.parent.config(), "mteb_task": self.metadata.name}
