@@ -5,6 +5,7 @@ cross-encoder loads as before; --allow-new-head scores anyway, with a warning.""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from lmeb.errors import LmebError, LmebWarning
 
 
 def test_a_bi_encoder_as_reranker_is_one_line_before_any_work(minilm_path: Path, sample_data: Path,
-                                                              tmp_path: Path, capsys) -> None:
+                                                              tmp_path: Path, capsys, monkeypatch) -> None:
+    for heavy in ("torch", "sentence_transformers"):  # refused before either is imported (seconds of work)
+        monkeypatch.setitem(sys.modules, heavy, None)
     rc = cli(["run", "--model", "bm25", "--reranker", f"cross-encoder:{minilm_path}", "--tasks",
               "Gorilla/gorilla_tensor", "--data", str(sample_data), "--output", str(tmp_path / "out"), "--no-cache",
               "--no-progress"])

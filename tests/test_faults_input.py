@@ -6,13 +6,14 @@ import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 
 from lmeb.data import reader as data
 from lmeb.data.validate import validate
-from lmeb.errors import DataError
+from lmeb.errors import DataError, LmebWarning
 
 LOCOMO = Path("Dialogue/LoCoMo")
 
@@ -120,9 +121,11 @@ ADAPTERS = ("st", "hf", "cross-encoder")
 def _load(kind: str, path: Path, **options):
     from lmeb.models.registry import load_model
 
-    if kind == "cross-encoder":  # MiniLM is a bi-encoder: these tests are about the arguments, not its head
-        options.setdefault("allow_new_head", True)
-    return load_model(f"{kind}:{path}", **options)
+    with warnings.catch_warnings():
+        if kind == "cross-encoder":  # MiniLM is a bi-encoder: these tests are about the arguments, not its head
+            options.setdefault("allow_new_head", True)
+            warnings.filterwarnings("ignore", ".*has no trained classification head", LmebWarning)
+        return load_model(f"{kind}:{path}", **options)
 
 
 @pytest.mark.parametrize("kind", ADAPTERS)

@@ -82,6 +82,6 @@ def test_options_dataclasses_take_the_same_spellings(minilm_path: Path) -> None:
     with pytest.raises(LmebError, match=r"^option poolng does not apply to an HF encoder \(it takes: pooling, "):
         HFEncoder(minilm_path, poolng="mean")
     with pytest.raises(LmebError, match=r"^option chunk does not apply to the KaLM reranker \(it takes: chunk_size, "):
-        load_reranker("kalm:/nowhere", chunk=2)
+        load_reranker(f"kalm:{minilm_path}", chunk=2)  # options are checked before any weights load
     with pytest.raises(LmebError, match=r"^unknown pooling 'max'; choose one of first, last, mean$"):
         HFOptions(pooling="max")

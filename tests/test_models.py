@@ -225,7 +225,7 @@ def test_bad_model_specs_are_one_line_errors(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_reranker_specs_dispatch_lazily(monkeypatch):
+def test_reranker_specs_dispatch_lazily(monkeypatch, tmp_path):
     made = []
 
     class Fake:
@@ -238,16 +238,30 @@ def test_reranker_specs_dispatch_lazily(monkeypatch):
     ce.CrossEncoderReranker = type("CrossEncoderReranker", (Fake,), {})
     monkeypatch.setitem(sys.modules, "lmeb.models.kalm", kalm)
     monkeypatch.setitem(sys.modules, "lmeb.models.cross_encoder", ce)
+    small, local_ce = tmp_path / "kalm-small", tmp_path / "ce"
+    small.mkdir()
+    local_ce.mkdir()
     load_model("KaLM-Embedding/KaLM-Reranker-V1-Nano", batch_size=8)
-    load_model("kalm:/models/kalm-small")
-    load_reranker("cross-encoder:/models/ce", device="cpu")
+    load_model(f"kalm:{small}")
+    load_reranker(f"cross-encoder:{local_ce}", device="cpu")
     load_reranker("some/cross-encoder")
     assert made == [
         ("KalmReranker", "KaLM-Embedding/KaLM-Reranker-V1-Nano", {"batch_size": 8}),
-        ("KalmReranker", "/models/kalm-small", {}),
-        ("CrossEncoderReranker", "/models/ce", {"device": "cpu"}),
+        ("KalmReranker", str(small), {}),
+        ("CrossEncoderReranker", str(local_ce), {"device": "cpu"}),
         ("CrossEncoderReranker", "some/cross-encoder", {}),
     ]
+
+
+@pytest.mark.parametrize("prefix", ["", "st:", "hf:", "kalm:", "cross-encoder:"])
+def test_a_mistyped_model_path_fails_before_its_adapter_is_imported(prefix, monkeypatch, tmp_path):
+    """A path that does not exist is one line at once, not after seconds of importing torch and transformers."""
+    from lmeb.errors import LmebError
+
+    for module in ("sentence_transformer", "hf", "kalm", "cross_encoder"):
+        monkeypatch.setitem(sys.modules, f"lmeb.models.{module}", None)  # importing it would raise ImportError
+    with pytest.raises(LmebError, match=r"model path '.*no-such-model' does not exist and is not a hub id"):
+        load_model(f"{prefix}{tmp_path / 'no-such-model'}")
 
 
 # --- presets -----------------------------------------------------------------------------------------

@@ -84,8 +84,6 @@ class CrossEncoderReranker:
         name: str | None = None,
         allow_new_head: bool = False,
     ) -> None:
-        from sentence_transformers import CrossEncoder
-
         if instruction_template is not None:
             _check_template(instruction_template)
         self.source = resolve_source(path_or_id, revision)
@@ -93,13 +91,16 @@ class CrossEncoderReranker:
         self.name = name or display_name(self.source)
         self.batch_size = int(batch_size)
         self.instruction_template = instruction_template
-        self.device = default_device(device)
         self.precision = normalize_precision(precision)
         check_remote_code(self.source, False, f"reranker {self.source.spec!r}")
         spec = str(self.source.local_dir or self.source.spec)
         saved = saved_architectures(self.source.local_dir)
         if saved is not None:  # a local checkpoint: checked before loading (no load report, no wait)
             check_trained_head(saved, self.name, allow_new_head)
+        # torch only after the checks: a refused checkpoint fails in a second, not after the imports
+        self.device = default_device(device)
+        from sentence_transformers import CrossEncoder
+
         with loading_errors(self.source):
             self.model = CrossEncoder(spec, device=self.device, max_length=max_length, revision=revision,
                                       trust_remote_code=False,
