@@ -26,6 +26,19 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import atexit
+    import sys
+
+    def _exit_now() -> None:
+        """A worker's last step: its reports are sent and every other exit handler has run (registered first, this
+        runs last); skip the interpreter's teardown of torch, transformers and the rest (1-2 s per worker)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    atexit.register(_exit_now)
+
 # The longest test files run first (whole files, so module fixtures are built once): the last test a worker
 # picks up then is a short one, not a minute-long tail the other worker idles through. Measured CPU seconds.
 LONG_FIRST = ("test_quickstart.py", "test_ray.py", "test_mteb_format.py", "test_hybrid.py",
@@ -64,6 +77,11 @@ def minilm_path() -> Path:
     return Path(gt.get_model_path())
 
 
+# MiniLM's options where a test's claim does not depend on the length (equalities, identity, caches): the same
+# model at 64 tokens, a third of the work on the real data's long texts.
+MINILM_SHORT = {"device": "cpu", "max_length": 64}
+
+
 def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
     """A folder built once per test run, shared by the xdist workers: the first worker to need it builds it
     (``build(folder)``) under a lock, the others wait and reuse it. Read-only to its users (copy to write)."""
@@ -86,17 +104,30 @@ def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Call
 
 @pytest.fixture(scope="session")
 def minilm_proced_cache(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path, real_data: Path) -> Path:
-    """An embedding cache holding MiniLM's vectors of every text of the real Proced_mem_bench (15-20 s of CPU
-    to encode), computed once per run; tests that only need the vectors cached copy it instead."""
+    """An embedding cache holding MiniLM's vectors (``MINILM_SHORT``: truncated to 64 tokens) of every text of the
+    real Proced_mem_bench, computed once per run; tests that only need the vectors cached copy it instead."""
     def build(folder: Path) -> None:
         import lmeb
         from lmeb.reporter import Reporter
 
         res = lmeb.evaluate(str(minilm_path), tasks="Proced_mem_bench", data=real_data, cache_dir=folder,
-                            model_options={"device": "cpu"}, reporter=Reporter(lambda _: None))
+                            model_options=MINILM_SHORT, reporter=Reporter(lambda _: None))
         assert sum(summary.texts.encoded for summary in res.summaries) > 0
 
     return shared_once(tmp_path_factory, "minilm-proced-cache", build)
+
+
+@pytest.fixture(scope="session")
+def bm25_real_results(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
+    """``lmeb run --model bm25 --all --no-cache`` on every real dataset in ../shared, run once per test run: the
+    results folder (``bm25/wo_inst/<Dataset>.json``), read by the runner's checks and the mteb-format equality."""
+    def build(folder: Path) -> None:
+        from lmeb.cli import main
+
+        assert main(["run", "--model", "bm25", "--all", "--data", str(real_data), "--output", str(folder),
+                     "--no-cache", "--no-progress"]) == 0
+
+    return shared_once(tmp_path_factory, "bm25-real-results", build)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from lmeb.engine.metrics import evaluate as score_run
 from lmeb.engine.options import EvalOptions
 from lmeb.errors import LmebError
 from lmeb.reporter import Reporter
+from tests.conftest import MINILM_SHORT
 from tests.test_fusion import _order, reference
 
 
@@ -182,8 +183,8 @@ def test_real_bm25_minilm_rrf_equals_the_fusion_of_saved_runs(real_data: Path, m
     common = {"tasks": "Proced_mem_bench", "data": real_data, "output": out, "cache_dir": cache, **quiet}
     lmeb.evaluate("bm25", options=EvalOptions(save_runs=True), **common)
     lmeb.evaluate(str(minilm_path), options=EvalOptions(save_runs=True), name="minilm",
-                  model_options={"device": "cpu"}, **common)
-    res = lmeb.evaluate(f"hybrid:bm25+{minilm_path}", model_options={"device": "cpu"}, **common)
+                  model_options=MINILM_SHORT, **common)
+    res = lmeb.evaluate(f"hybrid:bm25+{minilm_path}", model_options=MINILM_SHORT, **common)
     assert res.summaries[0].texts.encoded == 0 and res.summaries[0].texts.disk > 0
     expected = independent_fusion(out, ["bm25", "minilm"], lmeb.get_task("Proced_mem_bench"), real_data,
                                   "rrf", [1.0, 1.0])
