@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from lmeb.cli import main as cli
 from lmeb.compare.paired import compare
@@ -41,8 +40,15 @@ def test_sign_flip_weights_by_hand() -> None:
     assert expect == pytest.approx(10 / 16)
 
 
+def _stats():
+    """scipy.stats, imported by the two tests that check against it (0.5 s at collection on every worker)."""
+    from scipy import stats
+
+    return stats
+
+
 def _scipy_p(a: np.ndarray, b: np.ndarray, w: np.ndarray, resamples: float, seed: int = 1) -> float:
-    res = stats.permutation_test((a, b), lambda x, y, axis: np.sum(w * (x - y), axis=axis),
+    res = _stats().permutation_test((a, b), lambda x, y, axis: np.sum(w * (x - y), axis=axis),
                                  permutation_type="samples", n_resamples=resamples, vectorized=True,
                                  alternative="two-sided", rng=np.random.default_rng(seed))
     return float(res.pvalue)
@@ -69,7 +75,7 @@ def test_bootstrap_matches_scipy_percentile() -> None:
     x = rng.beta(2, 3, 200)
     boot = bootstrap_means([x[:, None]], 20_000, np.random.default_rng(5))[0]
     lo, hi = percentile_ci(boot)
-    ref = stats.bootstrap((x,), np.mean, n_resamples=20_000, method="percentile", rng=np.random.default_rng(6))
+    ref = _stats().bootstrap((x,), np.mean, n_resamples=20_000, method="percentile", rng=np.random.default_rng(6))
     assert lo[0] == pytest.approx(ref.confidence_interval.low, abs=0.003)
     assert hi[0] == pytest.approx(ref.confidence_interval.high, abs=0.003)
 

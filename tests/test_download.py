@@ -7,7 +7,9 @@ changed file at a new revision, 404 / 500 / hang / offline in one line, a damage
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hub_server import HubServer, Repo
@@ -94,6 +96,9 @@ def test_download_resumes_an_interrupted_file(hub: HubServer, official_repo: tup
 
     repo, _, new = official_repo
     monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 256)  # written to disk 256 bytes at a time
+    # the hub client waits 1 s before it resumes a cut file (its only use of time): 0.05 s here
+    import huggingface_hub.file_download as file_download
+    monkeypatch.setattr(file_download, "time", SimpleNamespace(sleep=lambda _s: time.sleep(0.05)))
     dest = tmp_path / "d"
     name = f"{LOCOMO}/corpus.jsonl"
     hub.cut_once.add(name)
@@ -128,12 +133,14 @@ def test_pinned_revision_then_a_changed_file(hub: HubServer, official_repo: tupl
 @pytest.mark.parametrize(("fault", "message"), [
     (404, r"KaLM-Embedding/LMEB@main: not found on http://127.0.0.1:\d+ \(HTTP 404\)"),
     (500, r"KaLM-Embedding/LMEB@main: the hub answered HTTP 500 \(http://127.0.0.1:\d+\); try again later"),
-    ("hang", r"KaLM-Embedding/LMEB@main: no answer from http://127.0.0.1:\d+ within 1s \(LMEB_HUB_TIMEOUT\)"),
+    ("hang", r"KaLM-Embedding/LMEB@main: no answer from http://127.0.0.1:\d+ within 0.3s \(LMEB_HUB_TIMEOUT\)"),
 ])
 def test_hub_failures_are_one_line(hub: HubServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   fault: object, message: str) -> None:
+                                   monkeypatch: pytest.MonkeyPatch, fault: object, message: str) -> None:
     import re
 
+    if fault == "hang":  # a short wait for the request that hangs (the others keep 1 s for a loaded machine)
+        monkeypatch.setenv("LMEB_HUB_TIMEOUT", "0.3")
     hub.faults["info"] = fault
     code, out, err = run_cli(capsys, "download", "--tasks", "LoCoMo", "--to", str(tmp_path / "d"))
     assert code == 2 and out == ""

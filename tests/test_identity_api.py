@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 
 from lmeb.errors import LmebWarning
-from tests.test_openai_api import Server, api, server  # noqa: F401  (the fixtures, reused)
-
-pytest.importorskip("openai")
+from tests.test_openai_api import Server, api, server  # noqa: F401  (the fixtures, reused; skips without openai)
 
 
 def _score(res: Any) -> float:
