@@ -1,10 +1,10 @@
 """Scale out on Ray (``lmeb.scale``) with real Ray clusters on this machine, MiniLM and a real subset.
 
 Ray listens on 127.0.0.1 only here (``lmeb.scale.cluster.LOOPBACK_SWITCH``, set before ray is imported),
-and every Ray process the tests start is gone when they end. Start-up is the main cost: one local
-instance serves the module (the two-node test comes first, before it starts), one worker pool serves
-most tests, shards are tiny so that a run has many of them. Every test that starts Ray (a cluster, the local
-instance or a pool) is marked slow: ``make test-fast`` keeps the ones that need no Ray processes.
+and every Ray process the tests start is gone when they end. Start-up is the main cost: one two-node
+cluster serves the module, one worker pool serves most tests, shards are tiny so that a run has many of
+them. Every test that starts Ray (the cluster or a pool) is marked slow: ``make test-fast`` keeps the ones
+that need no Ray processes.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ os.environ.setdefault(LOOPBACK_SWITCH, "0")  # before ray is imported (by the ``
 
 pytestmark = pytest.mark.realdata
 SUBSET = ("Gorilla", "gorilla_pytorch")  # 43 documents, 186 queries
-QUIET = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+QUIET = {"log_to_driver": False, "logging_level": logging.WARNING}  # the driver prints no worker logs
 NICE = {"_system_config": {"worker_niceness": WORKER_NICENESS}}  # as lmeb's own local instance
 OPTIONS = {"batch_size": 16, "max_length": 64}  # MiniLM truncated to 64 tokens: same model, 4x less work
 SPAWNED: list[int] = []  # pids of Ray processes the tests saw; all must be gone at the end
@@ -82,13 +82,6 @@ def _cpus_free(cpus: float, within: float = 30.0) -> bool:
     while ray.available_resources().get("CPU") != cpus and time.monotonic() < deadline:
         time.sleep(0.2)
     return ray.available_resources().get("CPU") == cpus
-
-
-def _node_pids() -> list[int]:
-    import ray
-
-    node = ray._private.worker._global_node
-    return [p.process.pid for procs in node.all_processes.values() for p in procs if p.process is not None]
 
 
 def _run(model: object, data: Path, out: Path, cache: Path) -> Path:
@@ -153,52 +146,51 @@ def reference(minilm_path: Path, real_data: Path, tmp_path_factory: pytest.TempP
     return path, tmp / "cache"
 
 
-@pytest.mark.slow
-def test_two_node_cluster_gives_the_single_process_numbers(ray: ModuleType, reference: tuple[Path, Path],
-                                                           minilm_path: Path, real_data: Path, tmp_path: Path) -> None:
-    """Runs first: a head and a second node on loopback, one worker on each."""
+@pytest.fixture(scope="module")
+def local_ray(ray: ModuleType) -> Iterator[None]:
+    """One Ray cluster for the module: a head and a second node on loopback, 1 CPU each (2 CPUs in all), started
+    once (each start costs seconds of Ray's own processes); every process it started is gone when it ends."""
     from ray.cluster_utils import Cluster
 
     assert not ray.is_initialized()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, **NICE})
+    for attempt in range(3):  # Ray waits a fixed 30 s for a raylet: a busy shared machine can miss that
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, **NICE})
+        try:
+            cluster.add_node(num_cpus=1)
+            ray.init(address=cluster.address, **QUIET)
+            cluster.wait_for_nodes()
+            break
+        except Exception:
+            ray.shutdown()
+            cluster.shutdown()
+            if attempt == 2:
+                raise
+    SPAWNED.extend(p.process.pid for node in cluster.list_all_nodes() for procs in node.all_processes.values()
+                   for p in procs if p.process is not None)
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     try:
-        cluster.add_node(num_cpus=1)
-        ray.init(address=cluster.address, log_to_driver=False, logging_level=logging.WARNING)
-        cluster.wait_for_nodes()
-        SPAWNED.extend(_node_pids())
-        with RayPool(ModelSpec(str(minilm_path), OPTIONS), workers=2, cpus_per_worker=1,
-                     shard_size=16) as pool:
-            SPAWNED.extend(pool.pids())
-            path = _run(pool.model, real_data, tmp_path / "out", tmp_path / "cache")
-            cluster_info = pool.provenance()
-        _assert_same_results(path, reference[0])
-        _assert_same_cache(tmp_path / "cache", reference[1])
-        assert len(cluster_info["nodes"]) == 2
-        assert {n["address"] for n in cluster_info["nodes"]} == {"127.0.0.1"}
-        assert len({w["node_id"] for w in cluster_info["per_worker"]}) == 2  # one worker per node
-        assert all(w["shards"] > 0 for w in cluster_info["per_worker"])
+        yield
     finally:
         ray.shutdown()
         cluster.shutdown()
     assert not _gone(SPAWNED)
 
 
-@pytest.fixture(scope="module")
-def local_ray(ray: ModuleType) -> Iterator[None]:
-    """A local Ray instance (2 CPUs, loopback) for the rest of the module; its processes end with it."""
-    for attempt in range(3):  # Ray waits a fixed 30 s for its raylet: a busy shared machine can miss that
-        try:
-            ray.init(num_cpus=2, _node_ip_address="127.0.0.1", **NICE, **QUIET)
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 2:
-                raise
-    SPAWNED.extend(_node_pids())
-    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
-    yield
-    ray.shutdown()
-    assert not _gone(SPAWNED)
+@pytest.mark.slow
+def test_two_node_cluster_gives_the_single_process_numbers(local_ray: None, reference: tuple[Path, Path],
+                                                           minilm_path: Path, real_data: Path, tmp_path: Path) -> None:
+    """Runs first, on the module's cluster: one worker on each of its two nodes."""
+    with RayPool(ModelSpec(str(minilm_path), OPTIONS), workers=2, cpus_per_worker=1, shard_size=16) as pool:
+        SPAWNED.extend(pool.pids())
+        path = _run(pool.model, real_data, tmp_path / "out", tmp_path / "cache")
+        cluster_info = pool.provenance()
+    _assert_same_results(path, reference[0])
+    _assert_same_cache(tmp_path / "cache", reference[1])
+    assert len(cluster_info["nodes"]) == 2
+    assert {n["address"] for n in cluster_info["nodes"]} == {"127.0.0.1"}
+    assert len({w["node_id"] for w in cluster_info["per_worker"]}) == 2  # one worker per node
+    assert all(w["shards"] > 0 for w in cluster_info["per_worker"])
+    assert _cpus_free(2)  # the pool's workers are gone
 
 
 @pytest.fixture(scope="module")
