@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -176,6 +177,25 @@ def test_ray_address_nothing_listens_on_fails_fast(monkeypatch):
     with pytest.raises(LmebError, match=r"could not reach the Ray cluster at 127.0.0.1:1 within 3s"):
         connect("127.0.0.1:1")
     assert time.monotonic() - started < 10
+
+
+def test_an_address_nobody_answers_fails_before_ray_is_imported(monkeypatch):
+    """The address is probed first: a cluster that is down costs no import of Ray (0.4 s and more)."""
+    import importlib.abc
+
+    from lmeb.scale.cluster import connect
+
+    class NoRay(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "ray":
+                raise ImportError("ray was imported")
+            return None
+
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [NoRay(), *sys.meta_path])
+    monkeypatch.setenv("LMEB_RAY_TIMEOUT", "3")
+    with pytest.raises(LmebError, match=r"could not reach the Ray cluster at 127.0.0.1:1 within 3s"):
+        connect("127.0.0.1:1")
 
 
 def test_ray_timeout_option(sample_data, tmp_path, capsys, monkeypatch):

@@ -86,12 +86,16 @@ def connect(address: str | None = "auto", num_cpus: int | None = None, timeout: 
     ``auto``/None: ``$RAY_ADDRESS`` if set, else a new local instance (``num_cpus`` caps its CPUs).
     ``timeout``: seconds an address may stay silent (``probe``; default ``$LMEB_RAY_TIMEOUT`` or 30).
     """
+    target = os.environ.get("RAY_ADDRESS") if address in (None, "", "auto") else address
+    # before Ray is imported no session can be open here: an address that nobody answers fails without the import
+    probed = bool(target) and "ray" not in sys.modules
+    if probed:
+        probe(target, timeout)
     ray = import_ray()
     if ray.is_initialized():
         return Connection(address="existing", started_here=False)
-    target = os.environ.get("RAY_ADDRESS") if address in (None, "", "auto") else address
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-    if target:
+    if target and not probed:
         probe(target, timeout)
     try:
         if target:
