@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 LMEB = Path(__file__).resolve().parents[1] / "lmeb"
@@ -15,7 +16,12 @@ def _module(path: Path) -> str:
 
 
 MODULES = {_module(p): p for p in LMEB.rglob("*.py")}
-TREES = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
+
+
+@functools.cache
+def trees() -> dict[str, ast.Module]:
+    """Every lmeb module's syntax tree, parsed when a test first asks (not at collection, on every worker)."""
+    return {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
 
 
 def _defined(tree: ast.Module) -> set[str]:
@@ -46,9 +52,9 @@ def _lmeb_imports(tree: ast.Module) -> list[tuple[str, list[str]]]:
 def test_every_name_is_imported_from_the_module_that_defines_it() -> None:
     """No re-exports: ``from lmeb.x import n`` only where lmeb.x defines n (or n is its submodule). The public
     API's names on ``lmeb`` itself (``lmeb.evaluate``...) are the one exception."""
-    defined = {name: _defined(tree) for name, tree in TREES.items()}
+    defined = {name: _defined(tree) for name, tree in trees().items()}
     others = [p for folder in ("tests", "benchmarks", "scripts") for p in (REPO / folder).rglob("*.py")]
-    sources = [*TREES.items(), *((str(p), ast.parse(p.read_text(encoding="utf-8"))) for p in others)]
+    sources = [*trees().items(), *((str(p), ast.parse(p.read_text(encoding="utf-8"))) for p in others)]
     wrong = []
     for where, tree in sources:
         for module, names in _lmeb_imports(tree):
@@ -62,7 +68,7 @@ def test_every_name_is_imported_from_the_module_that_defines_it() -> None:
 def _importers() -> dict[str, set[str]]:
     """Module -> the lmeb modules it imports (anywhere in it, function-level imports included)."""
     graph: dict[str, set[str]] = {}
-    for name, tree in TREES.items():
+    for name, tree in trees().items():
         targets = set()
         for module, names in _lmeb_imports(tree):
             targets.add(module)
@@ -104,7 +110,7 @@ def test_no_module_over_400_lines() -> None:
 def test_package_inits_hold_no_code() -> None:
     """A subpackage's ``__init__`` is its docstring and the lazy-submodule hook, so importing a module never
     drags in its siblings (the CLI package keeps its entry point)."""
-    for name, tree in TREES.items():
+    for name, tree in trees().items():
         if MODULES[name].name != "__init__.py" or name in ("lmeb", "lmeb.cli"):
             continue
         kinds = {type(node).__name__ for node in tree.body[1:]}
@@ -115,7 +121,7 @@ def test_models_layer_imports_no_layer_above_it() -> None:
     """``lmeb.models`` turns specs and objects into models; the engine, results, report and API use it, never
     the other way round (function-level imports counted): a models module importing them is a layering bug."""
     above = ("lmeb.embeddings", "lmeb.engine", "lmeb.results", "lmeb.report", "lmeb.api")
-    wrong = [f"{name} imports {module}" for name, tree in TREES.items() if name.startswith("lmeb.models")
+    wrong = [f"{name} imports {module}" for name, tree in trees().items() if name.startswith("lmeb.models")
              for module, _ in _lmeb_imports(tree) if module.startswith(above) and module.split(".")[1] in
              [a.split(".")[1] for a in above]]
     assert not wrong, "\n".join(wrong)
@@ -128,7 +134,7 @@ def test_no_engine_function_over_60_lines() -> None:
     """Every function and method of ``lmeb/engine/`` (nested ones included) spans at most 60 lines,
     decorators and docstring included."""
     long = []
-    for name, tree in TREES.items():
+    for name, tree in trees().items():
         if not name.startswith("lmeb.engine."):
             continue
         for node in ast.walk(tree):
@@ -137,5 +143,5 @@ def test_no_engine_function_over_60_lines() -> None:
                 size = node.end_lineno - first + 1
                 if size > ENGINE_FUNCTION_LINES:
                     long.append(f"{name}.{node.name}: {size} lines")
-    assert any(name.startswith("lmeb.engine.runner") for name in TREES)  # the walk saw the engine
+    assert any(name.startswith("lmeb.engine.runner") for name in trees())  # the walk saw the engine
     assert not long, long
