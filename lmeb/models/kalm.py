@@ -79,8 +79,6 @@ class KalmReranker:
 
     def __init__(self, path_or_id: str | Path, options: KalmOptions | None = None, **given: Any) -> None:
         """``KalmReranker(path, KalmOptions(...))`` or ``KalmReranker(path, chunk_size=4, ...)``."""
-        import torch
-
         opts: KalmOptions = options_of(KalmOptions, options, given, "the KaLM reranker")
         self.path_or_id = str(path_or_id)
         source = resolve_source(self.path_or_id, opts.revision)
@@ -93,6 +91,8 @@ class KalmReranker:
         self.batch_size = int(opts.batch_size)
         self.share_passages = opts.share_passages
         self.progress = opts.progress
+        import torch  # after the path and option checks: a bad path costs no import
+
         self.device = torch.device(default_device(opts.device))  # one device check for every adapter
         dtype, precision = opts.dtype, opts.precision
         if dtype is not None and precision is not None and normalize_precision(dtype) != normalize_precision(precision):

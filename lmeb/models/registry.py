@@ -43,7 +43,6 @@ from typing import Any
 from lmeb.cache import Cache
 from lmeb.errors import LmebError
 from lmeb.models.base import protocol_of
-from lmeb.models.loading import resolve_source
 
 Loader = Callable[[str, dict[str, Any]], Any]
 LOAD_CONTEXT = ("setting", "cache", "model_path")  # what every loader gets besides the model options
@@ -244,7 +243,6 @@ def _preset(rest: str, options: dict[str, Any]) -> Any:
 
 @register_model("hf")
 def _hf(rest: str, options: dict[str, Any]) -> Any:
-    resolve_source(rest)  # a mistyped path fails here, not after seconds of importing torch
     from lmeb.models.hf import HFEncoder
 
     return HFEncoder(rest, **_options(HFEncoder, options, "an HF encoder"))
@@ -252,7 +250,6 @@ def _hf(rest: str, options: dict[str, Any]) -> Any:
 
 @register_model("st")
 def _st(rest: str, options: dict[str, Any]) -> Any:
-    resolve_source(rest)  # a mistyped path fails here, not after seconds of importing torch
     from lmeb.models.sentence_transformer import SentenceTransformerEncoder
 
     return SentenceTransformerEncoder(rest, **_options(SentenceTransformerEncoder, options,
@@ -261,7 +258,6 @@ def _st(rest: str, options: dict[str, Any]) -> Any:
 
 @register_model("kalm")
 def _kalm(rest: str, options: dict[str, Any]) -> Any:
-    resolve_source(rest)  # a mistyped path fails here, not after seconds of importing torch
     from lmeb.models.kalm import KalmReranker
 
     kalm_options = _options(KalmReranker, options, "the KaLM reranker")
@@ -272,7 +268,6 @@ def _kalm(rest: str, options: dict[str, Any]) -> Any:
 
 @register_model("cross-encoder")
 def _cross_encoder(rest: str, options: dict[str, Any]) -> Any:
-    resolve_source(rest)  # a mistyped path fails here, not after seconds of importing torch
     from lmeb.models.cross_encoder import CrossEncoderReranker
 
     return CrossEncoderReranker(rest, **_options(CrossEncoderReranker, options, "a cross-encoder reranker"))

@@ -79,8 +79,6 @@ class SentenceTransformerEncoder:
         use_model_prompts: bool = False,
         name: str | None = None,
     ) -> None:
-        from sentence_transformers import SentenceTransformer
-
         self.source = resolve_source(path_or_id, revision)
         check_max_length(max_length, None, self.source.spec)  # 0 or -1: before loading anything
         self.precision = normalize_precision(precision)
@@ -91,6 +89,8 @@ class SentenceTransformerEncoder:
         self.device = default_device(device)
         check_remote_code(self.source, bool(trust_remote_code), f"model {self.source.spec!r}")
         spec = str(self.source.local_dir or self.source.spec)
+        from sentence_transformers import SentenceTransformer  # after the checks: a bad path costs no import
+
         with loading_errors(self.source):
             self.model = SentenceTransformer(
                 spec,
