@@ -87,16 +87,14 @@ def connect(address: str | None = "auto", num_cpus: int | None = None, timeout: 
     ``timeout``: seconds an address may stay silent (``probe``; default ``$LMEB_RAY_TIMEOUT`` or 30).
     """
     target = os.environ.get("RAY_ADDRESS") if address in (None, "", "auto") else address
-    # before Ray is imported no session can be open here: an address that nobody answers fails without the import
-    probed = bool(target) and "ray" not in sys.modules
-    if probed:
+    # a session can be open only where Ray was imported: an address nobody answers fails before the import
+    ray = sys.modules.get("ray")
+    if target and not (ray and ray.is_initialized()):
         probe(target, timeout)
     ray = import_ray()
     if ray.is_initialized():
         return Connection(address="existing", started_here=False)
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-    if target and not probed:
-        probe(target, timeout)
     try:
         if target:
             ray.init(address=target, **quiet)
