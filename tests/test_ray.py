@@ -147,7 +147,7 @@ def reference(minilm_path: Path, real_data: Path, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="module")
-def local_ray(ray: ModuleType) -> Iterator[None]:
+def ray_cluster(ray: ModuleType) -> Iterator[None]:
     """One Ray cluster for the module: a head and a second node on loopback, 1 CPU each (2 CPUs in all), started
     once (each start costs seconds of Ray's own processes); every process it started is gone when it ends."""
     from ray.cluster_utils import Cluster
@@ -177,7 +177,7 @@ def local_ray(ray: ModuleType) -> Iterator[None]:
 
 
 @pytest.mark.slow
-def test_two_node_cluster_gives_the_single_process_numbers(local_ray: None, reference: tuple[Path, Path],
+def test_two_node_cluster_gives_the_single_process_numbers(ray_cluster: None, reference: tuple[Path, Path],
                                                            minilm_path: Path, real_data: Path, tmp_path: Path) -> None:
     """Runs first, on the module's cluster: one worker on each of its two nodes."""
     with RayPool(ModelSpec(str(minilm_path), OPTIONS), workers=2, cpus_per_worker=1, shard_size=16) as pool:
@@ -202,7 +202,7 @@ def tiny_kalm(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pool(local_ray: None, minilm_path: Path, tiny_kalm: Path) -> Iterator[RayPool]:
+def pool(ray_cluster: None, minilm_path: Path, tiny_kalm: Path) -> Iterator[RayPool]:
     """Two workers (1 CPU each), each with MiniLM and the tiny KaLM reranker; tiny shards."""
     with RayPool(ModelSpec(str(minilm_path), OPTIONS),
                  ModelSpec(f"kalm:{tiny_kalm}", {"device": "cpu"}, "reranker"),
@@ -212,7 +212,7 @@ def pool(local_ray: None, minilm_path: Path, tiny_kalm: Path) -> Iterator[RayPoo
 
 
 @pytest.mark.slow
-def test_cli_run_with_ray_equals_single_process(local_ray: None, reference: tuple[Path, Path], minilm_path: Path,
+def test_cli_run_with_ray_equals_single_process(ray_cluster: None, reference: tuple[Path, Path], minilm_path: Path,
                                                 real_data: Path, tmp_path: Path) -> None:
     rc = cli_main(["run", "--model", str(minilm_path), "--name", "minilm", "--tasks", "/".join(SUBSET),
                    "--data", str(real_data), "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
@@ -303,14 +303,14 @@ def test_retry_bound_ends_with_one_line_error(pool: RayPool, real_data: Path) ->
 
 
 @pytest.mark.slow
-def test_worker_that_cannot_load_the_model_is_one_line_error(local_ray: None) -> None:
+def test_worker_that_cannot_load_the_model_is_one_line_error(ray_cluster: None) -> None:
     with pytest.raises(LmebError, match="a Ray worker could not load the model") as err:
         RayPool(ModelSpec(None), workers=1, cpus_per_worker=0)  # fails before importing torch: cheap
     assert "\n" not in str(err.value)
 
 
 @pytest.mark.slow
-def test_more_workers_than_the_cluster_holds_is_an_error(local_ray: None, minilm_path: Path) -> None:
+def test_more_workers_than_the_cluster_holds_is_an_error(ray_cluster: None, minilm_path: Path) -> None:
     with pytest.raises(LmebError, match="the Ray cluster has 2 CPUs"):
         RayPool(ModelSpec(str(minilm_path)), workers=3, cpus_per_worker=1)
 
